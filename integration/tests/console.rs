@@ -1,0 +1,71 @@
+//! process.terminal with --console-socket: the pty master travels over SCM_RIGHTS.
+
+use std::time::Duration;
+
+use integration::*;
+use serde_json::json;
+
+fn terminal_bundle(t: &Test, script: &str) -> Bundle {
+    t.bundle().sh(script).edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 30, "width": 100});
+    })
+}
+
+#[test]
+fn console_socket_receives_pty_master_with_size() {
+    let Some(t) = Test::new("console_socket") else {
+        return;
+    };
+    let sock = ConsoleSocket::bind(&t.dir.join("console.sock"));
+    let b = terminal_bundle(&t, "tty; stty size");
+    let o = t.rt.create_with(
+        &b.id,
+        &b.path,
+        &["--console-socket", sock.path.to_str().unwrap()],
+    );
+    ok(&o);
+    let master = sock.recv_master(Duration::from_secs(10));
+    ok(&t.rt.start(&b.id));
+    let out = read_pty(&master, Duration::from_secs(10));
+    let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(lines, ["/dev/pts/0", "30 100"], "{out:?}");
+}
+
+#[test]
+fn console_input_reaches_the_process() {
+    let Some(t) = Test::new("console_input") else {
+        return;
+    };
+    let sock = ConsoleSocket::bind(&t.dir.join("console.sock"));
+    let b = terminal_bundle(&t, "read line; echo got:$line");
+    ok(&t.rt.create_with(
+        &b.id,
+        &b.path,
+        &["--console-socket", sock.path.to_str().unwrap()],
+    ));
+    let master = sock.recv_master(Duration::from_secs(10));
+    ok(&t.rt.start(&b.id));
+    let mut f = std::fs::File::from(master.try_clone().unwrap());
+    std::io::Write::write_all(&mut f, b"hello\n").unwrap();
+    let out = read_pty(&master, Duration::from_secs(10));
+    assert!(out.contains("got:hello"), "{out:?}");
+}
+
+#[test]
+fn terminal_without_console_socket_fails_create() {
+    let Some(t) = Test::new("console_missing") else {
+        return;
+    };
+    let b = terminal_bundle(&t, "true");
+    let err = fails_with(&t.rt.create(&b.id, &b.path), 1);
+    assert!(
+        err.contains("console"),
+        "names the missing console socket: {err}"
+    );
+    assert!(
+        t.rt.state_entries().is_empty(),
+        "{:?}",
+        t.rt.state_entries()
+    );
+}

@@ -1,0 +1,373 @@
+//! The public API: one container, through the lifecycle of runtime.md.
+//!
+//! ```text
+//! create ─▶ created ─start─▶ running ─(process exits)─▶ stopped ─delete─▶ gone
+//! ```
+//!
+//! Every call derives the status from the live process ([`state`]) instead
+//! of trusting what was written earlier.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use nix::unistd::{mkfifo, Pid};
+use oci_spec::runtime::Hook;
+
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::namespaces::Plan;
+use crate::process::{self, InitArgs};
+use crate::state::{self, State, StateDir, Status};
+use crate::{hooks, spec, sys};
+
+/// How long `delete --force` and `kill` wait for a killed init to go.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The state root (`--root`).
+    pub root: PathBuf,
+    /// A connected console socket; required when `process.terminal` is set.
+    pub console_socket: Option<OwnedFd>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+}
+
+#[derive(Debug)]
+pub struct Container {
+    dir: StateDir,
+    state: State,
+}
+
+/// Non-fatal problems (poststart and poststop hooks) that the caller should
+/// report as warnings: runtime-spec says the lifecycle goes on.
+pub type Warnings = Vec<String>;
+
+impl Container {
+    /// `create`: sets the container up and leaves its init blocked until
+    /// [`Container::start`]. On failure nothing is left behind: no state
+    /// directory, no process, no mount (the mounts lived in the init's mount
+    /// namespace, which dies with it).
+    pub fn create(options: CreateOptions) -> Result<Container> {
+        state::validate_id(&options.id)?;
+        let bundle = fs::canonicalize(&options.bundle).map_err(|e| Error::Config {
+            path: options.bundle.clone(),
+            message: format!("bundle directory: {e}"),
+        })?;
+        let spec = spec::load(&bundle)?;
+        let rootfs = spec::rootfs_path(&spec, &bundle)?;
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        match (terminal, options.console_socket.is_some()) {
+            (true, false) => {
+                return Err(Error::field(
+                    "process.terminal",
+                    "true, but no console socket was given (--console-socket) to receive the pty",
+                ))
+            }
+            (false, true) => {
+                return Err(Error::field(
+                    "process.terminal",
+                    "false, but a console socket was given; set terminal to true or drop --console-socket",
+                ))
+            }
+            _ => {}
+        }
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| Error::field("linux", "missing"))?;
+        let plan = Plan::from_spec(linux)?;
+
+        let dir = StateDir::create(&options.root, &options.id)?;
+        let mut container = Container {
+            state: State {
+                id: options.id.clone(),
+                pid: 0,
+                init_start_time: 0,
+                bundle,
+                rootfs,
+                created: crate::time::now_rfc3339(),
+                owner: String::new(),
+                config: spec,
+            },
+            dir,
+        };
+        match container.set_up(options, &plan) {
+            Ok(()) => Ok(container),
+            Err(e) => {
+                let _ = container.dir.remove();
+                Err(e)
+            }
+        }
+    }
+
+    fn set_up(&mut self, options: CreateOptions, plan: &Plan) -> Result<()> {
+        let fifo = self.dir.fifo_path();
+        mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+            .ctx(|| format!("creating {}", fifo.display()))?;
+        let mut init = process::spawn(InitArgs {
+            id: &self.state.id,
+            spec: &self.state.config,
+            bundle: &self.state.bundle,
+            rootfs: &self.state.rootfs,
+            fifo: &fifo,
+            plan,
+            console_socket: options.console_socket,
+            preserve_fds: options.preserve_fds,
+            no_pivot: options.no_pivot,
+            no_new_keyring: options.no_new_keyring,
+        })?;
+        self.state.pid = init.pid.as_raw();
+        self.state.init_start_time = state::proc_stat(init.pid)
+            .map(|stat| stat.start_time)
+            .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
+
+        let creating = self.state_json(Status::Creating);
+        #[allow(deprecated)]
+        let prestart = self.hooks(|h| h.prestart());
+        hooks::run_all("prestart", &prestart, creating.as_bytes())?;
+        let create_runtime = self.hooks(|h| h.create_runtime());
+        hooks::run_all("createRuntime", &create_runtime, creating.as_bytes())?;
+
+        process::build(&mut init, creating)?;
+        self.dir.save(&self.state)?;
+        if let Some(pid_file) = &options.pid_file {
+            state::write_atomic(pid_file, self.state.pid.to_string().as_bytes(), 0o644)?;
+        }
+        init.release();
+        Ok(())
+    }
+
+    fn hooks(&self, pick: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>) -> Vec<Hook> {
+        self.state
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| pick(h).clone())
+            .unwrap_or_default()
+    }
+
+    fn state_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.state.oci(status)).unwrap_or_default()
+    }
+
+    pub fn load(root: &Path, id: &str) -> Result<Container> {
+        let dir = StateDir::new(root, id)?;
+        let state = dir.load()?;
+        Ok(Container { dir, state })
+    }
+
+    /// Every container under `root`, by id. Entries that are not containers
+    /// (or a create still in progress) are skipped.
+    pub fn list(root: &Path) -> Result<Vec<Container>> {
+        let entries = match fs::read_dir(root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("reading state root {}", root.display()), e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids
+            .iter()
+            .filter_map(|id| Container::load(root, id).ok())
+            .collect())
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.state.pid)
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn status(&self) -> Status {
+        state::derive_status(&self.dir, &self.state)
+    }
+
+    pub fn oci_state(&self) -> state::OciState {
+        self.state.oci(self.status())
+    }
+
+    fn wrong_status(&self, message: impl Into<String>) -> Error {
+        Error::WrongStatus {
+            id: self.state.id.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// A pidfd for the init, checked to still be the recorded process: once
+    /// the pidfd is open, the pid cannot be reused under us.
+    fn open_init(&self) -> Result<OwnedFd> {
+        let stopped = || self.wrong_status("container is not running");
+        let pidfd = match sys::pidfd_open(self.pid()) {
+            Ok(fd) => fd,
+            Err(Errno::ESRCH) => return Err(stopped()),
+            Err(e) => return Err(Error::sys(format!("pidfd_open({})", self.state.pid), e)),
+        };
+        if !state::is_same_live_process(self.pid(), self.state.init_start_time) {
+            return Err(stopped());
+        }
+        Ok(pidfd)
+    }
+
+    /// `start`: releases the init blocked on the exec fifo, then runs the
+    /// poststart hooks.
+    pub fn start(&self) -> Result<Warnings> {
+        match self.status() {
+            Status::Created => {}
+            Status::Stopped => return Err(self.wrong_status("cannot start a container that has stopped")),
+            status => {
+                return Err(self.wrong_status(format!(
+                    "cannot start a container in status {status}; expected created"
+                )))
+            }
+        }
+        let pidfd = self.open_init()?;
+        let fifo_path = self.dir.fifo_path();
+        let fifo = match nix::fcntl::open(
+            &fifo_path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(self.wrong_status("already started")),
+            Err(e) => return Err(Error::sys(format!("opening {}", fifo_path.display()), e)),
+        };
+        // Opening the read end is what releases the init; from now on the
+        // container counts as started, whatever happens to us.
+        fs::remove_file(&fifo_path).io_ctx(|| format!("removing {}", fifo_path.display()))?;
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(Errno::EINTR) => continue,
+                other => {
+                    other.ctx(|| "waiting for the container init".to_string())?;
+                    break;
+                }
+            }
+        }
+        let fifo_ready = fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if !fifo_ready {
+            return Err(self.wrong_status("container init exited before it could be started"));
+        }
+        let mut byte = [0u8; 1];
+        let _ = nix::unistd::read(&fifo, &mut byte);
+
+        let running = self.state_json(Status::Running);
+        Ok(self
+            .hooks(|h| h.poststart())
+            .iter()
+            .filter_map(|hook| hooks::run("poststart", hook, running.as_bytes()).err())
+            .map(|e| e.to_string())
+            .collect())
+    }
+
+    /// `kill ID SIGNAL`, through a pidfd so a reused pid is never signalled.
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        if self.status() == Status::Stopped {
+            return Err(self.wrong_status("container is not running"));
+        }
+        let pidfd = self.open_init()?;
+        sys::pidfd_send_signal(pidfd.as_fd(), signal)
+            .ctx(|| format!("sending signal {signal} to container {:?}", self.state.id))
+    }
+
+    /// `delete [--force]`. A created container is killed, as runc does; a
+    /// running one only with `force`.
+    pub fn delete(self, force: bool) -> Result<Warnings> {
+        match self.status() {
+            Status::Stopped => {}
+            Status::Created => self.kill_and_wait()?,
+            status if force => {
+                let _ = status;
+                self.kill_and_wait()?
+            }
+            status => {
+                return Err(self.wrong_status(format!(
+                    "cannot delete container that is not stopped: {status} (use --force)"
+                )))
+            }
+        }
+        self.dir.remove()?;
+        let stopped = self.state_json(Status::Stopped);
+        Ok(self
+            .hooks(|h| h.poststop())
+            .iter()
+            .filter_map(|hook| hooks::run("poststop", hook, stopped.as_bytes()).err())
+            .map(|e| e.to_string())
+            .collect())
+    }
+
+    fn kill_and_wait(&self) -> Result<()> {
+        let pidfd = match self.open_init() {
+            Ok(fd) => fd,
+            Err(Error::WrongStatus { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => return Err(Error::sys("killing the container init", e)),
+        }
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(KILL_WAIT.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(0) => Err(self.wrong_status(format!(
+                "init {} did not die within {} s of SIGKILL",
+                self.state.pid,
+                KILL_WAIT.as_secs()
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::sys("waiting for the container init to die", e)),
+        }
+    }
+
+    /// Waits for the init to exit and returns its status the way a shell
+    /// reports it (128+N for signal N). Only the process that created the
+    /// container (and so is its parent) may call this.
+    pub fn wait(&self) -> Result<i32> {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        loop {
+            match waitpid(self.pid(), None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("waiting for the container", e)),
+            }
+        }
+    }
+}
+
+/// `delete --force` of an id whose state cannot be read (a create killed
+/// half-way): the directory is all there is to remove.
+pub fn force_remove_state(root: &Path, id: &str) -> Result<bool> {
+    let dir = StateDir::new(root, id)?;
+    if !dir.exists() {
+        return Ok(false);
+    }
+    dir.remove()?;
+    Ok(true)
+}

@@ -1,0 +1,111 @@
+//! Typed errors. Each variant carries the place it is about (a file, a field,
+//! a container id) so the binary can print one line that says what went wrong
+//! and where.
+
+use std::path::PathBuf;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// config.json is missing, unreadable or not valid JSON for the spec.
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    /// A field of config.json has a value the runtime cannot honour.
+    #[error("config.json: {field}: {message}")]
+    InvalidField { field: String, message: String },
+
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+
+    #[error("container with id {0:?} already exists")]
+    AlreadyExists(String),
+
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+
+    /// An operation that the container's current status forbids.
+    #[error("container {id:?}: {message}")]
+    WrongStatus { id: String, message: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A system call failed; `context` names what was being done to what.
+    #[error("{context}: {errno}")]
+    Sys {
+        context: String,
+        errno: nix::errno::Errno,
+    },
+
+    #[error("{hook} hook {path:?} failed: {message}")]
+    Hook {
+        hook: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+
+    /// An error raised inside the container's init, carried back over the
+    /// sync channel with its context.
+    #[error("{0}")]
+    Init(String),
+
+    #[error("state of container {id:?} ({path}): {message}")]
+    State {
+        id: String,
+        path: PathBuf,
+        message: String,
+    },
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn sys(context: impl Into<String>, errno: nix::errno::Errno) -> Self {
+        Error::Sys {
+            context: context.into(),
+            errno,
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Adds context to a nix result: `mount(...).ctx(|| format!("mount {dest}"))`.
+pub(crate) trait SysContext<T> {
+    fn ctx<F: FnOnce() -> String>(self, what: F) -> Result<T>;
+}
+
+impl<T> SysContext<T> for nix::Result<T> {
+    fn ctx<F: FnOnce() -> String>(self, what: F) -> Result<T> {
+        self.map_err(|errno| Error::sys(what(), errno))
+    }
+}
+
+pub(crate) trait IoContext<T> {
+    fn io_ctx<F: FnOnce() -> String>(self, what: F) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io_ctx<F: FnOnce() -> String>(self, what: F) -> Result<T> {
+        self.map_err(|e| Error::io(what(), e))
+    }
+}

@@ -1,0 +1,24 @@
+//! libcontainer: turns an OCI bundle into a running container.
+//!
+//! The public surface is [`container`]: create, start, kill, delete, state and
+//! list, following the lifecycle of the OCI runtime-spec (runtime.md). This
+//! crate never parses a command line and never prints; the `berth-runtime`
+//! binary does both over it.
+
+pub mod capabilities;
+pub mod console;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod spec;
+pub mod state;
+mod sys;
+pub mod time;
+
+pub use container::{Container, CreateOptions};
+pub use error::{Error, Result};
+pub use state::Status;

@@ -1,0 +1,109 @@
+//! The one protocol between the runtime (parent) and the container's init,
+//! over a SOCK_SEQPACKET socketpair: each message is one packet of JSON.
+//!
+//! Stages, in order:
+//! 1. parent → init `MappingsWritten` (only with a new user namespace): the
+//!    uid/gid maps are in place, the init may take its root identity.
+//! 2. init → parent `NamespacesReady`: every namespace exists; the parent
+//!    places the init in its cgroup and runs prestart and createRuntime hooks.
+//! 3. parent → init `BuildContainer { state }`: go on; `state` is the JSON
+//!    that createContainer hooks read on stdin.
+//! 4. init → parent `Ready`: the rootfs is built and pivoted, the process
+//!    attributes applied; the init now blocks on `exec.fifo` until `start`.
+//!
+//! At any stage the init may send `Failed` instead and exit: its message
+//! carries the context, and the parent reports it.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    MappingsWritten,
+    NamespacesReady,
+    BuildContainer { state: String },
+    Ready,
+    Failed(String),
+}
+
+/// Largest packet accepted; a state document with many annotations fits.
+const MAX_MESSAGE: usize = 1 << 20;
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "creating the init sync socketpair".to_string())?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, message: &Message) -> Result<()> {
+        let bytes = serde_json::to_vec(message)
+            .map_err(|e| Error::Other(format!("encoding sync message: {e}")))?;
+        loop {
+            match send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL) {
+                Err(Errno::EINTR) => continue,
+                other => return other.map(drop).ctx(|| "sending sync message".to_string()),
+            }
+        }
+    }
+
+    /// The next message; `None` when the other side closed without one.
+    pub fn recv(&self) -> Result<Option<Message>> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let len = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(Errno::EINTR) => continue,
+                other => break other.ctx(|| "receiving sync message".to_string())?,
+            }
+        };
+        if len == 0 {
+            return Ok(None);
+        }
+        decode(&buf[..len]).map(Some)
+    }
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Message> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Other(format!("malformed sync message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_cross_the_pair_and_eof_is_none() {
+        let (parent, init) = pair().unwrap();
+        init.send(&Message::Failed("mounting /proc: EPERM".into())).unwrap();
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some(Message::Failed("mounting /proc: EPERM".into()))
+        );
+        parent
+            .send(&Message::BuildContainer { state: "{}".into() })
+            .unwrap();
+        assert!(matches!(init.recv().unwrap(), Some(Message::BuildContainer { .. })));
+        drop(parent);
+        assert_eq!(init.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(b"\xff\x00garbage").is_err());
+        assert!(decode(b"{\"Unknown\":1}").is_err());
+    }
+}

@@ -1,0 +1,445 @@
+//! Code that runs in the container's init, between clone and execve.
+//!
+//! The runtime is single-threaded, so the child of clone3 is an ordinary
+//! copy of it: allocation is safe here. What is not safe is returning into
+//! the parent's code paths, so every way out is execve or `_exit`.
+
+use std::convert::Infallible;
+use std::ffi::{CString, OsStr};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{self, Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process};
+
+use super::channel::{Channel, Message};
+use super::InitArgs;
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::rootfs::{self, cgroup, path::fd_path, path::ensure_in_root, path::open_in_root, path::Kind};
+use crate::{capabilities, console, hooks, sys};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Entry point of the child. Never returns.
+pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
+    let prepared = match build(&args, &channel) {
+        Ok(Some(prepared)) => prepared,
+        // The parent went away without a word: nothing to report to.
+        Ok(None) => sys::exit_now(1),
+        Err(e) => {
+            let _ = channel.send(&Message::Failed(e.to_string()));
+            sys::exit_now(1)
+        }
+    };
+    drop(channel);
+    // From here on the runtime that created us may be gone: errors go to the
+    // container's own stderr, as they would from the program itself.
+    let Err(e) = wait_for_start_and_exec(&args, prepared);
+    let _ = writeln!(std::io::stderr(), "berth-runtime init: {e}");
+    sys::exit_now(127)
+}
+
+/// What `build` leaves for the final step.
+struct Prepared {
+    fifo: OwnedFd,
+    program: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
+    let spec = args.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::field("process", "missing"))?;
+    // Until execve the process holds the runtime's memory and fds: no one
+    // may ptrace it or open its /proc files (CVE-2019-5736 class).
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)".to_string())?;
+    reset_signals()?;
+    umask(Mode::empty());
+    if let Some(score) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .io_ctx(|| format!("process.oomScoreAdj: writing {score}"))?;
+    }
+
+    if args.plan.is_new(LinuxNamespaceType::User) {
+        match channel.recv()? {
+            Some(Message::MappingsWritten) => {}
+            Some(other) => return Err(Error::Init(format!("unexpected {other:?} from runtime"))),
+            None => return Ok(None),
+        }
+        become_root_in_user_namespace()?;
+    }
+    args.plan.join_in_init()?;
+    args.plan.unshare_in_init()?;
+
+    channel.send(&Message::NamespacesReady)?;
+    let state = match channel.recv()? {
+        Some(Message::BuildContainer { state }) => state,
+        Some(other) => return Err(Error::Init(format!("unexpected {other:?} from runtime"))),
+        None => return Ok(None),
+    };
+
+    let has_cgroup_mount = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    let cgroup_sources = if has_cgroup_mount {
+        cgroup::sources()?
+    } else {
+        Vec::new()
+    };
+    if args.plan.is_new(LinuxNamespaceType::Cgroup) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx(|| "creating cgroup namespace".to_string())?;
+    }
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        unistd::sethostname(hostname).ctx(|| format!("hostname: setting {hostname:?}"))?;
+    }
+    if let Some(domain) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::setdomainname(domain.as_bytes()).ctx(|| format!("domainname: setting {domain:?}"))?;
+    }
+    if !args.no_new_keyring {
+        join_keyring(args.id)?;
+    }
+
+    let in_user_ns = args.plan.has(LinuxNamespaceType::User);
+    let ctx = rootfs::Context {
+        spec,
+        rootfs: args.rootfs,
+        bundle: args.bundle,
+        in_user_ns,
+        cgroup_sources: &cgroup_sources,
+    };
+    rootfs::prepare(spec)?;
+    let root = rootfs::bind_rootfs(args.rootfs)?;
+    rootfs::mount_all(root.as_fd(), &ctx)?;
+    rootfs::setup_dev(root.as_fd(), &ctx)?;
+    let console_slave = match (&args.console_socket, process.terminal().unwrap_or(false)) {
+        (Some(socket), true) => Some(create_console(root.as_fd(), socket.as_fd(), process)?),
+        _ => None,
+    };
+    // The cwd is made now, as root and inside the rootfs, like runc does.
+    ensure_in_root(root.as_fd(), process.cwd(), Kind::Dir)
+        .map_err(|e| Error::field("process.cwd", e.to_string()))?;
+
+    if let Some(list) = spec.hooks().as_ref().and_then(|h| h.create_container().as_deref()) {
+        hooks::run_all("createContainer", list, state.as_bytes())?;
+    }
+    let fifo = nix::fcntl::open(args.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {}", args.fifo.display()))?;
+    drop(root);
+
+    rootfs::pivot(args.rootfs, args.no_pivot)?;
+    rootfs::finalize(spec)?;
+    apply_sysctl(spec)?;
+
+    if let Some(slave) = console_slave {
+        unistd::setsid().ctx(|| "setsid".to_string())?;
+        sys::set_controlling_terminal(slave.as_fd()).ctx(|| "TIOCSCTTY on the console".to_string())?;
+        for target in 0..3 {
+            // SAFETY: 0..3 are the standard fds, which this process owns;
+            // dup2 replaces them atomically.
+            let ret = unsafe { libc::dup2(slave.as_raw_fd(), target) };
+            nix::errno::Errno::result(ret).ctx(|| format!("dup2 console onto fd {target}"))?;
+        }
+    }
+
+    apply_rlimits(process)?;
+    let caps = process.capabilities().as_ref();
+    capabilities::drop_bounding(caps)?;
+    switch_user(process)?;
+    capabilities::apply_process_sets(caps)?;
+    umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022) as libc::mode_t,
+    ));
+    unistd::chdir(process.cwd())
+        .ctx(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
+
+    let env = to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?;
+    let argv = to_cstrings("process.args", process.args().as_deref().unwrap_or_default())?;
+    let program = find_program(process)?;
+
+    // Nothing of the runtime's but stdio and the preserved fds reaches the
+    // container (CVE-2024-21626 class).
+    sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
+    channel.send(&Message::Ready)?;
+    Ok(Some(Prepared {
+        fifo,
+        program,
+        argv,
+        env,
+    }))
+}
+
+fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<Infallible> {
+    // Blocks until `start` opens the other end.
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(fd_path(prepared.fifo.as_fd()))
+        .io_ctx(|| "opening exec fifo".to_string())?;
+    fifo.write_all(b"0").io_ctx(|| "writing exec fifo".to_string())?;
+    drop(fifo);
+    drop(prepared.fifo);
+
+    if let Some(list) = args
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
+        let state = start_state(args);
+        hooks::run_all("startContainer", list, state.as_bytes())?;
+    }
+    let process = args.spec.process().as_ref();
+    if process.and_then(|p| p.no_new_privileges()).unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
+    }
+    let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
+    Err(Error::sys(
+        format!("exec {:?}", prepared.program.to_string_lossy()),
+        errno,
+    ))
+}
+
+/// The state a startContainer hook reads: the init is us.
+fn start_state(args: &InitArgs<'_>) -> String {
+    serde_json::json!({
+        "ociVersion": crate::state::OCI_VERSION,
+        "id": args.id,
+        "status": "created",
+        "pid": std::process::id(),
+        "bundle": args.bundle,
+        "annotations": args.spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+/// The runtime (Rust's std) ignores SIGPIPE and may block signals; a
+/// container must start with the default dispositions and an empty mask.
+fn reset_signals() -> Result<()> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .ctx(|| "clearing the signal mask".to_string())?;
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator() {
+        if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        unsafe { sigaction(signal, &default) }.ctx(|| format!("resetting {signal}"))?;
+    }
+    Ok(())
+}
+
+fn become_root_in_user_namespace() -> Result<()> {
+    // Container root may be unmapped; then we keep the overflow identity and
+    // the namespace's full capabilities, which is all setup needs.
+    match unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(Error::sys("setresgid(0) in the user namespace", e)),
+    }
+    match unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => Ok(()),
+        Err(e) => Err(Error::sys("setresuid(0) in the user namespace", e)),
+    }
+}
+
+fn join_keyring(id: &str) -> Result<()> {
+    let name = CString::new(format!("_ses.{id}"))
+        .map_err(|_| Error::Other("container id contains NUL".into()))?;
+    match sys::join_session_keyring(&name) {
+        // No keyring support, or refused by policy: runc carries on too.
+        Ok(()) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EACCES) => Ok(()),
+        Err(e) => Err(Error::sys("joining a new session keyring", e)),
+    }
+}
+
+fn create_console(
+    root: std::os::fd::BorrowedFd<'_>,
+    socket: std::os::fd::BorrowedFd<'_>,
+    process: &Process,
+) -> Result<OwnedFd> {
+    let master = open_in_root(root, Path::new("/dev/ptmx"), OFlag::O_RDWR | OFlag::O_NOCTTY)
+        .ctx(|| "process.terminal: opening /dev/ptmx in the container (is /dev/pts mounted?)".to_string())?;
+    sys::unlock_pty(master.as_fd()).ctx(|| "unlocking the pty".to_string())?;
+    let slave = sys::open_pty_peer(master.as_fd()).ctx(|| "opening the pty slave".to_string())?;
+    let number = sys::pty_number(master.as_fd()).ctx(|| "reading the pty number".to_string())?;
+    if let Some(size) = process.console_size() {
+        sys::set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)
+            .ctx(|| "process.consoleSize: setting the window size".to_string())?;
+    }
+    let console = ensure_in_root(root, Path::new("/dev/console"), Kind::File)?;
+    nix::mount::mount(
+        Some(&fd_path(slave.as_fd())),
+        &fd_path(console.as_fd()),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(|| "binding the pty onto /dev/console".to_string())?;
+    console::send_fd(socket, &format!("/dev/pts/{number}"), master.as_fd())?;
+    Ok(slave)
+}
+
+fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for (key, value) in sysctl {
+        let relative = key.replace('.', "/");
+        let path = Path::new("/proc/sys").join(relative.trim_start_matches('/'));
+        std::fs::write(&path, value)
+            .map_err(|e| Error::field(format!("linux.sysctl.{key}"), format!("writing {value:?} to {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn rlimit_resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
+    match typ {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+fn apply_rlimits(process: &Process) -> Result<()> {
+    for (i, rlimit) in process.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
+        let limit = libc::rlimit {
+            rlim_cur: rlimit.soft(),
+            rlim_max: rlimit.hard(),
+        };
+        // SAFETY: setrlimit reads one rlimit struct from a live reference.
+        let ret = unsafe { libc::setrlimit(rlimit_resource(rlimit.typ()), &limit) };
+        nix::errno::Errno::result(ret).ctx(|| {
+            format!(
+                "process.rlimits[{i}]: setting {:?} to soft {} hard {}",
+                rlimit.typ(),
+                rlimit.soft(),
+                rlimit.hard()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn switch_user(process: &Process) -> Result<()> {
+    let user = process.user();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    // Keep the permitted set across the uid change; the sets are applied
+    // right after.
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "prctl(PR_SET_KEEPCAPS)".to_string())?;
+    match unistd::setgroups(&groups) {
+        Ok(()) => {}
+        // setgroups is denied in a user namespace whose gid_map was written
+        // with setgroups=deny; only an empty list is then acceptable.
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
+        Err(e) => {
+            return Err(Error::sys(
+                format!("process.user.additionalGids: setgroups({:?})", user.additional_gids()),
+                e,
+            ))
+        }
+    }
+    let gid = Gid::from_raw(user.gid());
+    unistd::setresgid(gid, gid, gid).ctx(|| format!("process.user.gid: setresgid({gid})"))?;
+    let uid = Uid::from_raw(user.uid());
+    unistd::setresuid(uid, uid, uid).ctx(|| format!("process.user.uid: setresuid({uid})"))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "prctl(PR_SET_KEEPCAPS)".to_string())
+}
+
+fn to_cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            CString::new(item.as_bytes())
+                .map_err(|_| Error::field(format!("{field}[{i}]"), "contains a NUL byte"))
+        })
+        .collect()
+}
+
+/// args[0] resolved the way execvp would, with the container's PATH, so that
+/// a missing program is a create-time error (as in runc).
+fn find_program(process: &Process) -> Result<CString> {
+    let args = process.args().as_deref().unwrap_or_default();
+    let name = args
+        .first()
+        .ok_or_else(|| Error::field("process.args", "empty"))?;
+    let not_found = || {
+        Error::field(
+            "process.args[0]",
+            format!("exec: {name:?}: executable file not found in $PATH"),
+        )
+    };
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(name)]
+    } else {
+        let path_var = process
+            .env()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path_var
+            .split(':')
+            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+            .collect()
+    };
+    for candidate in &candidates {
+        match std::fs::metadata(candidate) {
+            Ok(meta) if meta.is_dir() => {
+                if name.contains('/') {
+                    return Err(Error::field(
+                        "process.args[0]",
+                        format!("exec: {name:?}: is a directory"),
+                    ));
+                }
+            }
+            Ok(_) => {
+                if unistd::access(candidate.as_path(), unistd::AccessFlags::X_OK).is_ok() {
+                    return CString::new(candidate.as_os_str().as_bytes())
+                        .map_err(|_| not_found());
+                }
+                if name.contains('/') {
+                    return Err(Error::field(
+                        "process.args[0]",
+                        format!("exec: {name:?}: permission denied"),
+                    ));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    let _ = OsStr::new(name);
+    Err(not_found())
+}

@@ -1,0 +1,393 @@
+//! The container's root filesystem, built inside its new mount namespace:
+//! propagation, the rootfs bind, each mount of config.json (targets resolved
+//! inside the rootfs), /dev, the console, pivot_root, then masked and
+//! read-only paths and a read-only root.
+
+pub mod cgroup;
+pub mod devices;
+pub mod mountinfo;
+pub mod options;
+pub mod path;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use nix::unistd::{chdir, chroot, pivot_root};
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::error::{Error, IoContext, Result, SysContext};
+use options::MountOptions;
+use path::{ensure_in_root, fd_path, open_in_root, Kind};
+
+/// Propagation of `linux.rootfsPropagation`; None if the value is unknown.
+pub fn propagation_flags(value: &str) -> Option<MsFlags> {
+    options::propagation(value)
+}
+
+/// What the init knows about its situation when building the rootfs.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// mknod and some mounts are not allowed in a user namespace.
+    pub in_user_ns: bool,
+    /// Host paths to bind for a `cgroup` mount, computed before the cgroup
+    /// namespace was unshared.
+    pub cgroup_sources: &'a [cgroup::Source],
+}
+
+fn mount_at(
+    source: Option<&Path>,
+    target: BorrowedFd<'_>,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
+    mount(source, &fd_path(target), fstype, flags, data)
+}
+
+/// Step 1: make our mount namespace private to us (so nothing we mount
+/// propagates to the host) and make the rootfs a mount point of its own.
+pub fn prepare(spec: &Spec) -> Result<()> {
+    let propagation = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flags)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .ctx(|| "setting propagation of / in the container's mount namespace".to_string())
+}
+
+pub fn bind_rootfs(rootfs: &Path) -> Result<OwnedFd> {
+    // pivot_root refuses a new root whose parent mount is shared.
+    make_parent_mount_private(rootfs)?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind-mounting rootfs {}", rootfs.display()))?;
+    nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("opening rootfs {}", rootfs.display()))
+}
+
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let mounts = mountinfo::read().io_ctx(|| "reading /proc/self/mountinfo".to_string())?;
+    let parent = mounts
+        .iter()
+        .filter(|m| rootfs.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.as_os_str().len());
+    if let Some(parent) = parent.filter(|m| m.optional.contains("shared:")) {
+        mount(
+            None::<&str>,
+            &parent.mount_point,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .ctx(|| format!("making {} private", parent.mount_point.display()))?;
+    }
+    Ok(())
+}
+
+/// Step 2: every mount of config.json, in order.
+pub fn mount_all(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
+    for (index, entry) in ctx.spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+        mount_entry(root, ctx, index, entry).map_err(|e| {
+            Error::Other(format!(
+                "mounts[{index}] ({}): {e}",
+                entry.destination().display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn is_bind(entry: &Mount, opts: &MountOptions) -> bool {
+    opts.is_bind() || entry.typ().as_deref() == Some("bind")
+}
+
+fn source_path(ctx: &Context<'_>, entry: &Mount) -> Option<PathBuf> {
+    entry.source().as_ref().map(|s| ctx.bundle.join(s))
+}
+
+fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mount) -> Result<()> {
+    let opts = options::parse(entry.options().as_deref().unwrap_or_default());
+    let dest = entry.destination();
+    let typ = entry.typ().as_deref().unwrap_or_default();
+
+    if is_bind(entry, &opts) {
+        let source = source_path(ctx, entry)
+            .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
+        let kind = match std::fs::metadata(&source) {
+            Ok(meta) if meta.is_dir() => Kind::Dir,
+            Ok(_) => Kind::File,
+            Err(e) => {
+                return Err(Error::field(
+                    format!("mounts[{index}].source"),
+                    format!("{}: {e}", source.display()),
+                ))
+            }
+        };
+        let target = ensure_in_root(root, dest, kind)?;
+        mount_at(
+            Some(&source),
+            target.as_fd(),
+            None,
+            MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+            None,
+        )
+        .ctx(|| format!("bind-mounting {}", source.display()))?;
+        let mounted = open_in_root(root, dest, OFlag::O_PATH)
+            .ctx(|| "reopening the mount target".to_string())?;
+        remount_bind(mounted.as_fd(), &opts)?;
+        return apply_propagation(mounted.as_fd(), &opts);
+    }
+
+    if typ == "cgroup" || typ == "cgroup2" {
+        return cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources);
+    }
+
+    let target = ensure_in_root(root, dest, Kind::Dir)?;
+    let source = entry
+        .source()
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(typ));
+    let data = opts.data_string();
+    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    match mount_at(Some(&source), target.as_fd(), Some(typ), flags, data.as_deref()) {
+        Ok(()) => {}
+        // Without a network (or IPC) namespace of our own user namespace the
+        // kernel refuses a new sysfs (mqueue): show the host's instead.
+        Err(Errno::EPERM) if ctx.in_user_ns && (typ == "sysfs" || typ == "mqueue") => {
+            let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+            mount_at(
+                Some(Path::new(host)),
+                target.as_fd(),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .ctx(|| format!("bind-mounting host {host}"))?;
+            let mounted = open_in_root(root, dest, OFlag::O_PATH)
+                .ctx(|| "reopening the mount target".to_string())?;
+            remount_bind(mounted.as_fd(), &opts)?;
+        }
+        Err(e) => return Err(Error::sys(format!("mounting {typ} from {}", source.display()), e)),
+    }
+    if opts.copy_up && typ == "tmpfs" {
+        return Err(Error::field(
+            format!("mounts[{index}].options"),
+            "tmpcopyup is not supported yet",
+        ));
+    }
+    if !opts.propagation.is_empty() {
+        let mounted = open_in_root(root, dest, OFlag::O_PATH)
+            .ctx(|| "reopening the mount target".to_string())?;
+        apply_propagation(mounted.as_fd(), &opts)?;
+    }
+    Ok(())
+}
+
+/// The flags a bind mount inherits from its source and that an unprivileged
+/// remount may not drop (they are locked in a user namespace).
+fn inherited_flags(target: BorrowedFd<'_>) -> Result<MsFlags> {
+    let stat = fstatvfs(target).ctx(|| "statvfs of the mount".to_string())?;
+    let pairs = [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    Ok(pairs
+        .iter()
+        .filter(|(st, _)| stat.flags().contains(*st))
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms))
+}
+
+/// A bind mount ignores every flag but MS_REC; the others take a remount.
+fn remount_bind(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    let wanted = opts.flags
+        & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_SILENT);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let keep = inherited_flags(target)? & !opts.cleared;
+    mount_at(
+        None,
+        target,
+        None,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | wanted | keep,
+        None,
+    )
+    .ctx(|| format!("remounting bind mount with {wanted:?}"))
+}
+
+fn apply_propagation(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    for flags in &opts.propagation {
+        mount_at(None, target, None, *flags, None)
+            .ctx(|| format!("setting propagation {flags:?}"))?;
+    }
+    Ok(())
+}
+
+/// Step 3: /dev. Skipped when /dev is bound from the host, as in runc.
+pub fn setup_dev(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
+    let dev_is_bind = ctx.spec.mounts().as_deref().unwrap_or_default().iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && is_bind(m, &options::parse(m.options().as_deref().unwrap_or_default()))
+    });
+    if dev_is_bind {
+        return Ok(());
+    }
+    let mut nodes = devices::default_devices();
+    let spec_devices = ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
+    for (index, device) in spec_devices.iter().enumerate() {
+        let node = devices::from_spec(index, device)?;
+        nodes.retain(|n| n.path != node.path);
+        nodes.push(node);
+    }
+    for node in &nodes {
+        devices::create(root, node, ctx.in_user_ns)?;
+    }
+    devices::create_links(root)
+}
+
+/// Step 4: make the rootfs `/`. pivot_root(".", ".") stacks the old root
+/// under the new one, where it is detached without needing a directory in
+/// the image for it.
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    chdir(rootfs).ctx(|| format!("chdir to rootfs {}", rootfs.display()))?;
+    if no_pivot {
+        mount(
+            Some("."),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
+        chroot(".").ctx(|| "chroot into the rootfs".to_string())?;
+    } else {
+        pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
+        // Keep the unmount of the old root from propagating to the host.
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "making the old root a slave".to_string())?;
+        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".to_string())?;
+    }
+    chdir("/").ctx(|| "chdir to the new /".to_string())
+}
+
+/// Step 5, after pivot: masked paths, read-only paths, read-only root.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let root = open_in_root_dir()?;
+    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+        make_readonly(root.as_fd(), Path::new(path))?;
+    }
+    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default() {
+        mask(root.as_fd(), Path::new(path))?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let keep = inherited_flags(root.as_fd())?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | keep,
+            None::<&str>,
+        )
+        .ctx(|| "remounting / read-only (root.readonly)".to_string())?;
+    }
+    Ok(())
+}
+
+fn open_in_root_dir() -> Result<OwnedFd> {
+    nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "opening /".to_string())
+}
+
+fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let target = match open_in_root(root, path, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(Error::sys(format!("readonlyPaths: opening {}", path.display()), e)),
+    };
+    mount_at(
+        Some(&fd_path(target.as_fd())),
+        target.as_fd(),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .ctx(|| format!("readonlyPaths: binding {}", path.display()))?;
+    let mounted = open_in_root(root, path, OFlag::O_PATH)
+        .ctx(|| format!("readonlyPaths: reopening {}", path.display()))?;
+    let keep = inherited_flags(mounted.as_fd())?;
+    mount_at(
+        None,
+        mounted.as_fd(),
+        None,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep,
+        None,
+    )
+    .ctx(|| format!("readonlyPaths: remounting {} read-only", path.display()))
+}
+
+fn mask(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let target = match open_in_root(root, path, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(Error::sys(format!("maskedPaths: opening {}", path.display()), e)),
+    };
+    let is_dir = nix::sys::stat::fstat(target.as_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .ctx(|| format!("maskedPaths: stat {}", path.display()))?;
+    let result = if is_dir {
+        mount_at(
+            Some(Path::new("tmpfs")),
+            target.as_fd(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None,
+        )
+    } else {
+        mount_at(
+            Some(Path::new("/dev/null")),
+            target.as_fd(),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+    };
+    result.ctx(|| format!("maskedPaths: masking {}", path.display()))
+}

@@ -1,0 +1,143 @@
+//! Mount options of config.json, split the way mount(2) wants them: flags to
+//! set, flags to clear, propagation changes (each a separate call), and the
+//! filesystem-specific data string.
+
+use nix::mount::MsFlags;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    /// Flags an option explicitly turned off (`rw`, `suid`, ...): a remount
+    /// must not carry them over from the source.
+    pub cleared: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+    /// runc's `tmpcopyup`: a tmpfs starts with the content of what it covers.
+    pub copy_up: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+            copy_up: false,
+        }
+    }
+}
+
+impl MountOptions {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    pub fn data_string(&self) -> Option<String> {
+        (!self.data.is_empty()).then(|| self.data.join(","))
+    }
+}
+
+/// (option, clears the flag?, flag)
+const FLAGS: &[(&str, bool, MsFlags)] = &[
+    ("defaults", false, MsFlags::empty()),
+    ("ro", false, MsFlags::MS_RDONLY),
+    ("rw", true, MsFlags::MS_RDONLY),
+    ("suid", true, MsFlags::MS_NOSUID),
+    ("nosuid", false, MsFlags::MS_NOSUID),
+    ("dev", true, MsFlags::MS_NODEV),
+    ("nodev", false, MsFlags::MS_NODEV),
+    ("exec", true, MsFlags::MS_NOEXEC),
+    ("noexec", false, MsFlags::MS_NOEXEC),
+    ("sync", false, MsFlags::MS_SYNCHRONOUS),
+    ("async", true, MsFlags::MS_SYNCHRONOUS),
+    ("dirsync", false, MsFlags::MS_DIRSYNC),
+    ("remount", false, MsFlags::MS_REMOUNT),
+    ("mand", false, MsFlags::MS_MANDLOCK),
+    ("nomand", true, MsFlags::MS_MANDLOCK),
+    ("atime", true, MsFlags::MS_NOATIME),
+    ("noatime", false, MsFlags::MS_NOATIME),
+    ("diratime", true, MsFlags::MS_NODIRATIME),
+    ("nodiratime", false, MsFlags::MS_NODIRATIME),
+    ("relatime", false, MsFlags::MS_RELATIME),
+    ("norelatime", true, MsFlags::MS_RELATIME),
+    ("strictatime", false, MsFlags::MS_STRICTATIME),
+    ("nostrictatime", true, MsFlags::MS_STRICTATIME),
+    ("bind", false, MsFlags::MS_BIND),
+    ("rbind", false, MsFlags::MS_BIND.union(MsFlags::MS_REC)),
+    ("silent", false, MsFlags::MS_SILENT),
+    ("loud", true, MsFlags::MS_SILENT),
+    ("lazytime", false, MsFlags::MS_LAZYTIME),
+    ("nolazytime", true, MsFlags::MS_LAZYTIME),
+    ("iversion", false, MsFlags::MS_I_VERSION),
+    ("noiversion", true, MsFlags::MS_I_VERSION),
+];
+
+/// Propagation option → the flags of its mount(2) call.
+pub fn propagation(option: &str) -> Option<MsFlags> {
+    Some(match option {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+pub fn parse(options: &[String]) -> MountOptions {
+    let mut parsed = MountOptions::default();
+    for option in options {
+        if let Some(&(_, clear, flag)) = FLAGS.iter().find(|(name, _, _)| name == option) {
+            if clear {
+                parsed.flags.remove(flag);
+                parsed.cleared.insert(flag);
+            } else {
+                parsed.flags.insert(flag);
+                parsed.cleared.remove(flag);
+            }
+        } else if let Some(flags) = propagation(option) {
+            parsed.propagation.push(flags);
+        } else if option == "tmpcopyup" {
+            parsed.copy_up = true;
+        } else {
+            parsed.data.push(option.clone());
+        }
+    }
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[&str]) -> MountOptions {
+        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags_data_and_propagation_are_split() {
+        let parsed = opts(&["nosuid", "ro", "mode=755", "size=65536k", "rslave"]);
+        assert_eq!(parsed.flags, MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
+        assert_eq!(parsed.data_string().as_deref(), Some("mode=755,size=65536k"));
+        assert_eq!(parsed.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn later_option_wins() {
+        let parsed = opts(&["ro", "rw"]);
+        assert!(!parsed.flags.contains(MsFlags::MS_RDONLY));
+        assert!(parsed.cleared.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn rbind_is_recursive_bind() {
+        let parsed = opts(&["rbind"]);
+        assert!(parsed.is_bind());
+        assert!(parsed.flags.contains(MsFlags::MS_REC));
+        assert!(opts(&["tmpcopyup"]).copy_up);
+    }
+}

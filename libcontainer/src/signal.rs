@@ -1,0 +1,99 @@
+//! Signal names and numbers as `kill` accepts them: `KILL`, `SIGKILL`, `9`,
+//! and the real-time forms `RTMIN+3` / `SIGRTMAX-1`.
+
+use crate::error::{Error, Result};
+
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+pub fn parse(text: &str) -> Result<i32> {
+    let bad = || {
+        Error::Other(format!(
+            "unknown signal {text:?}; expected a name like TERM or SIGKILL, or a number from 1 to {}",
+            libc::SIGRTMAX()
+        ))
+    };
+    if let Ok(number) = text.parse::<i32>() {
+        return if (1..=libc::SIGRTMAX()).contains(&number) {
+            Ok(number)
+        } else {
+            Err(bad())
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, number)) = NAMES.iter().find(|(n, _)| *n == name) {
+        return Ok(number);
+    }
+    let realtime = |base: i32, rest: &str| -> Option<i32> {
+        let number = match rest {
+            "" => base,
+            _ if rest.starts_with('+') => base + rest[1..].parse::<i32>().ok()?,
+            _ if rest.starts_with('-') => base - rest[1..].parse::<i32>().ok()?,
+            _ => return None,
+        };
+        (libc::SIGRTMIN()..=libc::SIGRTMAX())
+            .contains(&number)
+            .then_some(number)
+    };
+    let parsed = if let Some(rest) = name.strip_prefix("RTMIN") {
+        realtime(libc::SIGRTMIN(), rest)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        realtime(libc::SIGRTMAX(), rest)
+    } else {
+        None
+    };
+    parsed.ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_numbers_and_realtime() {
+        assert_eq!(parse("KILL").unwrap(), 9);
+        assert_eq!(parse("SIGKILL").unwrap(), 9);
+        assert_eq!(parse("sigterm").unwrap(), 15);
+        assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert_eq!(parse("SIGRTMAX").unwrap(), libc::SIGRTMAX());
+        for bad in ["", "0", "65", "NOPE", "RTMIN+99", "-1"] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

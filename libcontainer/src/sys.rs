@@ -1,0 +1,173 @@
+//! The few system calls that nix does not wrap, each in one small function
+//! with its safety argument. Everything else goes through nix.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// What `clone3` returned in the calling process.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// clone3 without a new stack: fork semantics, with namespace flags applied
+/// atomically to the child (a new PID namespace can only be entered this way).
+///
+/// The caller must be single-threaded: the child continues on a copy of the
+/// caller's stack and heap.
+pub fn clone3_fork(flags: u64) -> nix::Result<Forked> {
+    let mut args: libc::clone_args = unsafe_zeroed_clone_args();
+    args.flags = flags;
+    args.exit_signal = libc::SIGCHLD as u64;
+    // SAFETY: args is a valid clone_args of the size passed; without a stack
+    // and without CLONE_VM the child gets a copy of our address space, exactly
+    // like fork(2). The runtime is single-threaded, so no lock is held by a
+    // thread that does not exist in the child.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+fn unsafe_zeroed_clone_args() -> libc::clone_args {
+    // SAFETY: clone_args is a plain C struct of integers; all-zero is its
+    // documented "nothing requested" value.
+    unsafe { std::mem::zeroed() }
+}
+
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> nix::Result<()> {
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Marks every fd from `first` on close-on-exec, so that the container gets
+/// nothing of the runtime's but what is below `first` (CVE-2024-21626 class:
+/// a leaked host directory fd lets the container escape through /proc/self/fd).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range only changes fd flags; no memory is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Joins a new anonymous-named session keyring, so the container does not
+/// share the caller's (runc does the same unless --no-new-keyring).
+pub fn join_session_keyring(name: &CStr) -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: name is a valid NUL-terminated string for the call's duration.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+pub fn setdomainname(name: &[u8]) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe a live byte slice.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Opens the pty slave that belongs to `master` without a path lookup
+/// (TIOCGPTPEER), so a /dev/pts swapped by the image cannot be substituted.
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
+    let ret = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
+
+pub fn unlock_pty(master: BorrowedFd<'_>) -> nix::Result<()> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the pointer, which is live.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn pty_number(master: BorrowedFd<'_>) -> nix::Result<u32> {
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to the pointer, which is live.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) };
+    Errno::result(ret).map(|_| number)
+}
+
+pub fn set_controlling_terminal(tty: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument by value.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn set_window_size(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is live.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn window_size(tty: BorrowedFd<'_>) -> nix::Result<(u16, u16)> {
+    // SAFETY: winsize is plain integers; zero is a valid value.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize to the pointer, which is live.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    Errno::result(ret).map(|_| (size.ws_row, size.ws_col))
+}
+
+/// Leaves the process with exactly `code`, skipping Rust's exit path: in a
+/// forked child the parent's buffered output and destructors are not ours.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
