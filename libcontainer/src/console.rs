@@ -20,6 +20,15 @@ pub fn send_fd(socket: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> Result
     Ok(())
 }
 
+/// The window size of a terminal, as (rows, columns).
+pub fn window_size(tty: BorrowedFd<'_>) -> Result<(u16, u16)> {
+    crate::sys::window_size(tty).ctx(|| "TIOCGWINSZ".to_string())
+}
+
+pub fn set_window_size(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    crate::sys::set_window_size(tty, rows, cols).ctx(|| "TIOCSWINSZ".to_string())
+}
+
 /// Receives one fd sent by [`send_fd`]; returns it with the name sent along.
 pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
     let mut name = vec![0u8; 4096];

@@ -63,6 +63,16 @@ impl Container {
             message: format!("bundle directory: {e}"),
         })?;
         let spec = spec::load(&bundle)?;
+        let mut options = options;
+        options.bundle = bundle;
+        Container::create_with_spec(options, spec)
+    }
+
+    /// `create` with a config the caller already loaded and validated with
+    /// [`spec::load`]; `options.bundle` must be the canonical bundle path.
+    pub fn create_with_spec(options: CreateOptions, spec: spec::Spec) -> Result<Container> {
+        state::validate_id(&options.id)?;
+        let bundle = options.bundle.clone();
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
         let terminal = spec
             .process()
@@ -342,6 +352,17 @@ impl Container {
             ))),
             Ok(_) => Ok(()),
             Err(e) => Err(Error::sys("waiting for the container init to die", e)),
+        }
+    }
+
+    /// Like [`Container::wait`], without blocking: None while it runs.
+    pub fn try_wait(&self) -> Result<Option<i32>> {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        match waitpid(self.pid(), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => Ok(Some(128 + signal as i32)),
+            Ok(_) | Err(Errno::EINTR) => Ok(None),
+            Err(e) => Err(Error::sys("waiting for the container", e)),
         }
     }
 

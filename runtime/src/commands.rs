@@ -1,0 +1,306 @@
+//! One function per command: turn the parsed arguments into library calls
+//! and print what runc prints.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::force_remove_state;
+use libcontainer::{spec, Container, CreateOptions, Error as LibError};
+
+use crate::log::Log;
+use crate::{tty, Cli, Command, CreateArgs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+/// The default config.json of `spec`, kept as data in specs/.
+const DEFAULT_SPEC: &str = include_str!("../../specs/config.json");
+
+pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
+    let root = cli.root.as_path();
+    match command {
+        Command::Create(args) => {
+            log.debug(&format!("create {} from {}", args.id, args.bundle.display()));
+            let console = args.console_socket.as_deref().map(connect_console).transpose()?;
+            Container::create(create_options(root, args, console))?;
+            Ok(0)
+        }
+        Command::Start { id } => {
+            let container = Container::load(root, id)?;
+            for warning in container.start()? {
+                log.warn(&warning);
+            }
+            Ok(0)
+        }
+        Command::Run { create, detach } => run_container(root, create, *detach, log),
+        Command::State { id } => {
+            let container = Container::load(root, id)?;
+            let json = serde_json::to_string_pretty(&container.oci_state())?;
+            println!("{json}");
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let signal = libcontainer::signal::parse(signal)?;
+            let container = Container::load(root, id)?;
+            if *all {
+                log.debug("kill --all: signalling the init only until cgroups are supported");
+            }
+            container.kill(signal)?;
+            Ok(0)
+        }
+        Command::Delete { force, id } => delete(root, id, *force, log),
+        Command::List { format, quiet } => list(root, *format, *quiet),
+        Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
+    }
+}
+
+fn create_options(root: &Path, args: &CreateArgs, console_socket: Option<OwnedFd>) -> CreateOptions {
+    CreateOptions {
+        id: args.id.clone(),
+        bundle: args.bundle.clone(),
+        root: root.to_path_buf(),
+        console_socket,
+        pid_file: args.pid_file.clone(),
+        preserve_fds: args.preserve_fds,
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
+    }
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    let stream = UnixStream::connect(path)
+        .with_context(|| format!("--console-socket: connecting to {}", path.display()))?;
+    Ok(stream.into())
+}
+
+fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
+    match Container::load(root, id) {
+        Ok(container) => {
+            for warning in container.delete(force)? {
+                log.warn(&warning);
+            }
+            Ok(0)
+        }
+        // A create that died before writing state.json leaves only its
+        // directory: remove it, and with --force a missing id is no error
+        // (both as runc does).
+        Err(e @ (LibError::NotFound(_) | LibError::State { .. })) => {
+            let removed = force_remove_state(root, id)?;
+            if force || (removed && !matches!(e, LibError::NotFound(_))) {
+                Ok(0)
+            } else {
+                Err(e.into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `run`: create and start; in the foreground, relay signals (and the
+/// terminal) until the container exits, then delete it and exit with its
+/// status.
+fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) -> Result<u8> {
+    let bundle = std::fs::canonicalize(&args.bundle)
+        .map_err(|e| LibError::Config {
+            path: args.bundle.clone(),
+            message: format!("bundle directory: {e}"),
+        })?;
+    let spec = spec::load(&bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+
+    let mut console_peer = None;
+    let console = match (&args.console_socket, terminal, detach) {
+        (Some(path), _, _) => Some(connect_console(path)?),
+        (None, true, true) => bail!(
+            "process.terminal is true and --detach was given: pass --console-socket to receive the pty"
+        ),
+        (None, true, false) => {
+            let (ours, theirs) = UnixStream::pair().context("creating the console socketpair")?;
+            console_peer = Some(ours);
+            Some(theirs.into())
+        }
+        (None, false, _) => None,
+    };
+    let relay = if detach { None } else { Some(tty::SignalRelay::block()?) };
+
+    let mut options = create_options(root, args, console);
+    options.bundle = bundle;
+    let container = Container::create_with_spec(options, spec)?;
+    let master = match &console_peer {
+        Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
+        None => None,
+    };
+    match container.start() {
+        Ok(warnings) => warnings.iter().for_each(|w| log.warn(w)),
+        Err(e) => {
+            let _ = container.delete(true);
+            return Err(e.into());
+        }
+    }
+    let Some(relay) = relay else {
+        return Ok(0);
+    };
+    let status = relay.wait(&container, master)?;
+    for warning in container.delete(true)? {
+        log.warn(&warning);
+    }
+    Ok(status.clamp(0, 255) as u8)
+}
+
+fn owner_name(path: &Path) -> String {
+    match std::fs::metadata(path).map(|m| m.uid()) {
+        Ok(0) => "root".to_string(),
+        Ok(uid) => format!("#{uid}"),
+        Err(_) => String::new(),
+    }
+}
+
+fn list(root: &Path, format: ListFormat, quiet: bool) -> Result<u8> {
+    let containers = Container::list(root)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for container in &containers {
+            writeln!(out, "{}", container.id())?;
+        }
+        return Ok(0);
+    }
+    match format {
+        ListFormat::Json => {
+            let states: Vec<_> = containers
+                .iter()
+                .map(|c| {
+                    let mut state = c.oci_state();
+                    state.owner = owner_name(&root.join(c.id()));
+                    state
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string(&states)?)?;
+        }
+        ListFormat::Table => {
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
+            for container in &containers {
+                let state = container.oci_state();
+                rows.push([
+                    state.id,
+                    state.pid.to_string(),
+                    state.status.to_string(),
+                    state.bundle.display().to_string(),
+                    state.created,
+                    owner_name(&root.join(container.id())),
+                ]);
+            }
+            write_table(&mut out, &rows)?;
+        }
+    }
+    Ok(0)
+}
+
+/// Columns as Go's tabwriter lays them out for runc (min width 12,
+/// padding 3); the last column is not padded.
+fn write_table(out: &mut impl Write, rows: &[[String; 6]]) -> std::io::Result<()> {
+    let mut widths = [0usize; 5];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            *width = (*width).max(cell.len() + 3).max(12);
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(widths.iter()) {
+            line.push_str(&format!("{cell:<width$}"));
+        }
+        line.push_str(&row[5]);
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn write_spec(bundle: &Path, rootless: bool) -> Result<u8> {
+    let path = bundle.join(spec::CONFIG_FILE);
+    if path.exists() {
+        bail!("{} exists; remove it first", path.display());
+    }
+    let text = if rootless {
+        rootless_spec(DEFAULT_SPEC)?
+    } else {
+        DEFAULT_SPEC.to_string()
+    };
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(0)
+}
+
+/// The default spec adjusted for an unprivileged caller: a user namespace
+/// mapping the caller to root, no network namespace (it could not be set up
+/// without privileges), /sys bound from the host, and no cgroup mount or
+/// devpts gid option that an unprivileged user cannot honour.
+fn rootless_spec(template: &str) -> Result<String> {
+    let mut spec: serde_json::Value = serde_json::from_str(template).context("parsing the built-in spec")?;
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let linux = &mut spec["linux"];
+    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    if let Some(namespaces) = linux["namespaces"].as_array_mut() {
+        namespaces.retain(|ns| ns["type"] != "network");
+        namespaces.push(serde_json::json!({"type": "user"}));
+    }
+    if let Some(object) = linux.as_object_mut() {
+        object.remove("resources");
+    }
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        mounts.retain(|m| m["type"] != "cgroup");
+        for mount in mounts.iter_mut() {
+            if mount["type"] == "sysfs" {
+                *mount = serde_json::json!({
+                    "destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                });
+            }
+            if let Some(options) = mount["options"].as_array_mut() {
+                options.retain(|o| o != "gid=5");
+            }
+        }
+    }
+    Ok(serde_json::to_string_pretty(&spec)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_parses_and_validates() {
+        let spec = spec::parse(DEFAULT_SPEC.as_bytes()).unwrap();
+        spec::validate(&spec).unwrap();
+    }
+
+    #[test]
+    fn rootless_spec_maps_the_caller_and_validates() {
+        let text = rootless_spec(DEFAULT_SPEC).unwrap();
+        let spec = spec::parse(text.as_bytes()).unwrap();
+        spec::validate(&spec).unwrap();
+        assert!(text.contains("uidMappings"));
+        assert!(!text.contains("\"network\""));
+    }
+
+    #[test]
+    fn table_pads_like_tabwriter() {
+        let rows = vec![
+            ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from),
+            ["a-long-container-id", "1", "running", "/b", "t", "root"].map(String::from),
+        ];
+        let mut out = Vec::new();
+        write_table(&mut out, &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("ID                     PID         STATUS"), "{first:?}");
+        assert!(first.ends_with("OWNER"));
+    }
+}
