@@ -36,7 +36,11 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let at = e.path().to_string();
         let inner = e.into_inner();
-        if at == "." || at.is_empty() {
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        if syntax || at == "." || at.is_empty() {
             format!("invalid JSON: {inner}")
         } else {
             format!("invalid value at {at}: {inner}")

@@ -300,7 +300,7 @@ mod tests {
         write_table(&mut out, &rows).unwrap();
         let text = String::from_utf8(out).unwrap();
         let first = text.lines().next().unwrap();
-        assert!(first.starts_with("ID                     PID         STATUS"), "{first:?}");
+        assert!(first.starts_with("ID                    PID         STATUS"), "{first:?}");
         assert!(first.ends_with("OWNER"));
     }
 }
