@@ -25,6 +25,10 @@ use crate::process::{self, InitArgs};
 use crate::state::{self, State, StateDir, Status};
 use crate::{hooks, spec, sys};
 
+/// Longest failure message the init sends back to `start` through the exec
+/// fifo (kept below PIPE_BUF so the write is atomic).
+pub const START_MESSAGE_MAX: usize = 4000;
+
 /// How long `delete --force` and `kill` wait for a killed init to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
@@ -127,6 +131,10 @@ impl Container {
         let fifo = self.dir.fifo_path();
         mkfifo(&fifo, Mode::from_bits_truncate(0o622))
             .ctx(|| format!("creating {}", fifo.display()))?;
+        // Writable by others despite our umask: the init opens it after
+        // switching to the container's user, which may map to anyone.
+        fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .io_ctx(|| format!("chmod {}", fifo.display()))?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
             spec: &self.state.config,
@@ -280,12 +288,18 @@ impl Container {
                 }
             }
         }
-        let fifo_ready = fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
-        if !fifo_ready {
-            return Err(self.wrong_status("container init exited before it could be started"));
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let mut reply = [0u8; START_MESSAGE_MAX];
+        let len = if fifo_ready {
+            nix::unistd::read(&fifo, &mut reply).unwrap_or(0)
+        } else {
+            0
+        };
+        match &reply[..len] {
+            b"0" => {}
+            [] => return Err(self.wrong_status("container init exited before it could be started")),
+            message => return Err(Error::Init(String::from_utf8_lossy(message).into_owned())),
         }
-        let mut byte = [0u8; 1];
-        let _ = nix::unistd::read(&fifo, &mut byte);
 
         let running = self.state_json(Status::Running);
         Ok(self

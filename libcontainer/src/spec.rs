@@ -97,6 +97,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let has_new = |typ| namespaces.iter().any(|ns| ns.typ() == typ && ns.path().is_none());
     let has = |typ| seen.contains(&typ);
 
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(Error::field(
+            "linux.namespaces",
+            "no mount namespace; the container's rootfs can only be set up in one of its own",
+        ));
+    }
+
     let has_mappings = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if has_mappings && !has_new(LinuxNamespaceType::User) {
@@ -140,6 +147,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "set without a UTS namespace in linux.namespaces",
         ));
     }
+    for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+        let required = sysctl_namespace(key).ok_or_else(|| {
+            Error::field(
+                format!("linux.sysctl.{key}"),
+                "not a namespaced sysctl; a container may only set net.*, fs.mqueue.*, IPC kernel.* (msg*, sem, shm*) and kernel.hostname/domainname",
+            )
+        })?;
+        if !has(required) {
+            return Err(Error::field(
+                format!("linux.sysctl.{key}"),
+                format!(
+                    "needs a {} namespace of the container's own in linux.namespaces",
+                    crate::namespaces::proc_name(required)
+                ),
+            ));
+        }
+    }
     if let Some(propagation) = linux.rootfs_propagation() {
         if crate::rootfs::propagation_flags(propagation).is_none() {
             return Err(Error::field(
@@ -181,6 +205,31 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The namespace that makes a sysctl the container's own, or None if the
+/// sysctl is global to the host.
+fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let key = key.replace('/', ".");
+    if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key.starts_with("fs.mqueue.") || IPC.contains(&key.as_str()) {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
+    }
 }
 
 fn validate_mount(i: usize, mount: &Mount) -> Result<()> {
@@ -302,9 +351,16 @@ mod tests {
     }
 
     #[test]
+    fn mount_namespace_is_required() {
+        let mut config = minimal();
+        config["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        assert!(check(config).unwrap_err().contains("no mount namespace"));
+    }
+
+    #[test]
     fn user_namespace_needs_mappings() {
         let mut config = minimal();
-        config["linux"]["namespaces"][1]["type"] = "user".into();
+        config["linux"]["namespaces"][0]["type"] = "user".into();
         assert!(check(config).unwrap_err().contains("uidMappings"));
     }
 
@@ -320,6 +376,23 @@ mod tests {
         let mut config = minimal();
         config["linux"]["timeOffsets"] = serde_json::json!({"monotonic": {"secs": 1}});
         assert!(check(config).unwrap_err().contains("linux.timeOffsets"));
+    }
+
+    #[test]
+    fn sysctl_must_be_namespaced_and_have_its_namespace() {
+        let mut config = minimal();
+        config["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        let err = check(config.clone()).unwrap_err();
+        assert!(err.contains("needs a net namespace"), "{err}");
+        config["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
+        let err = check(config.clone()).unwrap_err();
+        assert!(err.contains("not a namespaced sysctl"), "{err}");
+        config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "ipc"}));
+        config["linux"]["sysctl"] = serde_json::json!({"kernel.shmmax": "1", "fs/mqueue/msg_max": "9"});
+        check(config).unwrap();
     }
 
     #[test]

@@ -140,8 +140,9 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     drop(root);
 
     rootfs::pivot(args.rootfs, args.no_pivot)?;
-    rootfs::finalize(spec)?;
+    // Before finalize: /proc/sys is usually among the read-only paths.
     apply_sysctl(spec)?;
+    rootfs::finalize(spec)?;
 
     if let Some(slave) = console_slave {
         unistd::setsid().ctx(|| "setsid".to_string())?;
@@ -187,10 +188,28 @@ fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<In
         .write(true)
         .open(fd_path(prepared.fifo.as_fd()))
         .io_ctx(|| "opening exec fifo".to_string())?;
-    fifo.write_all(b"0").io_ctx(|| "writing exec fifo".to_string())?;
-    drop(fifo);
-    drop(prepared.fifo);
+    match run_start_hooks_and_exec(args, &prepared) {
+        Err(e) => {
+            // `start` is waiting on the fifo: it reports this, not "0".
+            let mut message = e.to_string();
+            message.truncate(crate::container::START_MESSAGE_MAX);
+            let _ = fifo.write_all(message.as_bytes());
+            Err(e)
+        }
+        Ok(exec) => {
+            fifo.write_all(b"0").io_ctx(|| "writing exec fifo".to_string())?;
+            // The fifo is close-on-exec: `start` sees it close as we exec.
+            exec()
+        }
+    }
+}
 
+/// Runs the startContainer hooks and readies everything that can fail
+/// before execve; returns the execve itself, the only step left.
+fn run_start_hooks_and_exec<'p>(
+    args: &InitArgs<'_>,
+    prepared: &'p Prepared,
+) -> Result<impl FnOnce() -> Result<Infallible> + 'p> {
     if let Some(list) = args
         .spec
         .hooks()
@@ -204,11 +223,13 @@ fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<In
     if process.and_then(|p| p.no_new_privileges()).unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
     }
-    let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
-    Err(Error::sys(
-        format!("exec {:?}", prepared.program.to_string_lossy()),
-        errno,
-    ))
+    Ok(move || {
+        let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
+        Err(Error::sys(
+            format!("exec {:?}", prepared.program.to_string_lossy()),
+            errno,
+        ))
+    })
 }
 
 /// The state a startContainer hook reads: the init is us.

@@ -93,29 +93,30 @@ pub fn spawn(args: InitArgs<'_>) -> Result<InitProcess> {
     let for_children = args.plan.enter_for_children()?;
     let forked = clone3_fork(args.plan.clone_flags().bits() as u64)
         .ctx(|| "cloning the container init".to_string());
-    // Back in our own namespaces before anything else can go wrong.
-    let left = for_children.leave();
-    match forked? {
-        Forked::Child => {
+    let pid = match forked {
+        Ok(Forked::Child) => {
+            // The child stays where it was cloned: the way back is the parent's.
+            std::mem::forget(for_children);
             drop(parent_end);
             init::run(args, init_end)
         }
-        Forked::Parent(pid) => {
-            drop(init_end);
-            let mut process = InitProcess {
-                pid,
-                channel: parent_end,
-                armed: true,
-            };
-            left?;
-            if args.plan.is_new(LinuxNamespaceType::User) {
-                write_id_mappings(pid, args.spec)?;
-                process.channel.send(&Message::MappingsWritten)?;
-            }
-            process.expect(&Message::NamespacesReady)?;
-            Ok(process)
-        }
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => return Err(e),
+    };
+    drop(init_end);
+    let mut process = InitProcess {
+        pid,
+        channel: parent_end,
+        armed: true,
+    };
+    // Back in our own namespaces before anything else is done.
+    for_children.leave()?;
+    if args.plan.is_new(LinuxNamespaceType::User) {
+        write_id_mappings(pid, args.spec)?;
+        process.channel.send(&Message::MappingsWritten)?;
     }
+    process.expect(&Message::NamespacesReady)?;
+    Ok(process)
 }
 
 /// Lets the init build the container and waits until it is ready.

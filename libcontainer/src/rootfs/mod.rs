@@ -288,7 +288,17 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
         chroot(".").ctx(|| "chroot into the rootfs".to_string())?;
     } else {
+        let old_root = nix::fcntl::open(
+            "/",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| "opening the old root".to_string())?;
         pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
+        // "." must name the old root, now stacked over the new one: only it
+        // becomes a slave and goes, the container's own mounts keep the
+        // propagation they were given.
+        nix::unistd::fchdir(&old_root).ctx(|| "fchdir to the old root".to_string())?;
         // Keep the unmount of the old root from propagating to the host.
         mount(
             None::<&str>,
