@@ -40,10 +40,10 @@ fn inherited_fd_is_closed_without_preserve_fds() {
     let (_r, w) = pipe();
     let wfd = w.as_raw_fd();
     let o = t.rt.run_cmd(&b.id, &b.path, &[], |cmd| {
-        // SAFETY: only dup2 between fork and exec.
+        // SAFETY: only dup2 and fcntl between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::dup2(wfd, 3) < 0 {
+                if libc::dup2(wfd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -63,10 +63,10 @@ fn preserve_fds_passes_fd_3() {
     let wfd = w.as_raw_fd();
     let o =
         t.rt.run_cmd(&b.id, &b.path, &["--preserve-fds", "1"], |cmd| {
-            // SAFETY: only dup2 between fork and exec; dup2 clears close-on-exec on fd 3.
+            // SAFETY: only dup2 and fcntl between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::dup2(wfd, 3) < 0 {
+                    if libc::dup2(wfd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
@@ -90,11 +90,12 @@ fn preserve_fds_passes_exactly_n_fds() {
     let wfd = w.as_raw_fd();
     let o =
         t.rt.run_cmd(&b.id, &b.path, &["--preserve-fds", "2"], |cmd| {
-            // SAFETY: only dup2 between fork and exec.
+            // SAFETY: only dup2 and fcntl between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
                     for fd in [3, 4, 5] {
-                        if libc::dup2(wfd, fd) < 0 {
+                        // dup2 onto itself keeps close-on-exec: clear it.
+                        if libc::dup2(wfd, fd) < 0 || libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                             return Err(std::io::Error::last_os_error());
                         }
                     }

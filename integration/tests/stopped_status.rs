@@ -76,6 +76,7 @@ fn spawn_sleep_with_pid(t: &Test, pid: i32) -> Option<u32> {
         if got == pid as u32 {
             return Some(got);
         }
+        t.kill_helper(got);
     }
     None
 }
