@@ -9,22 +9,25 @@ See bench/README.md. Python 3.11 standard library only; must run as root.
 
 import argparse
 import ctypes
+import fcntl
 import gc
 import json
 import os
 import platform
 import random
 import secrets
+import select
 import selectors
 import shutil
 import statistics
 import struct
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PEERS = (("runc", "/usr/sbin/runc"), ("crun", "/usr/bin/crun"))
 BUSYBOX = "/bin/busybox"
@@ -138,11 +141,13 @@ class Result:
     maxrss: int  # KiB
     cpu_ns: int
     argv: list
+    t0: int
     stderr: str = ""
+    killed: bool = False
 
     @property
     def ok(self):
-        return self.status == 0
+        return self.status == 0 and not self.killed
 
 
 class HarnessError(Exception):
@@ -167,6 +172,7 @@ class SpawnServer:
                 os.close(fd)
         self.argv = None
         self.t0 = 0
+        self.killed = False
 
     def send(self, argv):
         blob = b"".join(os.fsencode(a) + b"\0" for a in argv)
@@ -176,7 +182,9 @@ class SpawnServer:
         self.t0 = time.perf_counter_ns()
         os.write(self.req_w, msg)
 
-    def recv(self):
+    def recv(self, timeout=None):
+        if timeout is not None and not select.select([self.resp_r], [], [], timeout)[0]:
+            self.kill_stuck()
         buf = b""
         while len(buf) < REPLY_SIZE:
             chunk = os.read(self.resp_r, REPLY_SIZE - len(buf))
@@ -188,14 +196,25 @@ class SpawnServer:
         ru = struct.unpack_from("<18q", buf, 8)
         cpu_ns = (ru[0] + ru[2]) * 10**9 + (ru[1] + ru[3]) * 1000
         code = -1 if status == -1 else os.waitstatus_to_exitcode(status)
-        res = Result(ns, code, ru[4], cpu_ns, self.argv)
-        if code != 0:
+        res = Result(ns, code, ru[4], cpu_ns, self.argv, self.t0, killed=self.killed)
+        self.killed = False
+        if not res.ok:
             res.stderr = self.stderr()
         return res
 
-    def run(self, argv):
+    def run(self, argv, timeout=None):
         self.send(argv)
-        return self.recv()
+        return self.recv(timeout)
+
+    def kill_stuck(self):
+        """SIGKILL the runtime process the server is waiting for, so that the
+        server replies and stays usable."""
+        self.killed = True
+        for pid in children_of(self.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stderr(self):
         os.lseek(self.errfd, 0, os.SEEK_SET)
@@ -215,7 +234,6 @@ class SpawnServer:
 
 
 def fcntl_dupfd(fd, low=100):
-    import fcntl
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
 
 
@@ -291,12 +309,30 @@ class Runtime:
     def argv(self, *args):
         return [self.path, "--root", self.state, *args]
 
+    def stored_ids(self):
+        """Containers the runtime still keeps state for, assuming the usual
+        layout of one `<id>` (or `<id>.<ext>`) entry per container under --root."""
+        try:
+            return {e.split(".", 1)[0] for e in os.listdir(self.state)}
+        except FileNotFoundError:
+            return set()
+
+
+def force_delete(rt, cid, timeout):
+    try:
+        subprocess.run(rt.argv("delete", "--force", cid), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"bench.py: {rt.name} delete --force {cid} hung", file=sys.stderr)
+
 
 class RuntimeFailure(Exception):
     def __init__(self, rt, what, result=None):
         detail = ""
         if result is not None:
-            detail = (f"\n  command: {' '.join(result.argv)}\n  exit: {result.status}"
+            exit = (f"killed after {result.ns / 1e9:.0f} s without finishing" if result.killed
+                    else result.status)
+            detail = (f"\n  command: {' '.join(result.argv)}\n  exit: {exit}"
                       f"\n  stderr:\n" + indent(result.stderr.strip() or "(empty)"))
         super().__init__(f"{rt.name} ({rt.path}): {what}{detail}")
         self.rt = rt
@@ -307,15 +343,14 @@ def indent(text, pad="    "):
 
 
 class Bench:
-    def __init__(self, tmp, token, runtimes, pool_size):
+    def __init__(self, tmp, token, runtimes, pool_size, timeout):
         self.tmp = tmp
+        self.timeout = timeout
         self.token = token
-        self.runtimes = runtimes
         self.rootfs = os.path.join(tmp, "rootfs")
         self.bundles = os.path.join(tmp, "bundles")
         os.makedirs(self.bundles)
         build_rootfs(self.rootfs)
-        self.cgroup_names = []
         self.seq = 0
         server = os.path.join(tmp, "spawn-server")
         with open(server, "wb") as f:
@@ -328,30 +363,46 @@ class Bench:
     def spawner(self):
         return self.pool[0]
 
-    def new_container(self, rt):
+    def new_container(self, rt, args=("/bin/true",)):
         """A fresh id and bundle: each container gets its own cgroup, so
         concurrent ones never share (or delete) each other's."""
         self.seq += 1
         cid = f"{rt.name}-{self.token}-{self.seq}"
-        self.cgroup_names.append(cid)
         bundle = os.path.join(self.bundles, cid)
         os.mkdir(bundle)
-        cfg = oci_config(self.rootfs, f"/{CGROUP_PARENT}/{cid}")
+        cfg = oci_config(self.rootfs, f"/{CGROUP_PARENT}/{cid}", args)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(cfg, f)
         return cid, bundle
 
     def timed(self, rt, argv, what):
-        res = self.spawner.run(rt.argv(*argv))
+        res = self.spawner.run(rt.argv(*argv), self.timeout)
         if not res.ok:
             raise RuntimeFailure(rt, f"{what} failed", res)
         return res
 
+    def preflight(self, rt):
+        """Untimed: prove that `run` really runs the container (a stub that
+        exits 0 would otherwise benchmark beautifully)."""
+        cid, bundle = self.new_container(
+            rt, ["/bin/busybox", "sh", "-c", "echo $$ $(hostname); exit 3"])
+        try:
+            p = subprocess.run(rt.argv("run", "--bundle", bundle, cid), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeFailure(rt, f"preflight `run` did not finish in {self.timeout} s")
+        finally:
+            self.dispose(rt, cid, bundle)
+        if p.returncode != 3 or p.stdout.split() != ["1", "berth-bench"]:
+            raise RuntimeFailure(
+                rt, "preflight: `run` of `sh -c 'echo $$ $(hostname); exit 3'` gave exit "
+                f"{p.returncode} and stdout {p.stdout.strip()!r} (want 3 and '1 berth-bench')"
+                "\n  stderr:\n" + indent(p.stderr.strip() or "(empty)"))
+
     def dispose(self, rt, cid, bundle):
         """Untimed: whatever the runtime left of the container goes away."""
-        if os.path.lexists(os.path.join(rt.state, cid)):
-            subprocess.run(rt.argv("delete", "--force", cid), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        if cid in rt.stored_ids():
+            force_delete(rt, cid, self.timeout)
         shutil.rmtree(bundle, ignore_errors=True)
         reap_orphans()
 
@@ -371,22 +422,23 @@ def reap_orphans():
             return
 
 
-def wait_exit(pid):
-    try:
-        os.waitpid(pid, 0)
-        return
-    except ChildProcessError:
-        pass
-    # Not ours to reap (the runtime keeps its own monitor): wait on a pidfd.
-    import select
+def wait_exit(pid, timeout):
+    """True once `pid` has exited. A pidfd works whether the init was
+    reparented to us or the runtime keeps a monitor process as its parent."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return
+        return True
     try:
-        select.select([fd], [], [])
+        if not select.select([fd], [], [], timeout)[0]:
+            return False
     finally:
         os.close(fd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -433,13 +485,18 @@ class LifecycleScenario(Scenario):
         pidfile = os.path.join(bundle, "init.pid")
         try:
             c = b.timed(rt, ["create", "--bundle", bundle, "--pid-file", pidfile, cid], "create")
-            with open(pidfile) as f:
-                pid = int(f.read().strip())
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError) as e:
+                raise RuntimeFailure(rt, f"create left no usable --pid-file: {e}")
             s = b.timed(rt, ["start", cid], "start")
-            wait_exit(pid)
-            waited = time.perf_counter_ns() - b.spawner.t0
+            if not wait_exit(pid, b.timeout):
+                raise RuntimeFailure(rt, f"the init (pid {pid}) had not exited {b.timeout} s "
+                                         "after start")
+            waited = time.perf_counter_ns() - s.t0
             if i == 0:
-                self.check_stopped(rt, cid)
+                self.check_stopped(rt, cid, b.timeout)
             d = b.timed(rt, ["delete", cid], "delete")
         finally:
             b.dispose(rt, cid, bundle)
@@ -453,10 +510,11 @@ class LifecycleScenario(Scenario):
         }
 
     @staticmethod
-    def check_stopped(rt, cid):
+    def check_stopped(rt, cid, timeout):
         """Once per runtime: does the runtime agree that a reaped init means
         stopped? (Otherwise start+wait would measure the wrong thing.)"""
-        p = subprocess.run(rt.argv("state", cid), capture_output=True, text=True, timeout=60)
+        p = subprocess.run(rt.argv("state", cid), capture_output=True, text=True,
+                           timeout=timeout)
         try:
             status = json.loads(p.stdout)["status"]
         except (ValueError, KeyError, TypeError):
@@ -485,13 +543,17 @@ class ParallelRunScenario(Scenario):
                     srv.send(rt.argv("run", "--bundle", bundle, cid))
                     sel.register(srv.resp_r, selectors.EVENT_READ, srv)
             while sel.get_map():
-                for key, _ in sel.select():
+                events = sel.select(b.timeout)
+                if not events:
+                    for key in sel.get_map().values():
+                        key.data.kill_stuck()
+                for key, _ in events:
                     srv = key.data
                     r = srv.recv()
                     rss.append(r.maxrss)
                     if not r.ok:
                         failures.append(r)
-                    if todo:
+                    if todo and not failures:
                         cid, bundle = todo.popleft()
                         srv.send(rt.argv("run", "--bundle", bundle, cid))
                     else:
@@ -550,30 +612,29 @@ def fmt_ratio(r):
 
 
 def print_tables(stats, rows, names):
-    peers = [n for n in ("runc", "crun") if n in names]
-    w0 = max(len(r) for r in rows) + 2
-    head = f"{'ms: median (p90)':<{w0}}" + "".join(f"{n:>17}" for n in names) \
-        + "".join(f"{'berth/' + p:>13}" for p in peers)
-    print(head)
-    for row in rows:
-        line = f"{row:<{w0}}"
-        for n in names:
-            st = stats.get(row, {}).get(n)
-            cell = f"{st['median_ms']:.1f} ({st['p90_ms']:.1f})" if st else "-"
-            line += f"{cell:>17}"
-        for p in peers:
-            line += f"{fmt_ratio(ratio(stats, row, 'berth', p, 'median_ms')):>13}"
-        print(line)
+    def ms(st):
+        return f"{st['median_ms']:.1f} ({st['p90_ms']:.1f})"
+
+    def kib(st):
+        return str(round(st["median_rss_kib"]))
+
+    print_table(stats, rows, names, "ms: median (p90)", ms, "median_ms")
     print()
-    print(f"{'peak RSS KiB: median':<{w0}}" + "".join(f"{n:>17}" for n in names)
+    print_table(stats, rows, names, "peak RSS KiB: median", kib, "median_rss_kib")
+
+
+def print_table(stats, rows, names, title, cell, key):
+    peers = [n for n in ("runc", "crun") if n in names]
+    w0 = max(len(r) for r in rows + [title]) + 2
+    print(f"{title:<{w0}}" + "".join(f"{n:>17}" for n in names)
           + "".join(f"{'berth/' + p:>13}" for p in peers))
     for row in rows:
         line = f"{row:<{w0}}"
         for n in names:
             st = stats.get(row, {}).get(n)
-            line += f"{(str(round(st['median_rss_kib'])) if st else '-'):>17}"
+            line += f"{cell(st) if st else '-':>17}"
         for p in peers:
-            line += f"{fmt_ratio(ratio(stats, row, 'berth', p, 'median_rss_kib')):>13}"
+            line += f"{fmt_ratio(ratio(stats, row, 'berth', p, key)):>13}"
         print(line)
 
 
@@ -616,6 +677,8 @@ def parse_args():
     p.add_argument("--order", choices=("shuffle", "fixed"), default="shuffle",
                    help="order of the runtimes within each round (default: shuffle)")
     p.add_argument("--seed", type=int, default=0, help="seed for --order shuffle")
+    p.add_argument("--timeout", type=float, default=60,
+                   help="seconds before a runtime process counts as hung and is killed")
     a = p.parse_args()
     if a.runs < 1 or a.warmup < 0:
         p.error("--runs must be >= 1 and --warmup >= 0")
@@ -658,7 +721,9 @@ def outer(args):
             break
         except KeyboardInterrupt:
             continue  # the inner run got the signal too and is cleaning up
-    left = remove_cgroups(lambda name: f"-{token}-" in name)
+    if rc < 0:
+        rc = 128 - rc
+    _, left = remove_cgroups(lambda name: f"-{token}-" in name)
     if left:
         print("bench.py: could not remove cgroups: " + ", ".join(left), file=sys.stderr)
     return rc
@@ -666,13 +731,13 @@ def outer(args):
 
 def remove_cgroups(named):
     """rmdir the per-container cgroups we named (matched by `named`), then the
-    shared parent if nothing else is in it."""
-    left = []
+    shared parent if nothing else is in it. Returns (removed, left)."""
+    removed, left = [], []
     try:
         hierarchies = sorted(os.listdir(CGROUP_ROOT))
         tmpfs_dev = os.stat(CGROUP_ROOT).st_dev
     except FileNotFoundError:
-        return left
+        return removed, left
     for h in hierarchies:
         parent = os.path.join(CGROUP_ROOT, h, CGROUP_PARENT)
         try:
@@ -685,6 +750,7 @@ def remove_cgroups(named):
                 if os.stat(path).st_dev == tmpfs_dev:
                     unlink_plain_files(path)
                 os.rmdir(path)
+                removed.append((h, n))
             except FileNotFoundError:
                 pass
             except OSError as e:
@@ -693,7 +759,7 @@ def remove_cgroups(named):
             os.rmdir(parent)
         except OSError:
             pass  # shared with another run, or not ours to judge
-    return left
+    return removed, left
 
 
 def unlink_plain_files(path):
@@ -746,9 +812,69 @@ def header(runtimes, args):
 
 def harness_floor(b, n=20):
     rs = [b.spawner.run([BUSYBOX, "true"]) for _ in range(n)]
-    ms = statistics.median(r.ns for r in rs) / 1e6
-    kib = statistics.median(r.maxrss for r in rs)
-    return ms, kib
+    return {"ms": statistics.median(r.ns for r in rs) / 1e6,
+            "rss_kib": round(statistics.median(r.maxrss for r in rs))}
+
+
+def report(stats, runtimes, args, floor):
+    names = [rt.name for rt in runtimes]
+    rows = [r for s in args.scenarios for r in s.rows]
+    print()
+    print_tables(stats, rows, names)
+    print()
+    targets = evaluate_targets(stats, names)
+    print(targets["text"])
+    for rt in runtimes:
+        if rt.failure:
+            print(f"\n{rt.name} failed:\n{rt.failure}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({
+                "runs": args.runs, "warmup": args.warmup,
+                "order": args.order, "seed": args.seed,
+                "kernel": platform.release(), "cpus": os.cpu_count(),
+                "harness_floor": floor,
+                "runtimes": {rt.name: {"path": rt.path, "version": rt.version,
+                                       "failure": rt.failure or None} for rt in runtimes},
+                "results": stats, "targets": targets,
+            }, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+
+
+def measure(b, runtimes, args):
+    """Round-robin: iteration i of a scenario runs once per runtime before
+    iteration i+1 starts, so drift hits every runtime alike. Stops at berth's
+    first failure (nothing left to compare); a failing peer is dropped."""
+    samples = {row: {rt.name: [] for rt in runtimes} for s in args.scenarios for row in s.rows}
+    berth = runtimes[0]
+    rng = random.Random(args.seed)
+    gc.disable()
+    try:
+        for sc in args.scenarios:
+            print(f"[{sc.name}] {sc.help}", file=sys.stderr)
+            for i in range(args.warmup + args.runs):
+                # Tearing down a runc container leaves the kernel ~10% of extra
+                # work that slows whatever runs next; a fixed order would always
+                # hand that to the same runtime.
+                order = [rt for rt in runtimes if not rt.failure]
+                if args.order == "shuffle":
+                    rng.shuffle(order)
+                for rt in order:
+                    try:
+                        got = sc.iterate(b, rt, i)
+                    except RuntimeFailure as e:
+                        rt.failure = str(e)
+                        print(f"FAILED: {e}", file=sys.stderr)
+                        if rt is berth:
+                            return samples
+                        continue
+                    if i >= args.warmup:
+                        for row, s in got.items():
+                            samples[row][rt.name].append(s)
+            gc.collect()
+    finally:
+        gc.enable()
+    return samples
 
 
 def inner(args):
@@ -761,78 +887,40 @@ def inner(args):
     try:
         runtimes = find_runtimes(args, tmp)
         pool = max((s.width for s in args.scenarios if hasattr(s, "width")), default=1)
-        b = Bench(tmp, token, runtimes, pool)
+        b = Bench(tmp, token, runtimes, pool, args.timeout)
         header(runtimes, args)
-        floor_ms, floor_kib = harness_floor(b)
-        print(f"  harness floor (static busybox true): {floor_ms:.2f} ms, {floor_kib} KiB\n")
-        sys.stdout.flush()
-        samples = {row: {rt.name: [] for rt in runtimes}
-                   for s in args.scenarios for row in s.rows}
-        gc.disable()
-        rng = random.Random(args.seed)
-        for sc in args.scenarios:
-            print(f"[{sc.name}] {sc.help}", file=sys.stderr)
-            for i in range(args.warmup + args.runs):
-                # Tearing down a runc container leaves the kernel ~10% of extra
-                # work that slows whatever runs next; a fixed order would always
-                # hand that to the same runtime.
-                order = list(runtimes)
-                if args.order == "shuffle":
-                    rng.shuffle(order)
-                for rt in order:
-                    if rt.failure:
-                        continue
-                    try:
-                        got = sc.iterate(b, rt, i)
-                    except RuntimeFailure as e:
-                        rt.failure = str(e)
-                        print(f"FAILED: {e}", file=sys.stderr)
-                        continue
-                    if i >= args.warmup:
-                        for row, s in got.items():
-                            samples[row][rt.name].append(s)
-            gc.collect()
-        gc.enable()
-        names = [rt.name for rt in runtimes]
-        rows = [r for s in args.scenarios for r in s.rows]
-        stats = summarize(samples)
-        print()
-        print_tables(stats, rows, names)
-        print()
-        targets = evaluate_targets(stats, names)
-        print(targets["text"])
+        for rt in runtimes:
+            try:
+                b.preflight(rt)
+            except RuntimeFailure as e:
+                rt.failure = str(e)
+                print(f"FAILED: {e}", file=sys.stderr)
         failed = [rt for rt in runtimes if rt.failure]
-        for rt in failed:
-            print(f"\n{rt.name} failed:\n{rt.failure}")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({
-                    "runs": args.runs, "warmup": args.warmup,
-                    "order": args.order, "seed": args.seed,
-                    "kernel": platform.release(), "cpus": os.cpu_count(),
-                    "harness_floor": {"ms": floor_ms, "rss_kib": floor_kib},
-                    "runtimes": {rt.name: {"path": rt.path, "version": rt.version,
-                                           "failure": rt.failure or None} for rt in runtimes},
-                    "results": stats, "targets": targets,
-                }, f, indent=1, ensure_ascii=False)
-                f.write("\n")
+        if runtimes[0].failure:
+            return 1
+        floor = harness_floor(b)
+        print(f"  harness floor (static busybox true): {floor['ms']:.2f} ms, "
+              f"{floor['rss_kib']} KiB")
+        sys.stdout.flush()
+        stats = summarize(measure(b, runtimes, args))
+        failed = [rt for rt in runtimes if rt.failure]
+        report(stats, runtimes, args, floor)
     finally:
-        gc.enable()
         cleanup(b, runtimes, tmp, token)
     return 1 if failed else 0
 
 
 def cleanup(b, runtimes, tmp, token):
+    """Leave nothing: containers, their inits, cgroups, the temp dir. (Mounts
+    die with the private namespace.)"""
     if b is not None:
         b.close()
     for rt in runtimes:
-        try:
-            leftovers = os.listdir(rt.state)
-        except FileNotFoundError:
-            continue
-        for cid in leftovers:
-            subprocess.run(rt.argv("delete", "--force", cid), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        for cid in rt.stored_ids():
+            force_delete(rt, cid, 60)
+        if rt.stored_ids():
+            print(f"bench.py: {rt.name} kept state for {sorted(rt.stored_ids())}",
+                  file=sys.stderr)
     strays = []
     for _ in range(50):  # an init killed by delete --force may still be exiting
         reap_orphans()
@@ -842,7 +930,18 @@ def cleanup(b, runtimes, tmp, token):
         time.sleep(0.05)
     if strays:
         print(f"bench.py: processes left behind: {strays}", file=sys.stderr)
-    left = remove_cgroups(lambda name: f"-{token}-" in name)
+    removed, left = remove_cgroups(lambda name: f"-{token}-" in name)
+    for rt in runtimes:
+        per = {}
+        for h, n in removed:
+            if n.startswith(rt.name + "-"):
+                per[h] = per.get(h, 0) + 1
+        if per:
+            # Worth knowing for berth: a runtime should remove what it made.
+            where = ", ".join(f"{h} {c}" for h, c in sorted(per.items()))
+            print(f"note: {rt.name} left cgroup dirs behind, now removed: {where}"
+                  + (" (unified: plain dirs on the tmpfs, see README)" if "unified" in per else ""),
+                  file=sys.stderr)
     if left:
         print("bench.py: could not remove cgroups: " + ", ".join(left), file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -867,7 +966,11 @@ def main():
     args = parse_args()
     if ENV_TOKEN not in os.environ:
         return outer(args)
-    return inner(args)
+    try:
+        return inner(args)
+    except KeyboardInterrupt:
+        print("bench.py: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

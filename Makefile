@@ -1,0 +1,44 @@
+# berth — build, test, benchmark.
+CARGO ?= cargo
+PREFIX ?= /usr/local
+RELEASE_BIN := target/release/berth-runtime
+TEST_THREADS ?= 2
+
+.PHONY: all build demo test unit integration lint bench install clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# Sets up what is missing (busybox-static), builds, makes a busybox bundle
+# with `berth-runtime spec` and runs it.
+demo: build
+	scripts/demo.sh $(RELEASE_BIN)
+
+# Unit tests and the integration tests (root: they run real containers).
+test:
+	$(CARGO) build --workspace
+	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
+
+unit:
+	$(CARGO) test -p libcontainer -p berth-runtime
+
+integration:
+	$(CARGO) build -p berth-runtime
+	$(CARGO) test -p integration -- --test-threads=$(TEST_THREADS)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Whole-process timings next to runc and crun where installed (a report,
+# not a test).
+bench: build
+	python3 bench/bench.py --runtime $(RELEASE_BIN)
+
+install: build
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/berth-runtime
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds a busybox bundle with `berth-runtime spec` and runs it: the
+# smallest real use of the runtime, offline. Needs root.
+set -euo pipefail
+runtime=$(realpath "${1:-target/release/berth-runtime}")
+
+if [ "$(id -u)" != 0 ]; then
+    echo "demo: run as root (containers need it)" >&2
+    exit 1
+fi
+if [ ! -x /bin/busybox ]; then
+    echo "demo: installing busybox-static" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
+
+bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
+state=$bundle/state
+trap 'rm -rf "$bundle"' EXIT
+mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" \
+    "$bundle/rootfs/dev" "$bundle/rootfs/tmp" "$bundle/rootfs/etc"
+cp /bin/busybox "$bundle/rootfs/bin/busybox"
+# Relative links: `busybox --install -s` would point them at the host path.
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$applet"
+done
+
+cd "$bundle"
+"$runtime" spec
+# A non-interactive command instead of the default interactive shell.
+sed -i 's/"terminal": true/"terminal": false/' config.json
+sed -i 's|^      "sh"$|      "sh", "-c", "echo hello from $(hostname), pid $$, as uid $(id -u); ls /dev"|' config.json
+
+id=demo-$$
+echo "+ berth-runtime run $id" >&2
+"$runtime" --root "$state" run "$id"
