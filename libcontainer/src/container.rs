@@ -18,6 +18,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
 use oci_spec::runtime::Hook;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::Plan;
@@ -66,15 +67,16 @@ impl Container {
             path: options.bundle.clone(),
             message: format!("bundle directory: {e}"),
         })?;
-        let spec = spec::load(&bundle)?;
+        let config = spec::load(&bundle)?;
         let mut options = options;
         options.bundle = bundle;
-        Container::create_with_spec(options, spec)
+        Container::create_with_spec(options, config)
     }
 
     /// `create` with a config the caller already loaded and validated with
     /// [`spec::load`]; `options.bundle` must be the canonical bundle path.
-    pub fn create_with_spec(options: CreateOptions, spec: spec::Spec) -> Result<Container> {
+    pub fn create_with_spec(options: CreateOptions, config: spec::Loaded) -> Result<Container> {
+        let spec::Loaded { spec, raw } = config;
         state::validate_id(&options.id)?;
         let bundle = options.bundle.clone();
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
@@ -114,11 +116,12 @@ impl Container {
                 rootfs,
                 created: crate::time::now_rfc3339(),
                 owner: String::new(),
-                config: spec,
+                config: RawValue::from_string(raw)
+                    .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
             },
             dir,
         };
-        match container.set_up(options, &plan) {
+        match container.set_up(options, &spec, &plan) {
             Ok(()) => Ok(container),
             Err(e) => {
                 let _ = container.dir.remove();
@@ -127,7 +130,7 @@ impl Container {
         }
     }
 
-    fn set_up(&mut self, options: CreateOptions, plan: &Plan) -> Result<()> {
+    fn set_up(&mut self, options: CreateOptions, spec: &spec::Spec, plan: &Plan) -> Result<()> {
         let fifo = self.dir.fifo_path();
         mkfifo(&fifo, Mode::from_bits_truncate(0o622))
             .ctx(|| format!("creating {}", fifo.display()))?;
@@ -137,7 +140,7 @@ impl Container {
             .io_ctx(|| format!("chmod {}", fifo.display()))?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
-            spec: &self.state.config,
+            spec,
             bundle: &self.state.bundle,
             rootfs: &self.state.rootfs,
             fifo: &fifo,
@@ -153,11 +156,13 @@ impl Container {
             .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
 
         let creating = self.state_json(Status::Creating);
-        #[allow(deprecated)]
-        let prestart = self.hooks(|h| h.prestart());
-        hooks::run_all("prestart", &prestart, creating.as_bytes())?;
-        let create_runtime = self.hooks(|h| h.create_runtime());
-        hooks::run_all("createRuntime", &create_runtime, creating.as_bytes())?;
+        if let Some(all) = spec.hooks() {
+            #[allow(deprecated)]
+            let prestart = all.prestart().as_deref().unwrap_or_default();
+            hooks::run_all("prestart", prestart, creating.as_bytes())?;
+            let create_runtime = all.create_runtime().as_deref().unwrap_or_default();
+            hooks::run_all("createRuntime", create_runtime, creating.as_bytes())?;
+        }
 
         process::build(&mut init, creating)?;
         self.dir.save(&self.state)?;
@@ -170,10 +175,9 @@ impl Container {
 
     fn hooks(&self, pick: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>) -> Vec<Hook> {
         self.state
-            .config
-            .hooks()
-            .as_ref()
-            .and_then(|h| pick(h).clone())
+            .config_view()
+            .hooks
+            .and_then(|h| pick(&h).clone())
             .unwrap_or_default()
     }
 

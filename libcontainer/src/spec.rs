@@ -15,37 +15,56 @@ use crate::error::{Error, Result};
 
 pub const CONFIG_FILE: &str = "config.json";
 
+/// A validated config and the exact text it came from: the text is what
+/// state.json keeps, so later commands need not re-serialise the spec.
+#[derive(Debug)]
+pub struct Loaded {
+    pub spec: Spec,
+    pub raw: String,
+}
+
 /// Reads and validates `<bundle>/config.json`.
-pub fn load(bundle: &Path) -> Result<Spec> {
+pub fn load(bundle: &Path) -> Result<Loaded> {
     let path = bundle.join(CONFIG_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| Error::Config {
-        path: path.clone(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let spec = parse(&bytes).map_err(|message| Error::Config {
+    let config_error = |message: String| Error::Config {
         path: path.clone(),
         message,
-    })?;
+    };
+    let raw = std::fs::read_to_string(&path)
+        .map_err(|e| config_error(format!("cannot read: {e}")))?;
+    let spec = parse(raw.as_bytes()).map_err(config_error)?;
     validate(&spec)?;
-    Ok(spec)
+    Ok(Loaded { spec, raw })
 }
 
 /// Parses config.json bytes; the error names the JSON path of the bad value.
 pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
+    // The path-tracking deserializer doubles the code run per field: it is
+    // only worth running once we know there is an error to locate.
+    match serde_json::from_slice(bytes) {
+        Ok(spec) => Ok(spec),
+        Err(_) => Err(locate_parse_error(bytes)),
+    }
+}
+
+fn locate_parse_error(bytes: &[u8]) -> String {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let at = e.path().to_string();
-        let inner = e.into_inner();
-        let syntax = matches!(
-            inner.classify(),
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        );
-        if syntax || at == "." || at.is_empty() {
-            format!("invalid JSON: {inner}")
-        } else {
-            format!("invalid value at {at}: {inner}")
+    match serde_path_to_error::deserialize::<_, Spec>(&mut deserializer) {
+        Ok(_) => "invalid config".to_string(),
+        Err(e) => {
+            let at = e.path().to_string();
+            let inner = e.into_inner();
+            let syntax = matches!(
+                inner.classify(),
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+            );
+            if syntax || at == "." || at.is_empty() {
+                format!("invalid JSON: {inner}")
+            } else {
+                format!("invalid value at {at}: {inner}")
+            }
         }
-    })
+    }
 }
 
 /// Checks what the spec's types cannot: the sections `create` needs and the

@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use oci_spec::runtime::Hooks;
+use serde_json::value::RawValue;
+
 use crate::error::{Error, IoContext, Result};
-use crate::spec::Spec;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -61,9 +63,19 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub owner: String,
-    /// The config the container was created from: poststop hooks and exec
-    /// need it after the bundle may have changed.
-    pub config: Spec,
+    /// config.json as it was at create, kept verbatim: hooks and exec need
+    /// it after the bundle may have changed, and each command reads only the
+    /// part it needs ([`State::config_view`]) instead of the whole spec.
+    pub config: Box<RawValue>,
+}
+
+/// The parts of the saved config that later lifecycle steps read.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfigView {
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+    #[serde(default)]
+    pub annotations: Option<HashMap<String, String>>,
 }
 
 /// The state document of runtime-spec runtime.md, as `state` prints it and as
@@ -85,6 +97,12 @@ pub struct OciState {
 }
 
 impl State {
+    /// Hooks and annotations of the saved config. The config was validated
+    /// at create; a view that no longer parses reads as empty.
+    pub fn config_view(&self) -> ConfigView {
+        serde_json::from_str(self.config.get()).unwrap_or_default()
+    }
+
     pub fn oci(&self, status: Status) -> OciState {
         OciState {
             oci_version: OCI_VERSION.to_string(),
@@ -94,7 +112,7 @@ impl State {
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
             created: self.created.clone(),
-            annotations: self.config.annotations().clone().unwrap_or_default(),
+            annotations: self.config_view().annotations.unwrap_or_default(),
             owner: self.owner.clone(),
         }
     }

@@ -112,8 +112,8 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
             path: args.bundle.clone(),
             message: format!("bundle directory: {e}"),
         })?;
-    let spec = spec::load(&bundle)?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let config = spec::load(&bundle)?;
+    let terminal = config.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
 
     let mut console_peer = None;
     let console = match (&args.console_socket, terminal, detach) {
@@ -132,7 +132,7 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
 
     let mut options = create_options(root, args, console);
     options.bundle = bundle;
-    let container = Container::create_with_spec(options, spec)?;
+    let container = Container::create_with_spec(options, config)?;
     let master = match &console_peer {
         Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
         None => None,
