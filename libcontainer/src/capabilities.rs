@@ -60,7 +60,10 @@ pub fn apply_process_sets(spec: Option<&LinuxCapabilities>) -> Result<()> {
     apply(CapSet::Effective, &current_permitted)?;
     apply(CapSet::Inheritable, &inheritable)?;
     // Effective must stay within permitted at every step.
-    apply(CapSet::Effective, &effective.intersection(&permitted).copied().collect())?;
+    apply(
+        CapSet::Effective,
+        &effective.intersection(&permitted).copied().collect(),
+    )?;
     apply(CapSet::Permitted, &permitted)?;
     apply(CapSet::Effective, &effective)?;
     let ambient: HashSet<Cap> = ambient
@@ -80,7 +83,10 @@ mod tests {
     #[test]
     fn spec_names_map_to_kernel_names() {
         assert_eq!(to_kernel(Capability::Chown), Some(Cap::CAP_CHOWN));
-        assert_eq!(to_kernel(Capability::NetBindService), Some(Cap::CAP_NET_BIND_SERVICE));
+        assert_eq!(
+            to_kernel(Capability::NetBindService),
+            Some(Cap::CAP_NET_BIND_SERVICE)
+        );
         assert_eq!(to_kernel(Capability::SysAdmin), Some(Cap::CAP_SYS_ADMIN));
     }
 }

@@ -55,7 +55,8 @@ pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
         }
         (received, msg.bytes)
     };
-    let fd = received.ok_or_else(|| Error::Other("console socket: message carried no fd".into()))?;
+    let fd =
+        received.ok_or_else(|| Error::Other("console socket: message carried no fd".into()))?;
     name.truncate(bytes);
     Ok((fd, String::from_utf8_lossy(&name).into_owned()))
 }

@@ -197,7 +197,12 @@ impl Container {
         let entries = match fs::read_dir(root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading state root {}", root.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("reading state root {}", root.display()),
+                    e,
+                ))
+            }
         };
         let mut ids: Vec<String> = entries
             .filter_map(|entry| entry.ok())
@@ -258,7 +263,9 @@ impl Container {
     pub fn start(&self) -> Result<Warnings> {
         match self.status() {
             Status::Created => {}
-            Status::Stopped => return Err(self.wrong_status("cannot start a container that has stopped")),
+            Status::Stopped => {
+                return Err(self.wrong_status("cannot start a container that has stopped"))
+            }
             status => {
                 return Err(self.wrong_status(format!(
                     "cannot start a container in status {status}; expected created"
@@ -361,7 +368,8 @@ impl Container {
             Err(e) => return Err(Error::sys("killing the container init", e)),
         }
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        let timeout = PollTimeout::try_from(KILL_WAIT.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+        let timeout =
+            PollTimeout::try_from(KILL_WAIT.as_millis() as i32).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(0) => Err(self.wrong_status(format!(
                 "init {} did not die within {} s of SIGKILL",

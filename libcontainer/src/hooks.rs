@@ -22,7 +22,9 @@ const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Runs each hook in order; the first failure stops the list.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
-    hooks.iter().try_for_each(|hook| run(kind, hook, state_json))
+    hooks
+        .iter()
+        .try_for_each(|hook| run(kind, hook, state_json))
 }
 
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
@@ -36,7 +38,9 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| fail(format!("cannot start: {e}")))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
     let pid = Pid::from_raw(child.id() as i32);
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -60,7 +64,10 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     if status.success() {
         return Ok(());
     }
-    let how = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+    let how = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
@@ -184,7 +191,10 @@ mod tests {
 
     #[test]
     fn hook_reads_state_and_env() {
-        let hook = sh(r#"read line; [ "$line" = '{"id":"x"}' ] && [ "$GREETING" = hello ]"#, None);
+        let hook = sh(
+            r#"read line; [ "$line" = '{"id":"x"}' ] && [ "$GREETING" = hello ]"#,
+            None,
+        );
         run("poststop", &hook, b"{\"id\":\"x\"}\n").unwrap();
     }
 
@@ -215,7 +225,10 @@ mod tests {
 
     #[test]
     fn missing_hook_binary_is_an_error() {
-        let hook = HookBuilder::default().path("/nonexistent/hook").build().unwrap();
+        let hook = HookBuilder::default()
+            .path("/nonexistent/hook")
+            .build()
+            .unwrap();
         let err = run("poststop", &hook, b"{}").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/hook"), "{err}");
     }

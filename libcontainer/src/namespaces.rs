@@ -82,7 +82,13 @@ pub struct Plan {
 impl Plan {
     pub fn from_spec(linux: &Linux) -> Result<Plan> {
         let mut plan = Plan::default();
-        for (i, ns) in linux.namespaces().as_deref().unwrap_or_default().iter().enumerate() {
+        for (i, ns) in linux
+            .namespaces()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             match ns.path() {
                 None => plan.new.push(ns.typ()),
                 Some(path) => {
@@ -172,8 +178,14 @@ impl Plan {
     /// In the parent, before clone: enter the namespaces that only affect
     /// children. The guard returns the parent to its own when dropped.
     pub fn enter_for_children(&self) -> Result<ChildOnlyNamespaces> {
-        let mut guard = ChildOnlyNamespaces { restore: Vec::new() };
-        if let Some(joined) = self.joined.iter().find(|j| j.typ == LinuxNamespaceType::Pid) {
+        let mut guard = ChildOnlyNamespaces {
+            restore: Vec::new(),
+        };
+        if let Some(joined) = self
+            .joined
+            .iter()
+            .find(|j| j.typ == LinuxNamespaceType::Pid)
+        {
             let own = own_namespace("pid")?;
             setns(joined.fd.as_fd(), CloneFlags::CLONE_NEWPID)
                 .ctx(|| format!("joining pid namespace {}", joined.path.display()))?;
@@ -196,7 +208,11 @@ impl Plan {
         for typ in JOIN_ORDER {
             if let Some(joined) = self.joined.iter().find(|j| j.typ == typ) {
                 setns(joined.fd.as_fd(), clone_flag(typ)).ctx(|| {
-                    format!("joining {} namespace {}", proc_name(typ), joined.path.display())
+                    format!(
+                        "joining {} namespace {}",
+                        proc_name(typ),
+                        joined.path.display()
+                    )
                 })?;
             }
         }
@@ -245,7 +261,8 @@ impl ChildOnlyNamespaces {
 
     fn leave_all(&mut self) -> Result<()> {
         while let Some((fd, flag)) = self.restore.pop() {
-            setns(fd.as_fd(), flag).ctx(|| "returning to the runtime's own namespace".to_string())?;
+            setns(fd.as_fd(), flag)
+                .ctx(|| "returning to the runtime's own namespace".to_string())?;
         }
         Ok(())
     }

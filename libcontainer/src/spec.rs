@@ -30,8 +30,8 @@ pub fn load(bundle: &Path) -> Result<Loaded> {
         path: path.clone(),
         message,
     };
-    let raw = std::fs::read_to_string(&path)
-        .map_err(|e| config_error(format!("cannot read: {e}")))?;
+    let raw =
+        std::fs::read_to_string(&path).map_err(|e| config_error(format!("cannot read: {e}")))?;
     let spec = parse(raw.as_bytes()).map_err(config_error)?;
     validate(&spec)?;
     Ok(Loaded { spec, raw })
@@ -75,14 +75,20 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::field("root", "missing; expected {\"path\": \"rootfs\"}"))?;
     if root.path().as_os_str().is_empty() {
-        return Err(Error::field("root.path", "empty; expected the rootfs directory"));
+        return Err(Error::field(
+            "root.path",
+            "empty; expected the rootfs directory",
+        ));
     }
     let process = spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::field("process", "missing; create needs a process to run"))?;
     if process.args().as_ref().is_none_or(|args| args.is_empty()) {
-        return Err(Error::field("process.args", "empty; expected at least the program to run"));
+        return Err(Error::field(
+            "process.args",
+            "empty; expected at least the program to run",
+        ));
     }
     if !process.cwd().is_absolute() {
         return Err(Error::field(
@@ -90,10 +96,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             format!("{:?} is relative; expected an absolute path", process.cwd()),
         ));
     }
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::field("linux", "missing; berth-runtime runs Linux containers only"))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| {
+        Error::field("linux", "missing; berth-runtime runs Linux containers only")
+    })?;
 
     let mut seen = HashSet::new();
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
@@ -113,7 +118,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    let has_new = |typ| namespaces.iter().any(|ns| ns.typ() == typ && ns.path().is_none());
+    let has_new = |typ| {
+        namespaces
+            .iter()
+            .any(|ns| ns.typ() == typ && ns.path().is_none())
+    };
     let has = |typ| seen.contains(&typ);
 
     if !has(LinuxNamespaceType::Mount) {
@@ -159,8 +168,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "set without a UTS namespace in linux.namespaces",
         ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
-    {
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(Error::field(
             "domainname",
             "set without a UTS namespace in linux.namespaces",
@@ -193,7 +201,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    for (i, mount) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, mount) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         validate_mount(i, mount)?;
     }
     if let Some(hooks) = spec.hooks() {
@@ -289,7 +303,10 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let rootfs = std::fs::canonicalize(&joined).map_err(|e| {
         Error::field(
             "root.path",
-            format!("{}: {e}; expected the bundle's root filesystem directory", joined.display()),
+            format!(
+                "{}: {e}; expected the bundle's root filesystem directory",
+                joined.display()
+            ),
         )
     })?;
     if !rootfs.is_dir() {
@@ -410,7 +427,8 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(serde_json::json!({"type": "ipc"}));
-        config["linux"]["sysctl"] = serde_json::json!({"kernel.shmmax": "1", "fs/mqueue/msg_max": "9"});
+        config["linux"]["sysctl"] =
+            serde_json::json!({"kernel.shmmax": "1", "fs/mqueue/msg_max": "9"});
         check(config).unwrap();
     }
 

@@ -107,7 +107,11 @@ impl State {
         OciState {
             oci_version: OCI_VERSION.to_string(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),

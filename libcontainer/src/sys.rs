@@ -91,13 +91,8 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
 pub fn join_session_keyring(name: &CStr) -> nix::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
     // SAFETY: name is a valid NUL-terminated string for the call's duration.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            name.as_ptr(),
-        )
-    };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     Errno::result(ret).map(drop)
 }
 

@@ -27,8 +27,16 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
     let root = cli.root.as_path();
     match command {
         Command::Create(args) => {
-            log.debug(&format!("create {} from {}", args.id, args.bundle.display()));
-            let console = args.console_socket.as_deref().map(connect_console).transpose()?;
+            log.debug(&format!(
+                "create {} from {}",
+                args.id,
+                args.bundle.display()
+            ));
+            let console = args
+                .console_socket
+                .as_deref()
+                .map(connect_console)
+                .transpose()?;
             Container::create(create_options(root, args, console))?;
             Ok(0)
         }
@@ -61,7 +69,11 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
     }
 }
 
-fn create_options(root: &Path, args: &CreateArgs, console_socket: Option<OwnedFd>) -> CreateOptions {
+fn create_options(
+    root: &Path,
+    args: &CreateArgs,
+    console_socket: Option<OwnedFd>,
+) -> CreateOptions {
     CreateOptions {
         id: args.id.clone(),
         bundle: args.bundle.clone(),
@@ -107,13 +119,17 @@ fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
 /// terminal) until the container exits, then delete it and exit with its
 /// status.
 fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) -> Result<u8> {
-    let bundle = std::fs::canonicalize(&args.bundle)
-        .map_err(|e| LibError::Config {
-            path: args.bundle.clone(),
-            message: format!("bundle directory: {e}"),
-        })?;
+    let bundle = std::fs::canonicalize(&args.bundle).map_err(|e| LibError::Config {
+        path: args.bundle.clone(),
+        message: format!("bundle directory: {e}"),
+    })?;
     let config = spec::load(&bundle)?;
-    let terminal = config.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = config
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
 
     let mut console_peer = None;
     let console = match (&args.console_socket, terminal, detach) {
@@ -128,7 +144,11 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
         }
         (None, false, _) => None,
     };
-    let relay = if detach { None } else { Some(tty::SignalRelay::block()?) };
+    let relay = if detach {
+        None
+    } else {
+        Some(tty::SignalRelay::block()?)
+    };
 
     let mut options = create_options(root, args, console);
     options.bundle = bundle;
@@ -184,7 +204,8 @@ fn list(root: &Path, format: ListFormat, quiet: bool) -> Result<u8> {
             writeln!(out, "{}", serde_json::to_string(&states)?)?;
         }
         ListFormat::Table => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
+            let mut rows =
+                vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for container in &containers {
                 let state = container.oci_state();
                 rows.push([
@@ -241,7 +262,8 @@ fn write_spec(bundle: &Path, rootless: bool) -> Result<u8> {
 /// without privileges), /sys bound from the host, and no cgroup mount or
 /// devpts gid option that an unprivileged user cannot honour.
 fn rootless_spec(template: &str) -> Result<String> {
-    let mut spec: serde_json::Value = serde_json::from_str(template).context("parsing the built-in spec")?;
+    let mut spec: serde_json::Value =
+        serde_json::from_str(template).context("parsing the built-in spec")?;
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let linux = &mut spec["linux"];
@@ -300,7 +322,10 @@ mod tests {
         write_table(&mut out, &rows).unwrap();
         let text = String::from_utf8(out).unwrap();
         let first = text.lines().next().unwrap();
-        assert!(first.starts_with("ID                    PID         STATUS"), "{first:?}");
+        assert!(
+            first.starts_with("ID                    PID         STATUS"),
+            "{first:?}"
+        );
         assert!(first.ends_with("OWNER"));
     }
 }

@@ -45,7 +45,9 @@ impl Log {
         };
         let time = libcontainer::time::now_rfc3339();
         let line = match self.format {
-            Format::Json => serde_json::json!({"level": level, "msg": message, "time": time}).to_string(),
+            Format::Json => {
+                serde_json::json!({"level": level, "msg": message, "time": time}).to_string()
+            }
             Format::Text => format!("time={time:?} level={level} msg={message:?}"),
         };
         let _ = writeln!(file, "{line}");

@@ -26,7 +26,12 @@ impl SignalRelay {
         mask.remove(Signal::SIGKILL);
         mask.remove(Signal::SIGSTOP);
         // Faults must stay fatal to us, not be queued.
-        for fault in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+        for fault in [
+            Signal::SIGSEGV,
+            Signal::SIGBUS,
+            Signal::SIGILL,
+            Signal::SIGFPE,
+        ] {
             mask.remove(fault);
         }
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
@@ -84,7 +89,10 @@ impl SignalRelay {
         };
         // What the container wrote just before exiting is still in the pty.
         if let Some(master) = &master {
-            let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+            let _ = nix::fcntl::fcntl(
+                master,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
             while pump(master.as_fd(), &mut std::io::stdout(), &mut buf) {}
         }
         drop(raw);

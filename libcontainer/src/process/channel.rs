@@ -88,7 +88,8 @@ mod tests {
     #[test]
     fn messages_cross_the_pair_and_eof_is_none() {
         let (parent, init) = pair().unwrap();
-        init.send(&Message::Failed("mounting /proc: EPERM".into())).unwrap();
+        init.send(&Message::Failed("mounting /proc: EPERM".into()))
+            .unwrap();
         assert_eq!(
             parent.recv().unwrap(),
             Some(Message::Failed("mounting /proc: EPERM".into()))
@@ -96,7 +97,10 @@ mod tests {
         parent
             .send(&Message::BuildContainer { state: "{}".into() })
             .unwrap();
-        assert!(matches!(init.recv().unwrap(), Some(Message::BuildContainer { .. })));
+        assert!(matches!(
+            init.recv().unwrap(),
+            Some(Message::BuildContainer { .. })
+        ));
         drop(parent);
         assert_eq!(init.recv().unwrap(), None);
     }

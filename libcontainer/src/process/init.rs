@@ -21,7 +21,9 @@ use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process};
 use super::channel::{Channel, Message};
 use super::InitArgs;
 use crate::error::{Error, IoContext, Result, SysContext};
-use crate::rootfs::{self, cgroup, path::fd_path, path::ensure_in_root, path::open_in_root, path::Kind};
+use crate::rootfs::{
+    self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
+};
 use crate::{capabilities, console, hooks, sys};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -132,7 +134,11 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     ensure_in_root(root.as_fd(), process.cwd(), Kind::Dir)
         .map_err(|e| Error::field("process.cwd", e.to_string()))?;
 
-    if let Some(list) = spec.hooks().as_ref().and_then(|h| h.create_container().as_deref()) {
+    if let Some(list) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_deref())
+    {
         hooks::run_all("createContainer", list, state.as_bytes())?;
     }
     let fifo = nix::fcntl::open(args.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
@@ -146,7 +152,8 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
 
     if let Some(slave) = console_slave {
         unistd::setsid().ctx(|| "setsid".to_string())?;
-        sys::set_controlling_terminal(slave.as_fd()).ctx(|| "TIOCSCTTY on the console".to_string())?;
+        sys::set_controlling_terminal(slave.as_fd())
+            .ctx(|| "TIOCSCTTY on the console".to_string())?;
         for target in 0..3 {
             // SAFETY: 0..3 are the standard fds, which this process owns;
             // dup2 replaces them atomically.
@@ -167,7 +174,10 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         .ctx(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
 
     let env = to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?;
-    let argv = to_cstrings("process.args", process.args().as_deref().unwrap_or_default())?;
+    let argv = to_cstrings(
+        "process.args",
+        process.args().as_deref().unwrap_or_default(),
+    )?;
     let program = find_program(process)?;
 
     // Nothing of the runtime's but stdio and the preserved fds reaches the
@@ -197,7 +207,8 @@ fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<In
             Err(e)
         }
         Ok(exec) => {
-            fifo.write_all(b"0").io_ctx(|| "writing exec fifo".to_string())?;
+            fifo.write_all(b"0")
+                .io_ctx(|| "writing exec fifo".to_string())?;
             // The fifo is close-on-exec: `start` sees it close as we exec.
             exec()
         }
@@ -289,8 +300,14 @@ fn create_console(
     socket: std::os::fd::BorrowedFd<'_>,
     process: &Process,
 ) -> Result<OwnedFd> {
-    let master = open_in_root(root, Path::new("/dev/ptmx"), OFlag::O_RDWR | OFlag::O_NOCTTY)
-        .ctx(|| "process.terminal: opening /dev/ptmx in the container (is /dev/pts mounted?)".to_string())?;
+    let master = open_in_root(
+        root,
+        Path::new("/dev/ptmx"),
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+    )
+    .ctx(|| {
+        "process.terminal: opening /dev/ptmx in the container (is /dev/pts mounted?)".to_string()
+    })?;
     sys::unlock_pty(master.as_fd()).ctx(|| "unlocking the pty".to_string())?;
     let slave = sys::open_pty_peer(master.as_fd()).ctx(|| "opening the pty slave".to_string())?;
     let number = sys::pty_number(master.as_fd()).ctx(|| "reading the pty number".to_string())?;
@@ -318,8 +335,12 @@ fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
     for (key, value) in sysctl {
         let relative = key.replace('.', "/");
         let path = Path::new("/proc/sys").join(relative.trim_start_matches('/'));
-        std::fs::write(&path, value)
-            .map_err(|e| Error::field(format!("linux.sysctl.{key}"), format!("writing {value:?} to {}: {e}", path.display())))?;
+        std::fs::write(&path, value).map_err(|e| {
+            Error::field(
+                format!("linux.sysctl.{key}"),
+                format!("writing {value:?} to {}: {e}", path.display()),
+            )
+        })?;
     }
     Ok(())
 }
@@ -346,7 +367,13 @@ fn rlimit_resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
 }
 
 fn apply_rlimits(process: &Process) -> Result<()> {
-    for (i, rlimit) in process.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, rlimit) in process
+        .rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let limit = libc::rlimit {
             rlim_cur: rlimit.soft(),
             rlim_max: rlimit.hard(),
@@ -384,7 +411,10 @@ fn switch_user(process: &Process) -> Result<()> {
         Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
         Err(e) => {
             return Err(Error::sys(
-                format!("process.user.additionalGids: setgroups({:?})", user.additional_gids()),
+                format!(
+                    "process.user.additionalGids: setgroups({:?})",
+                    user.additional_gids()
+                ),
                 e,
             ))
         }
@@ -448,8 +478,7 @@ fn find_program(process: &Process) -> Result<CString> {
             }
             Ok(_) => {
                 if unistd::access(candidate.as_path(), unistd::AccessFlags::X_OK).is_ok() {
-                    return CString::new(candidate.as_os_str().as_bytes())
-                        .map_err(|_| not_found());
+                    return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| not_found());
                 }
                 if name.contains('/') {
                     return Err(Error::field(

@@ -137,8 +137,16 @@ fn mapping_text(mappings: &[LinuxIdMapping]) -> String {
 
 fn write_id_mappings(pid: Pid, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let uid = mapping_text(linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default());
-    let gid = mapping_text(linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default());
+    let uid = mapping_text(
+        linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default(),
+    );
+    let gid = mapping_text(
+        linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default(),
+    );
     std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
         .io_ctx(|| format!("linux.uidMappings: writing {uid:?}"))?;
     std::fs::write(format!("/proc/{pid}/gid_map"), &gid)

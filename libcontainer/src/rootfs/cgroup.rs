@@ -41,7 +41,11 @@ pub fn plan(mounts: &[MountInfo], own: &[mountinfo::CgroupMembership]) -> Vec<So
         let name = if mount.mount_point == root {
             String::new()
         } else if mount.mount_point.parent() == Some(root) {
-            mount.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            mount
+                .mount_point
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         } else {
             continue;
         };
@@ -56,7 +60,9 @@ pub fn plan(mounts: &[MountInfo], own: &[mountinfo::CgroupMembership]) -> Vec<So
             }
             _ => continue,
         };
-        let Some(membership) = membership else { continue };
+        let Some(membership) = membership else {
+            continue;
+        };
         let relative = membership
             .path
             .strip_prefix(&mount.root)
@@ -76,7 +82,12 @@ pub fn mount_hierarchies(
     opts: &MountOptions,
     sources: &[Source],
 ) -> Result<()> {
-    let flags = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY | MsFlags::MS_RELATIME);
+    let flags = opts.flags
+        & (MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_RELATIME);
     let target = ensure_in_root(root, dest, Kind::Dir)?;
     let single = sources.iter().find(|s| s.name.is_empty());
     if let Some(source) = single {
@@ -97,7 +108,8 @@ pub fn mount_hierarchies(
         bind(root, &sub, &source.host_dir, flags)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening cgroup tmpfs".to_string())?;
+        let mounted =
+            open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening cgroup tmpfs".to_string())?;
         mount_at(
             None,
             mounted.as_fd(),
@@ -120,7 +132,8 @@ fn bind(root: BorrowedFd<'_>, dest: &Path, host_dir: &Path, flags: MsFlags) -> R
         None,
     )
     .ctx(|| format!("binding cgroup {}", host_dir.display()))?;
-    let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening cgroup mount".to_string())?;
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening cgroup mount".to_string())?;
     mount_at(
         None,
         mounted.as_fd(),
@@ -161,18 +174,37 @@ mod tests {
             member(&[], "/"),
         ];
         let sources = plan(&mounts, &own);
-        assert_eq!(sources[0], Source { name: "memory".into(), host_dir: "/sys/fs/cgroup/memory/a/b".into() });
-        assert_eq!(sources[2], Source { name: "unified".into(), host_dir: "/sys/fs/cgroup/unified".into() });
+        assert_eq!(
+            sources[0],
+            Source {
+                name: "memory".into(),
+                host_dir: "/sys/fs/cgroup/memory/a/b".into()
+            }
+        );
+        assert_eq!(
+            sources[2],
+            Source {
+                name: "unified".into(),
+                host_dir: "/sys/fs/cgroup/unified".into()
+            }
+        );
         assert_eq!(sources.len(), 4);
     }
 
     #[test]
     fn pure_v2_host_binds_the_single_hierarchy() {
-        let mounts: Vec<MountInfo> = ["30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate"]
-            .iter()
-            .filter_map(|l| parse_line(l))
-            .collect();
+        let mounts: Vec<MountInfo> =
+            ["30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate"]
+                .iter()
+                .filter_map(|l| parse_line(l))
+                .collect();
         let sources = plan(&mounts, &[member(&[], "/berth/x")]);
-        assert_eq!(sources, vec![Source { name: String::new(), host_dir: "/sys/fs/cgroup/berth/x".into() }]);
+        assert_eq!(
+            sources,
+            vec![Source {
+                name: String::new(),
+                host_dir: "/sys/fs/cgroup/berth/x".into()
+            }]
+        );
     }
 }

@@ -58,7 +58,10 @@ pub fn from_spec(index: usize, device: &LinuxDevice) -> Result<DeviceNode> {
         LinuxDeviceType::B => SFlag::S_IFBLK,
         LinuxDeviceType::P => SFlag::S_IFIFO,
         LinuxDeviceType::A => {
-            return Err(Error::field(field("type"), "\"a\" is for cgroup rules; expected c, b, u or p"))
+            return Err(Error::field(
+                field("type"),
+                "\"a\" is for cgroup rules; expected c, b, u or p",
+            ))
         }
     };
     if !device.path().is_absolute() || !device.path().starts_with("/dev") {
@@ -84,7 +87,9 @@ pub fn from_spec(index: usize, device: &LinuxDevice) -> Result<DeviceNode> {
 fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
     match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => Ok((parent, name)),
-        _ => Err(Error::Other(format!("device path {path:?} has no file name"))),
+        _ => Err(Error::Other(format!(
+            "device path {path:?} has no file name"
+        ))),
     }
 }
 

@@ -103,7 +103,14 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
 
 /// Step 2: every mount of config.json, in order.
 pub fn mount_all(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
-    for (index, entry) in ctx.spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+    for (index, entry) in ctx
+        .spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         mount_entry(root, ctx, index, entry).map_err(|e| {
             Error::Other(format!(
                 "mounts[{index}] ({}): {e}",
@@ -160,18 +167,25 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
     }
 
     let target = ensure_in_root(root, dest, Kind::Dir)?;
-    let source = entry
-        .source()
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(typ));
+    let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
-    match mount_at(Some(&source), target.as_fd(), Some(typ), flags, data.as_deref()) {
+    match mount_at(
+        Some(&source),
+        target.as_fd(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    ) {
         Ok(()) => {}
         // Without a network (or IPC) namespace of our own user namespace the
         // kernel refuses a new sysfs (mqueue): show the host's instead.
         Err(Errno::EPERM) if ctx.in_user_ns && (typ == "sysfs" || typ == "mqueue") => {
-            let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
             mount_at(
                 Some(Path::new(host)),
                 target.as_fd(),
@@ -184,7 +198,12 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
                 .ctx(|| "reopening the mount target".to_string())?;
             remount_bind(mounted.as_fd(), &opts)?;
         }
-        Err(e) => return Err(Error::sys(format!("mounting {typ} from {}", source.display()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("mounting {typ} from {}", source.display()),
+                e,
+            ))
+        }
     }
     if opts.copy_up && typ == "tmpfs" {
         return Err(Error::field(
@@ -247,10 +266,19 @@ fn apply_propagation(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> 
 
 /// Step 3: /dev. Skipped when /dev is bound from the host, as in runc.
 pub fn setup_dev(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
-    let dev_is_bind = ctx.spec.mounts().as_deref().unwrap_or_default().iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && is_bind(m, &options::parse(m.options().as_deref().unwrap_or_default()))
-    });
+    let dev_is_bind = ctx
+        .spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| {
+            m.destination() == Path::new("/dev")
+                && is_bind(
+                    m,
+                    &options::parse(m.options().as_deref().unwrap_or_default()),
+                )
+        });
     if dev_is_bind {
         return Ok(());
     }
@@ -278,14 +306,8 @@ pub fn setup_dev(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     chdir(rootfs).ctx(|| format!("chdir to rootfs {}", rootfs.display()))?;
     if no_pivot {
-        mount(
-            Some("."),
-            "/",
-            None::<&str>,
-            MsFlags::MS_MOVE,
-            None::<&str>,
-        )
-        .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
         chroot(".").ctx(|| "chroot into the rootfs".to_string())?;
     } else {
         let old_root = nix::fcntl::open(
@@ -317,13 +339,24 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = open_in_root_dir()?;
-    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
         make_readonly(root.as_fd(), Path::new(path))?;
     }
-    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default()
+    {
         mask(root.as_fd(), Path::new(path))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         let keep = inherited_flags(root.as_fd())?;
         mount(
             None::<&str>,
@@ -350,7 +383,12 @@ fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(Error::sys(format!("readonlyPaths: opening {}", path.display()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("readonlyPaths: opening {}", path.display()),
+                e,
+            ))
+        }
     };
     mount_at(
         Some(&fd_path(target.as_fd())),
@@ -377,7 +415,12 @@ fn mask(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(Error::sys(format!("maskedPaths: opening {}", path.display()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("maskedPaths: opening {}", path.display()),
+                e,
+            ))
+        }
     };
     let is_dir = nix::sys::stat::fstat(target.as_fd())
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)

@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn parses_fields_and_escapes() {
-        let line = "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw,errors=continue";
+        let line =
+            "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw,errors=continue";
         let info = parse_line(line).unwrap();
         assert_eq!(info.root, PathBuf::from("/mnt1"));
         assert_eq!(info.mount_point, PathBuf::from("/mnt two"));

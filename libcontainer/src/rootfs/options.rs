@@ -122,8 +122,14 @@ mod tests {
     fn flags_data_and_propagation_are_split() {
         let parsed = opts(&["nosuid", "ro", "mode=755", "size=65536k", "rslave"]);
         assert_eq!(parsed.flags, MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
-        assert_eq!(parsed.data_string().as_deref(), Some("mode=755,size=65536k"));
-        assert_eq!(parsed.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert_eq!(
+            parsed.data_string().as_deref(),
+            Some("mode=755,size=65536k")
+        );
+        assert_eq!(
+            parsed.propagation,
+            vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]
+        );
     }
 
     #[test]

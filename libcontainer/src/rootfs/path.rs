@@ -26,7 +26,12 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
 /// `path` as components relative to the root, without `.` and leading `/`.
 fn relative(path: &Path) -> PathBuf {
     path.components()
-        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir | Component::Prefix(_)))
+        .filter(|c| {
+            !matches!(
+                c,
+                Component::RootDir | Component::CurDir | Component::Prefix(_)
+            )
+        })
         .collect()
 }
 
@@ -65,7 +70,13 @@ fn ensure_bounded(root: BorrowedFd<'_>, path: &Path, kind: Kind, depth: usize) -
     let rel = relative(path);
     let parts: Vec<Component> = rel.components().collect();
     let fail = |errno: Errno, what: &str, at: &Path| {
-        Error::sys(format!("{what} {} inside the rootfs", Path::new("/").join(at).display()), errno)
+        Error::sys(
+            format!(
+                "{what} {} inside the rootfs",
+                Path::new("/").join(at).display()
+            ),
+            errno,
+        )
     };
     if parts.is_empty() {
         return open_in_root(root, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
@@ -94,7 +105,11 @@ fn ensure_bounded(root: BorrowedFd<'_>, path: &Path, kind: Kind, depth: usize) -
             Kind::File => openat(
                 parent.as_fd(),
                 *name,
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o644),
             )
             .map(drop),
@@ -119,7 +134,8 @@ fn ensure_bounded(root: BorrowedFd<'_>, path: &Path, kind: Kind, depth: usize) -
             }
             Err(e) => return Err(fail(e, "creating", &prefix)),
         }
-        parent = open_in_root(root, &prefix, OFlag::O_PATH).map_err(|e| fail(e, "resolving", &prefix))?;
+        parent = open_in_root(root, &prefix, OFlag::O_PATH)
+            .map_err(|e| fail(e, "resolving", &prefix))?;
     }
     Ok(parent)
 }
@@ -147,7 +163,11 @@ mod tests {
         ensure_in_root(root.as_fd(), Path::new("/evil/target"), Kind::Dir).unwrap();
         ensure_in_root(root.as_fd(), Path::new("/up/file"), Kind::File).unwrap();
         // The absolute symlink target was re-created under root, not used.
-        assert!(dir.join("root").join(outside.strip_prefix("/").unwrap()).join("target").is_dir());
+        assert!(dir
+            .join("root")
+            .join(outside.strip_prefix("/").unwrap())
+            .join("target")
+            .is_dir());
         assert!(!outside.join("target").exists());
         assert!(dir.join("root/file").is_file());
         std::fs::remove_dir_all(&dir).unwrap();
