@@ -125,6 +125,35 @@ pub fn validate(spec: &Spec) -> Result<()> {
     };
     let has = |typ| seen.contains(&typ);
 
+    // Security settings the runtime cannot honour yet are refused, never
+    // silently dropped: a container must not run with less confinement
+    // than its config asks for.
+    if linux.seccomp().is_some() {
+        return Err(Error::field(
+            "linux.seccomp",
+            "seccomp filters are not supported by this berth-runtime yet; remove the section to run without one",
+        ));
+    }
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(Error::field(
+            "process.apparmorProfile",
+            "AppArmor profiles are not supported by this berth-runtime yet",
+        ));
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+    {
+        return Err(Error::field(
+            "process.selinuxLabel",
+            "SELinux labels are not supported by this berth-runtime yet",
+        ));
+    }
     if !has(LinuxNamespaceType::Mount) {
         return Err(Error::field(
             "linux.namespaces",
@@ -384,6 +413,16 @@ mod tests {
         let mut config = minimal();
         config.as_object_mut().unwrap().remove("process");
         assert!(check(config).unwrap_err().contains("process"));
+    }
+
+    #[test]
+    fn unsupported_confinement_is_refused_not_dropped() {
+        let mut config = minimal();
+        config["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        assert!(check(config).unwrap_err().contains("linux.seccomp"));
+        let mut config = minimal();
+        config["process"]["apparmorProfile"] = "docker-default".into();
+        assert!(check(config).unwrap_err().contains("apparmorProfile"));
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! The command line around the lifecycle: `--log` lines, `spec --rootless`,
+//! `--version`, the cgroup mount of the default spec, refused confinement.
+
+use std::fs;
+
+use integration::*;
+use serde_json::{json, Value};
+
+#[test]
+fn log_json_records_the_error_as_runc_does() {
+    let Some(t) = Test::new("cli_log_json") else {
+        return;
+    };
+    let log = t.host_dir("log").join("runtime.json");
+    let log_arg = log.to_string_lossy().to_string();
+    let o = t.rt.exec(&[
+        "--log",
+        &log_arg,
+        "--log-format",
+        "json",
+        "state",
+        "no-such-id",
+    ]);
+    fails_with(&o, 1);
+    let text = fs::read_to_string(&log).expect("log file written");
+    let line: Value = serde_json::from_str(text.lines().last().expect("a log line")).unwrap();
+    assert_eq!(line["level"], "error", "{text}");
+    assert!(
+        line["msg"].as_str().unwrap().contains("does not exist"),
+        "{text}"
+    );
+    assert!(line["time"].is_string(), "{text}");
+}
+
+#[test]
+fn log_text_format_is_key_value() {
+    let Some(t) = Test::new("cli_log_text") else {
+        return;
+    };
+    let log = t.host_dir("log").join("runtime.log");
+    let log_arg = log.to_string_lossy().to_string();
+    fails_with(&t.rt.exec(&["--log", &log_arg, "kill", "no-such-id"]), 1);
+    let text = fs::read_to_string(&log).expect("log file written");
+    assert!(text.contains("level=error"), "{text}");
+    assert!(text.contains("msg="), "{text}");
+}
+
+#[test]
+fn version_names_the_runtime_and_spec() {
+    let Some(t) = Test::new("cli_version") else {
+        return;
+    };
+    let out = ok(&t.rt.exec(&["--version"]));
+    assert!(out.contains("version"), "{out}");
+    assert!(out.contains("spec: 1."), "{out}");
+}
+
+#[test]
+fn spec_refuses_to_overwrite_config() {
+    let Some(t) = Test::new("cli_spec_exists") else {
+        return;
+    };
+    let b = t.bundle();
+    let o = t.rt.spec(&["--bundle", &b.path.to_string_lossy()]);
+    fails_with(&o, 1);
+}
+
+#[test]
+fn rootless_spec_runs_with_a_user_namespace() {
+    let Some(t) = Test::new("cli_spec_rootless") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 refuses a rootless spec run by root without --rootless") {
+        return;
+    }
+    let b = t.bundle();
+    fs::remove_file(b.path.join("config.json")).unwrap();
+    ok(&t
+        .rt
+        .spec(&["--bundle", &b.path.to_string_lossy(), "--rootless"]));
+    let mut rootless = read_json(&b.path.join("config.json"));
+    assert!(rootless["linux"]["uidMappings"].is_array());
+    rootless["process"]["terminal"] = json!(false);
+    rootless["root"]["readonly"] = json!(false);
+    rootless["process"]["args"] = json!(["sh", "-c", "cat /proc/self/uid_map; id -u"]);
+    fs::write(b.path.join("config.json"), rootless.to_string()).unwrap();
+    let out = ok(&t.run(&b));
+    let mapping: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(mapping, ["0", "0", "1"], "{out}");
+    assert_eq!(out.lines().last(), Some("0"), "{out}");
+}
+
+#[test]
+fn cgroup_mount_shows_each_hierarchy_read_only() {
+    let Some(t) = Test::new("cli_cgroup_mount") else {
+        return;
+    };
+    let b = t.bundle().mount(json!({
+        "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+    }));
+    let out = t.sh(
+        b,
+        "ls /sys/fs/cgroup; grep ' /sys/fs/cgroup' /proc/self/mountinfo; \
+         for d in /sys/fs/cgroup/*/; do mkdir $d/x 2>/dev/null && echo WRITABLE $d; done; true",
+    );
+    assert!(!out.contains("WRITABLE"), "{out}");
+    // The hierarchies themselves (runc leaves the tmpfs holding them writable).
+    let hierarchies = out
+        .lines()
+        .filter(|l| l.contains(" /sys/fs/cgroup") && !l.contains(" - tmpfs "));
+    for line in hierarchies {
+        let options = line.split_whitespace().nth(5).unwrap_or_default();
+        assert!(
+            options.split(',').any(|o| o == "ro"),
+            "not read-only: {line}"
+        );
+    }
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
+    if v1 {
+        assert!(out.lines().any(|l| l == "memory"), "{out}");
+        assert!(out.contains(" /sys/fs/cgroup/memory "), "{out}");
+    } else {
+        assert!(out.contains("cgroup.procs"), "{out}");
+    }
+}
+
+#[test]
+fn seccomp_section_is_refused_until_supported() {
+    let Some(t) = Test::new("cli_seccomp_refused") else {
+        return;
+    };
+    if skip_under_runc("runc supports seccomp") {
+        return;
+    }
+    let b = t.bundle().edit(|c| {
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    });
+    let o = t.rt.create(&b.id, &b.path);
+    fails_with(&o, 1);
+    assert!(single_error_line(&o).contains("linux.seccomp"));
+    assert!(t.rt.state_entries().is_empty());
+}
