@@ -69,3 +69,30 @@ fn terminal_without_console_socket_fails_create() {
         t.rt.state_entries()
     );
 }
+
+#[test]
+fn foreground_run_relays_its_own_pty_without_a_console_socket() {
+    let Some(t) = Test::new("console_run_relay") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 needs /dev/tty for a foreground terminal") {
+        return;
+    }
+    let b = terminal_bundle(&t, "tty; echo relayed; exit 4");
+    let o = t.run(&b);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("/dev/pts/0"), "{out:?}");
+    assert!(out.contains("relayed"), "{out:?}");
+}
+
+#[test]
+fn detached_run_with_terminal_needs_a_console_socket() {
+    let Some(t) = Test::new("console_run_detach") else {
+        return;
+    };
+    let b = terminal_bundle(&t, "true");
+    let o = t.rt.run_with(&b.id, &b.path, &["--detach"]);
+    fails_with(&o, 1);
+    assert!(t.rt.state_entries().is_empty());
+}

@@ -305,6 +305,49 @@ fn tmpfs_mount_options_show_in_mountinfo() {
 }
 
 #[test]
+fn overlay_mount_merges_layers_and_writes_to_upper() {
+    let Some(t) = Test::new("overlay_mount") else {
+        return;
+    };
+    let lower = t.host_dir("lower");
+    let upper = t.host_dir("upper");
+    let work = t.host_dir("work");
+    std::fs::write(lower.join("from-lower"), "lower\n").unwrap();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    let b = t.bundle().mount(json!({
+        "destination": "/merged", "type": "overlay", "source": "overlay",
+        "options": [data]
+    }));
+    let out = t.sh(b, "cat /merged/from-lower; echo new > /merged/from-container; grep ' /merged ' /proc/self/mountinfo");
+    assert!(out.starts_with("lower\n"), "{out}");
+    assert!(out.contains(" - overlay "), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("from-container")).unwrap(),
+        "new\n"
+    );
+    assert!(!lower.join("from-container").exists());
+}
+
+#[test]
+fn root_propagation_private_leaves_no_peer_group_on_root() {
+    let Some(t) = Test::new("rootfs_propagation") else {
+        return;
+    };
+    let b = t
+        .bundle()
+        .edit(|c| c["linux"]["rootfsPropagation"] = json!("private"));
+    let out = t.sh(b, "cat /proc/self/mountinfo");
+    let m = mounts_at(&out, "/");
+    assert_eq!(m.len(), 1, "{out}");
+    assert_eq!(optional_fields(&m[0]), Vec::<&str>::new(), "{:?}", m[0]);
+}
+
+#[test]
 fn mount_propagation_rshared_shows_shared_peer_group() {
     let Some(t) = Test::new("propagation_shared") else {
         return;
