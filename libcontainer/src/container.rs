@@ -337,10 +337,7 @@ impl Container {
         match self.status() {
             Status::Stopped => {}
             Status::Created => self.kill_and_wait()?,
-            status if force => {
-                let _ = status;
-                self.kill_and_wait()?
-            }
+            _ if force => self.kill_and_wait()?,
             status => {
                 return Err(self.wrong_status(format!(
                     "cannot delete container that is not stopped: {status} (use --force)"

@@ -5,7 +5,7 @@
 //! the parent's code paths, so every way out is execve or `_exit`.
 
 use std::convert::Infallible;
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -490,6 +490,5 @@ fn find_program(process: &Process) -> Result<CString> {
             Err(_) => {}
         }
     }
-    let _ = OsStr::new(name);
     Err(not_found())
 }

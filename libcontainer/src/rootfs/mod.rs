@@ -205,12 +205,6 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
             ))
         }
     }
-    if opts.copy_up && typ == "tmpfs" {
-        return Err(Error::field(
-            format!("mounts[{index}].options"),
-            "tmpcopyup is not supported yet",
-        ));
-    }
     if !opts.propagation.is_empty() {
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
             .ctx(|| "reopening the mount target".to_string())?;
