@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod state;
