@@ -17,7 +17,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Process};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -44,6 +44,15 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+}
+
+/// What `exec` starts in a container.
+pub struct ExecOptions {
+    pub process: Process,
+    /// A connected console socket; required when `process.terminal` is set.
+    pub console_socket: Option<OwnedFd>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
 }
 
 #[derive(Debug)]
@@ -387,6 +396,67 @@ impl Container {
             Ok(_) | Err(Errno::EINTR) => Ok(None),
             Err(e) => Err(Error::sys("waiting for the container", e)),
         }
+    }
+
+    /// The container's own process from config.json: `exec` with a command
+    /// line starts from it (env, user, capabilities...), as runc does.
+    pub fn process_template(&self) -> Result<Process> {
+        self.state
+            .config_view()
+            .process
+            .ok_or_else(|| self.wrong_status("its config has no process section"))
+    }
+
+    /// `exec`: starts `options.process` inside the container and returns its
+    /// pid once it runs the program. The caller is its parent and reaps it.
+    pub fn exec(&self, options: ExecOptions) -> Result<Pid> {
+        // The process comes from the command line or a process file, not
+        // from config.json: say so in field errors.
+        self.exec_process(options).map_err(|e| match e {
+            Error::InvalidField { field, message } => {
+                Error::Other(format!("exec: {field}: {message}"))
+            }
+            other => other,
+        })
+    }
+
+    fn exec_process(&self, options: ExecOptions) -> Result<Pid> {
+        match self.status() {
+            Status::Running | Status::Created => {}
+            Status::Paused => return Err(self.wrong_status("cannot exec in a paused container")),
+            status => return Err(self.wrong_status(format!("cannot exec in a {status} container"))),
+        }
+        let process = &options.process;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::field(
+                "process.args",
+                "empty; expected the program to run",
+            ));
+        }
+        if !process.cwd().is_absolute() {
+            return Err(Error::field(
+                "process.cwd",
+                format!("{:?} is relative; expected an absolute path", process.cwd()),
+            ));
+        }
+        if process.terminal().unwrap_or(false) != options.console_socket.is_some() {
+            return Err(Error::field(
+                "process.terminal",
+                "a terminal needs a console socket (--console-socket) and a console socket needs a terminal (--tty)",
+            ));
+        }
+        // Held across the spawn: the init's pid cannot be reused meanwhile.
+        let _pinned = self.open_init()?;
+        let pid = process::exec::spawn(process::exec::ExecArgs {
+            init_pid: self.pid(),
+            process,
+            console_socket: options.console_socket,
+            preserve_fds: options.preserve_fds,
+        })?;
+        if let Some(pid_file) = &options.pid_file {
+            state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;
+        }
+        Ok(pid)
     }
 
     /// Waits for the init to exit and returns its status the way a shell

@@ -20,6 +20,6 @@ pub mod state;
 mod sys;
 pub mod time;
 
-pub use container::{Container, CreateOptions};
+pub use container::{Container, CreateOptions, ExecOptions};
 pub use error::{Error, Result};
 pub use state::Status;

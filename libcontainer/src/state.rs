@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use oci_spec::runtime::Hooks;
+use oci_spec::runtime::{Hooks, Process};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, IoContext, Result};
@@ -76,6 +76,9 @@ pub struct ConfigView {
     pub hooks: Option<Hooks>,
     #[serde(default)]
     pub annotations: Option<HashMap<String, String>>,
+    /// The container's process: the template `exec` starts from.
+    #[serde(default)]
+    pub process: Option<Process>,
 }
 
 /// The state document of runtime-spec runtime.md, as `state` prints it and as

@@ -12,7 +12,8 @@ use libcontainer::container::force_remove_state;
 use libcontainer::{spec, Container, CreateOptions, Error as LibError};
 
 use crate::log::Log;
-use crate::{tty, Cli, Command, CreateArgs};
+use crate::{tty, Cli, Command, CreateArgs, ExecArgs};
+use oci_spec::runtime::{Capabilities, Capability, Process};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {
@@ -66,7 +67,134 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         Command::Delete { force, id } => delete(root, id, *force, log),
         Command::List { format, quiet } => list(root, *format, *quiet),
         Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
+        Command::Exec(args) => exec(root, args),
     }
+}
+
+/// `exec`: a process from `--process FILE`, or the container's own process
+/// with the command line's args and overrides (as runc builds it).
+fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
+    if args.process_label.as_deref().is_some_and(|l| !l.is_empty()) {
+        bail!("--process-label: SELinux labels are not supported by this berth-runtime yet");
+    }
+    if args.apparmor.as_deref().is_some_and(|p| !p.is_empty()) {
+        bail!("--apparmor: AppArmor profiles are not supported by this berth-runtime yet");
+    }
+    let container = Container::load(root, &args.id)?;
+    let process = match &args.process {
+        Some(path) => read_process_file(path)?,
+        None => process_from_flags(&container, args)?,
+    };
+    let terminal = process.terminal().unwrap_or(false);
+    let mut console_peer = None;
+    let console = match (&args.console_socket, terminal, args.detach) {
+        (Some(path), _, _) => Some(connect_console(path)?),
+        (None, true, true) => {
+            bail!("--tty with --detach needs --console-socket to receive the pty")
+        }
+        (None, true, false) => {
+            let (ours, theirs) = UnixStream::pair().context("creating the console socketpair")?;
+            console_peer = Some(ours);
+            Some(theirs.into())
+        }
+        (None, false, _) => None,
+    };
+    let relay = if args.detach {
+        None
+    } else {
+        Some(tty::SignalRelay::block()?)
+    };
+    let pid = container.exec(libcontainer::ExecOptions {
+        process,
+        console_socket: console,
+        pid_file: args.pid_file.clone(),
+        preserve_fds: args.preserve_fds,
+    })?;
+    let Some(relay) = relay else {
+        return Ok(0);
+    };
+    let master = match &console_peer {
+        Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
+        None => None,
+    };
+    let status = relay.wait(pid, master)?;
+    Ok(status.clamp(0, 255) as u8)
+}
+
+fn read_process_file(path: &Path) -> Result<Process> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("--process: reading {}", path.display()))?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        anyhow::anyhow!(
+            "--process {}: invalid value at {}: {}",
+            path.display(),
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
+fn process_from_flags(container: &Container, args: &ExecArgs) -> Result<Process> {
+    if args.command.is_empty() {
+        bail!("exec: no command given; pass ARGS after the container id or --process FILE");
+    }
+    let mut process = container.process_template()?;
+    process.set_args(Some(args.command.clone()));
+    process.set_terminal(Some(args.tty));
+    process.set_console_size(None);
+    if let Some(cwd) = &args.cwd {
+        process.set_cwd(cwd.into());
+    }
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(args.env.iter().cloned());
+    process.set_env(Some(env));
+    if let Some(user) = &args.user {
+        let (uid, gid) = parse_user(user)?;
+        process.user_mut().set_uid(uid);
+        if let Some(gid) = gid {
+            process.user_mut().set_gid(gid);
+        }
+    }
+    if !args.additional_gids.is_empty() {
+        process
+            .user_mut()
+            .set_additional_gids(Some(args.additional_gids.clone()));
+    }
+    if args.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    if !args.cap.is_empty() {
+        let mut caps = process.capabilities().clone().unwrap_or_default();
+        for name in &args.cap {
+            let cap: Capability = name
+                .trim_start_matches("CAP_")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--cap {name}: unknown capability"))?;
+            let with_cap = |set: &Option<Capabilities>| {
+                let mut names = set.clone().unwrap_or_default();
+                names.insert(cap);
+                Some(names)
+            };
+            caps.set_bounding(with_cap(caps.bounding()));
+            caps.set_effective(with_cap(caps.effective()));
+            caps.set_permitted(with_cap(caps.permitted()));
+        }
+        process.set_capabilities(Some(caps));
+    }
+    Ok(process)
+}
+
+/// `uid[:gid]`, numeric as runc takes them.
+fn parse_user(text: &str) -> Result<(u32, Option<u32>)> {
+    let bad = || anyhow::anyhow!("--user {text:?}: expected uid[:gid], numeric");
+    let (uid, gid) = match text.split_once(':') {
+        Some((uid, gid)) => (uid, Some(gid)),
+        None => (text, None),
+    };
+    let uid = uid.parse().map_err(|_| bad())?;
+    let gid = gid.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
 }
 
 fn create_options(
@@ -167,7 +295,7 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
     let Some(relay) = relay else {
         return Ok(0);
     };
-    let status = relay.wait(&container, master)?;
+    let status = relay.wait(container.pid(), master)?;
     for warning in container.delete(true)? {
         log.warn(&warning);
     }

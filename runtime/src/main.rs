@@ -64,6 +64,57 @@ pub struct CreateArgs {
     id: String,
 }
 
+#[derive(clap::Args)]
+pub struct ExecArgs {
+    /// Unix socket to which the pty master is sent, with --tty.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Working directory in the container.
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Add an environment variable (KEY=VALUE); repeatable.
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Give the process a terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// uid[:gid] to run as.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Additional gid; repeatable.
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// A runtime-spec process JSON to run instead of ARGS.
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    detach: bool,
+    /// File to write the process's pid to.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// SELinux label (not supported yet: a non-empty value is refused).
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    /// AppArmor profile (not supported yet: a non-empty value is refused).
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    /// Add a capability (e.g. CAP_NET_ADMIN); repeatable.
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Pass this many fds after stdio on to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Container id.
+    id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a container; its process waits for `start`.
@@ -78,6 +129,8 @@ enum Command {
         #[arg(short, long)]
         detach: bool,
     },
+    /// Run a new process in a running container.
+    Exec(ExecArgs),
     /// Print the state of a container as JSON.
     State { id: String },
     /// Send a signal (default SIGTERM) to the container's init.
@@ -146,7 +199,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             log.error(&format!("{e:#}"));
-            ExitCode::from(1)
+            // exec's own failures are 255, as runc's: 1..=254 and 128+N
+            // belong to the process it runs.
+            ExitCode::from(if matches!(command, Command::Exec(_)) {
+                255
+            } else {
+                1
+            })
         }
     }
 }

@@ -9,12 +9,13 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use anyhow::{Context, Result};
-use libcontainer::Container;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 
 pub struct SignalRelay {
     signals: SignalFd,
@@ -40,8 +41,9 @@ impl SignalRelay {
         Ok(SignalRelay { signals })
     }
 
-    /// Runs until the container's init exits; returns its shell-style status.
-    pub fn wait(self, container: &Container, master: Option<OwnedFd>) -> Result<i32> {
+    /// Runs until `child` (the container's init, or an exec'd process; our
+    /// child either way) exits; returns its shell-style status.
+    pub fn wait(self, child: Pid, master: Option<OwnedFd>) -> Result<i32> {
         let stdin = std::io::stdin();
         let raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
         if let Some(master) = &master {
@@ -70,7 +72,7 @@ impl SignalRelay {
                 .collect();
             drop(fds);
             if ready[0] {
-                if let Some(status) = self.handle_signal(container, master.as_ref(), &stdin)? {
+                if let Some(status) = self.handle_signal(child, master.as_ref(), &stdin)? {
                     break status;
                 }
             }
@@ -101,7 +103,7 @@ impl SignalRelay {
 
     fn handle_signal(
         &self,
-        container: &Container,
+        child: Pid,
         master: Option<&OwnedFd>,
         stdin: &std::io::Stdin,
     ) -> Result<Option<i32>> {
@@ -110,7 +112,7 @@ impl SignalRelay {
         };
         let signal = info.ssi_signo as i32;
         if signal == libc::SIGCHLD {
-            return Ok(container.try_wait()?);
+            return try_wait(child);
         }
         if signal == libc::SIGWINCH {
             if let Some(master) = master {
@@ -118,9 +120,22 @@ impl SignalRelay {
             }
             return Ok(None);
         }
-        // The container may be exiting: a failed relay is not our error.
-        let _ = container.kill(signal);
+        // The child may be exiting: a failed relay is not our error. It is
+        // our child and not yet reaped, so its pid cannot have been reused.
+        if let Ok(signal) = Signal::try_from(signal) {
+            let _ = nix::sys::signal::kill(child, signal);
+        }
         Ok(None)
+    }
+}
+
+/// The child's shell-style status once it has exited (128+N for signal N).
+fn try_wait(child: Pid) -> Result<Option<i32>> {
+    match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Ok(Some(128 + signal as i32)),
+        Ok(_) | Err(Errno::EINTR) => Ok(None),
+        Err(e) => Err(e).context("waiting for the container process"),
     }
 }
 

@@ -11,6 +11,9 @@
 //! 4. init → parent `Ready`: the rootfs is built and pivoted, the process
 //!    attributes applied; the init now blocks on `exec.fifo` until `start`.
 //!
+//! For `exec` the parent sends `ExecGo` once the new process sits in the
+//! container's cgroups; the process then joins the namespaces and execs.
+//!
 //! At any stage the init may send `Failed` instead and exit: its message
 //! carries the context, and the parent reports it.
 
@@ -28,6 +31,7 @@ pub enum Message {
     NamespacesReady,
     BuildContainer { state: String },
     Ready,
+    ExecGo,
     Failed(String),
 }
 

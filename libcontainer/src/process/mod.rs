@@ -2,7 +2,9 @@
 //! namespaces (no re-exec of the runtime binary), driven through the stages
 //! of [`channel`], and left blocked on the exec fifo until `start`.
 
+mod attributes;
 pub mod channel;
+pub mod exec;
 pub mod init;
 
 use std::os::fd::OwnedFd;

@@ -61,7 +61,14 @@ pub struct CgroupMembership {
 }
 
 pub fn own_cgroups() -> std::io::Result<Vec<CgroupMembership>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup")?;
+    parse_cgroups(&std::fs::read_to_string("/proc/self/cgroup")?)
+}
+
+pub fn cgroups_of(pid: nix::unistd::Pid) -> std::io::Result<Vec<CgroupMembership>> {
+    parse_cgroups(&std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?)
+}
+
+fn parse_cgroups(text: &str) -> std::io::Result<Vec<CgroupMembership>> {
     Ok(text
         .lines()
         .filter_map(|line| {

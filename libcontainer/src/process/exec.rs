@@ -1,0 +1,250 @@
+//! `exec`: a new process in a running container. The runtime clones it into
+//! the container's PID namespace (setns for children, as for a joined PID
+//! namespace at create), puts it in the init's cgroups, and the process
+//! joins the other namespaces itself and applies its own attributes.
+//!
+//! The sync channel is close-on-exec: the runtime reads either a `Failed`
+//! message or end-of-file, and end-of-file means execve succeeded.
+
+use std::convert::Infallible;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::sys::wait::waitpid;
+use nix::unistd::{self, Pid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::attributes::{
+    apply_rlimits, find_program, reset_signals, switch_user, take_terminal, to_cstrings,
+};
+use super::channel::{self, Channel, Message};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::namespaces::{clone_flag, proc_name};
+use crate::rootfs::{cgroup, mountinfo};
+use crate::sys::{self, clone3_fork, Forked};
+use crate::{capabilities, console};
+
+/// The order in which the exec'd process joins the container's namespaces:
+/// user first (it grants the rights for the rest), mount last (it changes
+/// root and cwd).
+const JOIN_ORDER: [LinuxNamespaceType; 7] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Mount,
+];
+
+pub struct ExecArgs<'a> {
+    pub init_pid: Pid,
+    pub process: &'a Process,
+    /// A connected console socket, when `process.terminal` is set.
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+struct NamespaceFd {
+    typ: LinuxNamespaceType,
+    fd: OwnedFd,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (nix::sys::stat::stat(a), nix::sys::stat::stat(b)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
+/// Every namespace of the init that is not also ours, opened.
+fn container_namespaces(init: Pid) -> Result<Vec<NamespaceFd>> {
+    let mut found = Vec::new();
+    for typ in JOIN_ORDER.iter().copied().chain([LinuxNamespaceType::Pid]) {
+        let theirs = format!("/proc/{init}/ns/{}", proc_name(typ));
+        let ours = format!("/proc/self/ns/{}", proc_name(typ));
+        if !Path::new(&theirs).exists() || same_file(Path::new(&theirs), Path::new(&ours)) {
+            continue;
+        }
+        let fd: OwnedFd = File::open(&theirs)
+            .io_ctx(|| format!("opening {theirs}"))?
+            .into();
+        found.push(NamespaceFd { typ, fd });
+    }
+    Ok(found)
+}
+
+/// The host directories of the init's cgroups, one per hierarchy.
+fn init_cgroup_dirs(init: Pid) -> Result<Vec<std::path::PathBuf>> {
+    let mounts = mountinfo::read().io_ctx(|| "reading /proc/self/mountinfo".to_string())?;
+    let memberships =
+        mountinfo::cgroups_of(init).io_ctx(|| format!("reading /proc/{init}/cgroup"))?;
+    Ok(cgroup::plan(&mounts, &memberships)
+        .into_iter()
+        .map(|source| source.host_dir)
+        .collect())
+}
+
+/// Starts `args.process` in the container of `args.init_pid`; returns its
+/// pid once it has exec'd. The caller is its parent.
+pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
+    let namespaces = container_namespaces(args.init_pid)?;
+    let cgroup_dirs = init_cgroup_dirs(args.init_pid)?;
+    let (parent_end, child_end) = channel::pair()?;
+
+    let pid_ns = namespaces
+        .iter()
+        .find(|ns| ns.typ == LinuxNamespaceType::Pid);
+    let own_pid_ns = match pid_ns {
+        Some(target) => {
+            let own: OwnedFd = File::open("/proc/self/ns/pid")
+                .io_ctx(|| "opening /proc/self/ns/pid".to_string())?
+                .into();
+            setns(target.fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                .ctx(|| "joining the container's pid namespace".to_string())?;
+            Some(own)
+        }
+        None => None,
+    };
+    let forked = clone3_fork(0).ctx(|| "cloning the exec process".to_string());
+    if let Ok(Forked::Child) = forked {
+        drop(parent_end);
+        run(&args, &namespaces, child_end)
+    }
+    if let Some(own) = &own_pid_ns {
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+            .ctx(|| "returning to the runtime's pid namespace".to_string())?;
+    }
+    let pid = match forked? {
+        Forked::Parent(pid) => pid,
+        Forked::Child => sys::exit_now(1),
+    };
+    drop(child_end);
+    let reap = |e: Error| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+    for dir in &cgroup_dirs {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string())
+            .io_ctx(|| format!("joining the container's cgroup {}", procs.display()))
+            .map_err(reap)?;
+    }
+    parent_end.send(&Message::ExecGo).map_err(reap)?;
+    match parent_end.recv().map_err(reap)? {
+        None => Ok(pid),
+        Some(Message::Failed(message)) => {
+            let _ = waitpid(pid, None);
+            Err(Error::Init(message))
+        }
+        Some(other) => Err(reap(Error::Init(format!(
+            "exec process sent {other:?} where none was expected"
+        )))),
+    }
+}
+
+fn run(args: &ExecArgs<'_>, namespaces: &[NamespaceFd], channel: Channel) -> ! {
+    match exec_in_container(args, namespaces, &channel) {
+        Err(e) => {
+            let _ = channel.send(&Message::Failed(e.to_string()));
+            sys::exit_now(1)
+        }
+        Ok(never) => match never {},
+    }
+}
+
+fn exec_in_container(
+    args: &ExecArgs<'_>,
+    namespaces: &[NamespaceFd],
+    channel: &Channel,
+) -> Result<Infallible> {
+    // Until execve this process is a copy of the runtime inside the
+    // container: nothing there may ptrace it or open its /proc files.
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)".to_string())?;
+    reset_signals()?;
+    match channel.recv()? {
+        Some(Message::ExecGo) => {}
+        _ => sys::exit_now(1),
+    }
+    for typ in JOIN_ORDER {
+        if let Some(ns) = namespaces.iter().find(|ns| ns.typ == typ) {
+            setns(ns.fd.as_fd(), clone_flag(typ))
+                .ctx(|| format!("joining the container's {} namespace", proc_name(typ)))?;
+        }
+    }
+    let process = args.process;
+    umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022) as libc::mode_t,
+    ));
+    if let (Some(socket), true) = (&args.console_socket, process.terminal().unwrap_or(false)) {
+        let slave = open_console(socket.as_fd(), process)?;
+        take_terminal(slave)?;
+    }
+    apply_rlimits(process)?;
+    let caps = process.capabilities().as_ref();
+    capabilities::drop_bounding(caps)?;
+    switch_user(process)?;
+    capabilities::apply_process_sets(caps)?;
+    enter_cwd(process.cwd())?;
+
+    let env = to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?;
+    let argv = to_cstrings(
+        "process.args",
+        process.args().as_deref().unwrap_or_default(),
+    )?;
+    let program = find_program(process)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
+    }
+    // Nothing of the runtime's but stdio and the preserved fds reaches the
+    // container (CVE-2024-21626 class); the channel closes on execve, which
+    // is how the runtime learns it succeeded.
+    sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
+    let errno = unistd::execve(&program, &argv, &env).unwrap_err();
+    Err(Error::sys(
+        format!("exec {:?}", program.to_string_lossy()),
+        errno,
+    ))
+}
+
+/// chdir inside the container, refusing a cwd that resolves outside its
+/// root (through a leaked fd, CVE-2024-21626 class): getcwd then reports
+/// the path as unreachable.
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+    let reached = unistd::getcwd().ctx(|| "getcwd".to_string())?;
+    if !reached.is_absolute() || reached.starts_with("(unreachable)") {
+        return Err(Error::field(
+            "process.cwd",
+            format!(
+                "{} is outside the container's root filesystem",
+                cwd.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn open_console(socket: std::os::fd::BorrowedFd<'_>, process: &Process) -> Result<OwnedFd> {
+    let master = nix::fcntl::open(
+        "/dev/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "process.terminal: opening /dev/ptmx in the container".to_string())?;
+    sys::unlock_pty(master.as_fd()).ctx(|| "unlocking the pty".to_string())?;
+    let slave = sys::open_pty_peer(master.as_fd()).ctx(|| "opening the pty slave".to_string())?;
+    let number = sys::pty_number(master.as_fd()).ctx(|| "reading the pty number".to_string())?;
+    if let Some(size) = process.console_size() {
+        sys::set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)
+            .ctx(|| "process.consoleSize: setting the window size".to_string())?;
+    }
+    console::send_fd(socket, &format!("/dev/pts/{number}"), master.as_fd())?;
+    Ok(slave)
+}
