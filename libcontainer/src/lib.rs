@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod exe_seal;
 pub mod hooks;
 pub mod namespaces;
 pub mod process;

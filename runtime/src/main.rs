@@ -195,6 +195,21 @@ fn main() -> ExitCode {
         eprintln!("berth-runtime: no command given; see --help");
         return ExitCode::from(1);
     };
+    // Every command that puts a process into a container runs from a
+    // read-only view of this binary (CVE-2019-5736 class).
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
+        if let Err(e) = libcontainer::exe_seal::ensure_sealed() {
+            log.error(&format!("{e:#}"));
+            return ExitCode::from(if matches!(command, Command::Exec(_)) {
+                255
+            } else {
+                1
+            });
+        }
+    }
     match commands::run(&cli, command, &mut log) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
