@@ -132,3 +132,101 @@ fn runtime_binary_stays_unwritable_through_an_exec() {
         child.wait().unwrap();
     });
 }
+
+#[test]
+fn sysctl_write_cannot_be_redirected_by_a_mount_over_proc_sys() {
+    let Some(t) = Test::new("harden_sysctl_redirect") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 writes through such a mount (CVE-2025-52881)") {
+        return;
+    }
+    let decoy = t.host_dir("decoy").join("ip_forward");
+    fs::write(&decoy, "host-file\n").unwrap();
+    let b = t
+        .bundle()
+        .mount(json!({
+            "destination": "/proc/sys/net/ipv4/ip_forward", "type": "bind",
+            "source": decoy, "options": ["bind"]
+        }))
+        .edit(|c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}))
+        .args(&["true"]);
+    let o = t.rt.create(&b.id, &b.path);
+    let err = fails_with(&o, 1);
+    assert!(err.contains("net.ipv4.ip_forward"), "{err}");
+    assert_eq!(fs::read_to_string(&decoy).unwrap(), "host-file\n");
+    assert!(t.rt.state_entries().is_empty());
+}
+
+#[test]
+fn masked_paths_use_the_real_null_device_not_the_containers() {
+    let Some(t) = Test::new("harden_masked_null") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 masks with the container's /dev/null (CVE-2025-31133)") {
+        return;
+    }
+    // /dev comes from a volume whose "null" is an ordinary file.
+    let dev = t.host_dir("dev");
+    fs::write(dev.join("null"), "secret from the volume\n").unwrap();
+    let b = t.bundle().edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| {
+            !m["destination"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("/dev")
+        });
+        mounts.push(
+            json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}),
+        );
+        c["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/timer_list"]);
+    });
+    // Refusing to start is fine; showing the volume's file is not.
+    let o = t.run(&b.sh("cat /proc/timer_list; echo end"));
+    let out = stdout(&o);
+    assert!(
+        !out.contains("secret"),
+        "a masked path showed the volume's file: {out}"
+    );
+    if !o.status.success() {
+        assert!(stderr(&o).contains("/dev/null"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn cwd_through_a_leaked_fd_is_refused() {
+    let Some(t) = Test::new("harden_cwd_fd") else {
+        return;
+    };
+    for fd in 3..10 {
+        let b = t
+            .bundle()
+            .cwd(&format!("/proc/self/fd/{fd}"))
+            .args(&["pwd"]);
+        let o = t.run(&b);
+        if o.status.success() {
+            // Accepted only if it stayed inside the container.
+            let pwd = stdout(&o);
+            assert!(pwd.starts_with("/proc/self/fd/"), "cwd escaped to {pwd:?}");
+        }
+    }
+    let b = t.bundle().args(&["sleep", "300"]);
+    ok(&t.rt.run_with(&b.id, &b.path, &["-d"]));
+    for fd in 3..10 {
+        let o = t.rt.exec(&[
+            "exec",
+            "--cwd",
+            &format!("/proc/self/fd/{fd}"),
+            &b.id,
+            "pwd",
+        ]);
+        if o.status.success() {
+            let pwd = stdout(&o);
+            assert!(
+                !pwd.contains("unreachable") && pwd.starts_with('/'),
+                "exec cwd escaped to {pwd:?}"
+            );
+        }
+    }
+}

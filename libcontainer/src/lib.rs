@@ -13,6 +13,7 @@ pub mod exe_seal;
 pub mod hooks;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

@@ -142,12 +142,20 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     }
     let fifo = nix::fcntl::open(args.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {}", args.fifo.display()))?;
+    let has_masks = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().as_ref())
+        .is_some_and(|paths| !paths.is_empty());
+    let null = has_masks
+        .then(|| rootfs::open_null(root.as_fd()))
+        .transpose()?;
     drop(root);
 
     rootfs::pivot(args.rootfs, args.no_pivot)?;
     // Before finalize: /proc/sys is usually among the read-only paths.
     apply_sysctl(spec)?;
-    rootfs::finalize(spec)?;
+    rootfs::finalize(spec, null.as_ref().map(|fd| fd.as_fd()))?;
 
     if let Some(slave) = console_slave {
         take_terminal(slave)?;
@@ -307,13 +315,13 @@ fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
+    let proc = crate::procfs::ProcFs::open()?;
     for (key, value) in sysctl {
-        let relative = key.replace('.', "/");
-        let path = Path::new("/proc/sys").join(relative.trim_start_matches('/'));
-        std::fs::write(&path, value).map_err(|e| {
+        let relative = Path::new("sys").join(key.replace('.', "/").trim_start_matches('/'));
+        proc.write(&relative, value.as_bytes()).map_err(|e| {
             Error::field(
                 format!("linux.sysctl.{key}"),
-                format!("writing {value:?} to {}: {e}", path.display()),
+                format!("setting {value:?}: {e}"),
             )
         })?;
     }

@@ -329,8 +329,32 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     chdir("/").ctx(|| "chdir to the new /".to_string())
 }
 
+/// The container's /dev/null, opened before pivot and checked to be the
+/// null device (1:3): masking binds this fd, never the path `/dev/null`,
+/// which a volume, a mount or a racing process may have swapped for
+/// another file by then (CVE-2025-31133 class). The fd pins the checked
+/// inode; it lives in the rootfs mount tree, so it can be bound after pivot.
+pub fn open_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let null = open_in_root(
+        root,
+        Path::new("/dev/null"),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
+    )
+    .ctx(|| "maskedPaths: opening /dev/null in the container".to_string())?;
+    let stat = nix::sys::stat::fstat(null.as_fd()).ctx(|| "stat of /dev/null".to_string())?;
+    let is_null = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && stat.st_rdev == nix::sys::stat::makedev(1, 3);
+    if !is_null {
+        return Err(Error::Other(
+            "maskedPaths: /dev/null in the container is not the null device (1:3); refusing to mask with it".into(),
+        ));
+    }
+    Ok(null)
+}
+
 /// Step 5, after pivot: masked paths, read-only paths, read-only root.
-pub fn finalize(spec: &Spec) -> Result<()> {
+/// `null` is [`open_null`], needed when there are masked paths.
+pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = open_in_root_dir()?;
     for path in linux
@@ -343,7 +367,9 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or_default()
     {
-        mask(root.as_fd(), Path::new(path))?;
+        let null =
+            null.ok_or_else(|| Error::Other("maskedPaths: no /dev/null to mask with".into()))?;
+        mask(root.as_fd(), Path::new(path), null)?;
     }
     if spec
         .root()
@@ -405,7 +431,7 @@ fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     .ctx(|| format!("readonlyPaths: remounting {} read-only", path.display()))
 }
 
-fn mask(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+fn mask(root: BorrowedFd<'_>, path: &Path, null: BorrowedFd<'_>) -> Result<()> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
@@ -429,7 +455,7 @@ fn mask(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         )
     } else {
         mount_at(
-            Some(Path::new("/dev/null")),
+            Some(&fd_path(null)),
             target.as_fd(),
             None,
             MsFlags::MS_BIND,
