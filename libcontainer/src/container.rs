@@ -114,6 +114,12 @@ impl Container {
             .as_ref()
             .ok_or_else(|| Error::field("linux", "missing"))?;
         let plan = Plan::from_spec(linux)?;
+        if let Some(process) = spec.process() {
+            crate::lsm::check_host_support(
+                process.apparmor_profile().as_deref(),
+                process.selinux_label().as_deref(),
+            )?;
+        }
 
         let dir = StateDir::create(&options.root, &options.id)?;
         let mut container = Container {
@@ -445,6 +451,10 @@ impl Container {
                 "a terminal needs a console socket (--console-socket) and a console socket needs a terminal (--tty)",
             ));
         }
+        crate::lsm::check_host_support(
+            process.apparmor_profile().as_deref(),
+            process.selinux_label().as_deref(),
+        )?;
         // Held across the spawn: the init's pid cannot be reused meanwhile.
         let _pinned = self.open_init()?;
         let pid = process::exec::spawn(process::exec::ExecArgs {

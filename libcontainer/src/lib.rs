@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 pub mod exe_seal;
 pub mod hooks;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;

@@ -125,34 +125,22 @@ pub fn validate(spec: &Spec) -> Result<()> {
     };
     let has = |typ| seen.contains(&typ);
 
-    // Security settings the runtime cannot honour yet are refused, never
-    // silently dropped: a container must not run with less confinement
-    // than its config asks for.
+    // Confinement the runtime cannot apply yet is refused, never silently
+    // dropped: a container must not run with less than its config asks for.
     if linux.seccomp().is_some() {
         return Err(Error::field(
             "linux.seccomp",
             "seccomp filters are not supported by this berth-runtime yet; remove the section to run without one",
         ));
     }
-    if process
-        .apparmor_profile()
-        .as_deref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(Error::field(
-            "process.apparmorProfile",
-            "AppArmor profiles are not supported by this berth-runtime yet",
-        ));
+    if let Some(personality) = linux.personality() {
+        crate::process::scheduling::personality_value(personality)?;
     }
-    if process
-        .selinux_label()
-        .as_deref()
-        .is_some_and(|l| !l.is_empty())
-    {
-        return Err(Error::field(
-            "process.selinuxLabel",
-            "SELinux labels are not supported by this berth-runtime yet",
-        ));
+    if let Some(scheduler) = process.scheduler() {
+        crate::process::scheduling::policy_number(*scheduler.policy())?;
+    }
+    if let Some(priority) = process.io_priority() {
+        crate::process::scheduling::check_io_priority(priority)?;
     }
     if !has(LinuxNamespaceType::Mount) {
         return Err(Error::field(
@@ -426,9 +414,6 @@ mod tests {
         let mut config = minimal();
         config["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
         assert!(check(config).unwrap_err().contains("linux.seccomp"));
-        let mut config = minimal();
-        config["process"]["apparmorProfile"] = "docker-default".into();
-        assert!(check(config).unwrap_err().contains("apparmorProfile"));
     }
 
     #[test]

@@ -74,17 +74,17 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
 /// `exec`: a process from `--process FILE`, or the container's own process
 /// with the command line's args and overrides (as runc builds it).
 fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
-    if args.process_label.as_deref().is_some_and(|l| !l.is_empty()) {
-        bail!("--process-label: SELinux labels are not supported by this berth-runtime yet");
-    }
-    if args.apparmor.as_deref().is_some_and(|p| !p.is_empty()) {
-        bail!("--apparmor: AppArmor profiles are not supported by this berth-runtime yet");
-    }
     let container = Container::load(root, &args.id)?;
-    let process = match &args.process {
+    let mut process = match &args.process {
         Some(path) => read_process_file(path)?,
         None => process_from_flags(&container, args)?,
     };
+    if let Some(profile) = &args.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
     let terminal = process.terminal().unwrap_or(false);
     let mut console_peer = None;
     let console = match (&args.console_socket, terminal, args.detach) {

@@ -93,10 +93,10 @@ pub struct ExecArgs {
     /// File to write the process's pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
-    /// SELinux label (not supported yet: a non-empty value is refused).
+    /// SELinux label for the process (an error where the host lacks SELinux).
     #[arg(long = "process-label")]
     process_label: Option<String>,
-    /// AppArmor profile (not supported yet: a non-empty value is refused).
+    /// AppArmor profile for the process (an error where the host lacks AppArmor).
     #[arg(long)]
     apparmor: Option<String>,
     /// Set no_new_privs for the process.

@@ -23,6 +23,7 @@ use super::attributes::{
     apply_rlimits, find_program, reset_signals, switch_user, take_terminal, to_cstrings,
 };
 use super::channel::{self, Channel, Message};
+use super::scheduling;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::{clone_flag, proc_name};
 use crate::rootfs::{cgroup, mountinfo};
@@ -187,6 +188,8 @@ fn exec_in_container(
         take_terminal(slave)?;
     }
     apply_rlimits(process)?;
+    scheduling::apply_scheduler(process.scheduler().as_ref())?;
+    scheduling::apply_io_priority(process.io_priority().as_ref())?;
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
     switch_user(process)?;
@@ -202,6 +205,10 @@ fn exec_in_container(
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
     }
+    crate::lsm::set_exec_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     // Nothing of the runtime's but stdio and the preserved fds reaches the
     // container (CVE-2024-21626 class); the channel closes on execve, which
     // is how the runtime learns it succeeded.

@@ -20,7 +20,7 @@ use super::attributes::{
     apply_rlimits, find_program, reset_signals, switch_user, take_terminal, to_cstrings,
 };
 use super::channel::{Channel, Message};
-use super::InitArgs;
+use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::rootfs::{
     self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
@@ -162,6 +162,9 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     }
 
     apply_rlimits(process)?;
+    // Before the capabilities go: a real-time policy needs CAP_SYS_NICE.
+    scheduling::apply_scheduler(process.scheduler().as_ref())?;
+    scheduling::apply_io_priority(process.io_priority().as_ref())?;
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
     switch_user(process)?;
@@ -233,6 +236,16 @@ fn run_start_hooks_and_exec<'p>(
     if process.and_then(|p| p.no_new_privileges()).unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
     }
+    crate::lsm::set_exec_labels(
+        process.and_then(|p| p.apparmor_profile().as_deref()),
+        process.and_then(|p| p.selinux_label().as_deref()),
+    )?;
+    scheduling::apply_personality(
+        args.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().as_ref()),
+    )?;
     Ok(move || {
         let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
         Err(Error::sys(

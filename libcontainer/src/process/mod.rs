@@ -3,6 +3,7 @@
 //! of [`channel`], and left blocked on the exec fifo until `start`.
 
 mod attributes;
+pub(crate) mod scheduling;
 pub mod channel;
 pub mod exec;
 pub mod init;
