@@ -73,6 +73,27 @@ const FLAGS: &[(&str, bool, MsFlags)] = &[
     ("noiversion", true, MsFlags::MS_I_VERSION),
 ];
 
+const PROPAGATION: [&str; 8] = [
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+];
+
+/// Every option name understood as a flag or a propagation (anything else
+/// is passed to the filesystem as data).
+pub fn known_options() -> Vec<&'static str> {
+    FLAGS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(PROPAGATION)
+        .collect()
+}
+
 /// Propagation option → the flags of its mount(2) call.
 pub fn propagation(option: &str) -> Option<MsFlags> {
     Some(match option {
@@ -137,6 +158,14 @@ mod tests {
         let parsed = opts(&["ro", "rw"]);
         assert!(!parsed.flags.contains(MsFlags::MS_RDONLY));
         assert!(parsed.cleared.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn every_known_option_is_understood() {
+        for name in known_options() {
+            let parsed = opts(&[name]);
+            assert!(parsed.data.is_empty(), "{name} would be passed as data");
+        }
     }
 
     #[test]
