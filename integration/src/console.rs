@@ -61,6 +61,12 @@ impl ConsoleSocket {
 
     /// Accepts one connection and receives the pty master sent with SCM_RIGHTS.
     pub fn recv_master(&self, timeout: Duration) -> OwnedFd {
+        self.recv_fd(timeout).0
+    }
+
+    /// Accepts one connection and receives the fd sent with SCM_RIGHTS and
+    /// the bytes sent along (the pty name, or a seccomp agent's state JSON).
+    pub fn recv_fd(&self, timeout: Duration) -> (OwnedFd, Vec<u8>) {
         assert!(
             poll_in(self.fd.as_raw_fd(), timeout),
             "no connection on the console socket"
@@ -81,7 +87,7 @@ impl ConsoleSocket {
             poll_in(conn.as_raw_fd(), timeout),
             "nothing received on the console socket"
         );
-        let mut data = [0u8; 4096];
+        let mut data = vec![0u8; 65536];
         let mut iov = libc::iovec {
             iov_base: data.as_mut_ptr().cast(),
             iov_len: data.len(),
@@ -102,7 +108,8 @@ impl ConsoleSocket {
             while !cmsg.is_null() {
                 if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                     let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
-                    return OwnedFd::from_raw_fd(fd);
+                    data.truncate(n as usize);
+                    return (OwnedFd::from_raw_fd(fd), data);
                 }
                 cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }

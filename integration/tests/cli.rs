@@ -1,5 +1,5 @@
 //! The command line around the lifecycle: `--log` lines, `spec --rootless`,
-//! `--version`, the cgroup mount of the default spec, refused confinement.
+//! `--version`, `features`, the cgroup mount of the default spec.
 
 use std::fs;
 
@@ -126,18 +126,21 @@ fn cgroup_mount_shows_each_hierarchy_read_only() {
 }
 
 #[test]
-fn seccomp_section_is_refused_until_supported() {
-    let Some(t) = Test::new("cli_seccomp_refused") else {
+fn features_tell_what_is_supported() {
+    let Some(t) = Test::new("cli_features") else {
         return;
     };
-    if skip_under_runc("runc supports seccomp") {
+    if skip_under_runc("runc 1.1.5 has no features command") {
         return;
     }
-    let b = t.bundle().edit(|c| {
-        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
-    });
-    let o = t.rt.create(&b.id, &b.path);
-    fails_with(&o, 1);
-    assert!(single_error_line(&o).contains("linux.seccomp"));
-    assert!(t.rt.state_entries().is_empty());
+    let doc: Value = serde_json::from_str(&ok(&t.rt.exec(&["features"]))).unwrap();
+    assert_eq!(doc["ociVersionMin"], "1.0.0");
+    let namespaces = doc["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.iter().any(|n| n == "time"), "{doc}");
+    let actions = doc["linux"]["seccomp"]["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a == "SCMP_ACT_NOTIFY"), "{doc}");
+    let options = doc["mountOptions"].as_array().unwrap();
+    assert!(options.iter().any(|o| o == "rbind") && options.iter().any(|o| o == "rslave"));
+    let caps = doc["linux"]["capabilities"].as_array().unwrap();
+    assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
 }

@@ -153,6 +153,13 @@ impl Container {
         // switching to the container's user, which may map to anyone.
         fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
             .io_ctx(|| format!("chmod {}", fifo.display()))?;
+        let seccomp = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(crate::seccomp::compile)
+            .transpose()?;
+        let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
             spec,
@@ -164,6 +171,8 @@ impl Container {
             preserve_fds: options.preserve_fds,
             no_pivot: options.no_pivot,
             no_new_keyring: options.no_new_keyring,
+            seccomp: seccomp.as_ref(),
+            seccomp_listener,
         })?;
         self.state.pid = init.pid.as_raw();
         self.state.init_start_time = state::proc_stat(init.pid)
@@ -455,6 +464,16 @@ impl Container {
             process.apparmor_profile().as_deref(),
             process.selinux_label().as_deref(),
         )?;
+        // The container's seccomp profile binds its exec'd processes too.
+        let seccomp = self
+            .state
+            .config_view()
+            .linux
+            .and_then(|l| l.seccomp)
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()?;
+        let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
         // Held across the spawn: the init's pid cannot be reused meanwhile.
         let _pinned = self.open_init()?;
         let pid = process::exec::spawn(process::exec::ExecArgs {
@@ -462,6 +481,9 @@ impl Container {
             process,
             console_socket: options.console_socket,
             preserve_fds: options.preserve_fds,
+            seccomp: seccomp.as_ref(),
+            seccomp_listener,
+            state: self.state_json(Status::Running),
         })?;
         if let Some(pid_file) = &options.pid_file {
             state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;
@@ -483,6 +505,21 @@ impl Container {
             }
         }
     }
+}
+
+/// The seccomp agent's socket (`listenerPath`), connected in the runtime:
+/// it is a host path, out of the container's reach.
+fn connect_seccomp_agent(seccomp: Option<&crate::seccomp::Compiled>) -> Result<Option<OwnedFd>> {
+    let Some(path) = seccomp.and_then(|s| s.listener_path()) else {
+        return Ok(None);
+    };
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::field(
+            "linux.seccomp.listenerPath",
+            format!("connecting to {}: {e}", path.display()),
+        )
+    })?;
+    Ok(Some(stream.into()))
 }
 
 /// `delete --force` of an id whose state cannot be read (a create killed

@@ -10,6 +10,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod exe_seal;
+pub mod features;
 pub mod hooks;
 pub mod lsm;
 pub mod namespaces;

@@ -125,14 +125,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
     };
     let has = |typ| seen.contains(&typ);
 
-    // Confinement the runtime cannot apply yet is refused, never silently
-    // dropped: a container must not run with less than its config asks for.
-    if linux.seccomp().is_some() {
-        return Err(Error::field(
-            "linux.seccomp",
-            "seccomp filters are not supported by this berth-runtime yet; remove the section to run without one",
-        ));
-    }
     if let Some(personality) = linux.personality() {
         crate::process::scheduling::personality_value(personality)?;
     }
@@ -407,13 +399,6 @@ mod tests {
         let mut config = minimal();
         config.as_object_mut().unwrap().remove("process");
         assert!(check(config).unwrap_err().contains("process"));
-    }
-
-    #[test]
-    fn unsupported_confinement_is_refused_not_dropped() {
-        let mut config = minimal();
-        config["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
-        assert!(check(config).unwrap_err().contains("linux.seccomp"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use oci_spec::runtime::{Hooks, Process};
+use oci_spec::runtime::{Hooks, LinuxSeccomp, Process};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, IoContext, Result};
@@ -79,6 +79,15 @@ pub struct ConfigView {
     /// The container's process: the template `exec` starts from.
     #[serde(default)]
     pub process: Option<Process>,
+    #[serde(default)]
+    pub linux: Option<LinuxView>,
+}
+
+/// The part of `linux` that exec needs.
+#[derive(Debug, Default, Deserialize)]
+pub struct LinuxView {
+    #[serde(default)]
+    pub seccomp: Option<LinuxSeccomp>,
 }
 
 /// The state document of runtime-spec runtime.md, as `state` prints it and as

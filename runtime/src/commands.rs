@@ -21,8 +21,10 @@ pub enum ListFormat {
     Json,
 }
 
-/// The default config.json of `spec`, kept as data in specs/.
+/// The default config.json of `spec` and the seccomp profile it carries,
+/// kept as data in specs/.
 const DEFAULT_SPEC: &str = include_str!("../../specs/config.json");
+const DEFAULT_SECCOMP: &str = include_str!("../../specs/seccomp.json");
 
 pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
     let root = cli.root.as_path();
@@ -68,6 +70,11 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         Command::List { format, quiet } => list(root, *format, *quiet),
         Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
         Command::Exec(args) => exec(root, args),
+        Command::Features => {
+            let document = libcontainer::features::document(env!("CARGO_PKG_VERSION"));
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(0)
+        }
     }
 }
 
@@ -376,22 +383,28 @@ fn write_spec(bundle: &Path, rootless: bool) -> Result<u8> {
     if path.exists() {
         bail!("{} exists; remove it first", path.display());
     }
-    let text = if rootless {
-        rootless_spec(DEFAULT_SPEC)?
-    } else {
-        DEFAULT_SPEC.to_string()
-    };
+    let text = default_spec(rootless)?;
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(0)
+}
+
+/// The template with the default seccomp profile in `linux.seccomp`.
+fn default_spec(rootless: bool) -> Result<String> {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(DEFAULT_SPEC).context("parsing the built-in spec")?;
+    spec["linux"]["seccomp"] =
+        serde_json::from_str(DEFAULT_SECCOMP).context("parsing the built-in seccomp profile")?;
+    if rootless {
+        make_rootless(&mut spec);
+    }
+    Ok(serde_json::to_string_pretty(&spec)? + "\n")
 }
 
 /// The default spec adjusted for an unprivileged caller: a user namespace
 /// mapping the caller to root, no network namespace (it could not be set up
 /// without privileges), /sys bound from the host, and no cgroup mount or
 /// devpts gid option that an unprivileged user cannot honour.
-fn rootless_spec(template: &str) -> Result<String> {
-    let mut spec: serde_json::Value =
-        serde_json::from_str(template).context("parsing the built-in spec")?;
+fn make_rootless(spec: &mut serde_json::Value) {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let linux = &mut spec["linux"];
@@ -418,7 +431,6 @@ fn rootless_spec(template: &str) -> Result<String> {
             }
         }
     }
-    Ok(serde_json::to_string_pretty(&spec)? + "\n")
 }
 
 #[cfg(test)]
@@ -426,14 +438,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_spec_parses_and_validates() {
-        let spec = spec::parse(DEFAULT_SPEC.as_bytes()).unwrap();
+    fn default_spec_parses_validates_and_compiles_its_seccomp() {
+        let text = default_spec(false).unwrap();
+        let spec = spec::parse(text.as_bytes()).unwrap();
         spec::validate(&spec).unwrap();
+        let seccomp = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
+        libcontainer::seccomp::compile(seccomp).unwrap();
     }
 
     #[test]
     fn rootless_spec_maps_the_caller_and_validates() {
-        let text = rootless_spec(DEFAULT_SPEC).unwrap();
+        let text = default_spec(true).unwrap();
         let spec = spec::parse(text.as_bytes()).unwrap();
         spec::validate(&spec).unwrap();
         assert!(text.contains("uidMappings"));

@@ -131,6 +131,8 @@ enum Command {
     },
     /// Run a new process in a running container.
     Exec(ExecArgs),
+    /// Print the runtime-spec features document (what this runtime supports).
+    Features,
     /// Print the state of a container as JSON.
     State { id: String },
     /// Send a signal (default SIGTERM) to the container's init.

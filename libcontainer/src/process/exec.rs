@@ -49,6 +49,11 @@ pub struct ExecArgs<'a> {
     /// A connected console socket, when `process.terminal` is set.
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// The container's compiled `linux.seccomp` and its agent's socket.
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    pub seccomp_listener: Option<OwnedFd>,
+    /// The container state, for the seccomp agent.
+    pub state: String,
 }
 
 struct NamespaceFd {
@@ -190,6 +195,10 @@ fn exec_in_container(
     apply_rlimits(process)?;
     scheduling::apply_scheduler(process.scheduler().as_ref())?;
     scheduling::apply_io_priority(process.io_priority().as_ref())?;
+    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+    if let (Some(seccomp), false) = (args.seccomp, no_new_privileges) {
+        crate::seccomp::install_and_notify(seccomp, args.seccomp_listener.as_ref(), &args.state)?;
+    }
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
     switch_user(process)?;
@@ -202,7 +211,7 @@ fn exec_in_container(
         process.args().as_deref().unwrap_or_default(),
     )?;
     let program = find_program(process)?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privileges {
         nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
     }
     crate::lsm::set_exec_labels(
@@ -213,6 +222,9 @@ fn exec_in_container(
     // container (CVE-2024-21626 class); the channel closes on execve, which
     // is how the runtime learns it succeeded.
     sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
+    if let (Some(seccomp), true) = (args.seccomp, no_new_privileges) {
+        crate::seccomp::install_and_notify(seccomp, args.seccomp_listener.as_ref(), &args.state)?;
+    }
     let errno = unistd::execve(&program, &argv, &env).unwrap_err();
     Err(Error::sys(
         format!("exec {:?}", program.to_string_lossy()),

@@ -49,6 +49,8 @@ pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
 /// What `build` leaves for the final step.
 struct Prepared {
     fifo: OwnedFd,
+    /// The state sent by the runtime, for the seccomp agent.
+    state: String,
     program: CString,
     argv: Vec<CString>,
     env: Vec<CString>,
@@ -165,6 +167,12 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     // Before the capabilities go: a real-time policy needs CAP_SYS_NICE.
     scheduling::apply_scheduler(process.scheduler().as_ref())?;
     scheduling::apply_io_priority(process.io_priority().as_ref())?;
+    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+    if let (Some(seccomp), false) = (args.seccomp, no_new_privileges) {
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN for the filter:
+        // install it while we still have it (as runc does).
+        crate::seccomp::install_and_notify(seccomp, args.seccomp_listener.as_ref(), &state)?;
+    }
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
     switch_user(process)?;
@@ -188,6 +196,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     channel.send(&Message::Ready)?;
     Ok(Some(Prepared {
         fifo,
+        state,
         program,
         argv,
         env,
@@ -233,7 +242,8 @@ fn run_start_hooks_and_exec<'p>(
         hooks::run_all("startContainer", list, state.as_bytes())?;
     }
     let process = args.spec.process().as_ref();
-    if process.and_then(|p| p.no_new_privileges()).unwrap_or(false) {
+    let no_new_privileges = process.and_then(|p| p.no_new_privileges()).unwrap_or(false);
+    if no_new_privileges {
         nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
     }
     crate::lsm::set_exec_labels(
@@ -246,6 +256,14 @@ fn run_start_hooks_and_exec<'p>(
             .as_ref()
             .and_then(|l| l.personality().as_ref()),
     )?;
+    if let (Some(seccomp), true) = (args.seccomp, no_new_privileges) {
+        // As late as possible: the fewer calls the profile must allow.
+        crate::seccomp::install_and_notify(
+            seccomp,
+            args.seccomp_listener.as_ref(),
+            &prepared.state,
+        )?;
+    }
     Ok(move || {
         let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
         Err(Error::sys(

@@ -3,10 +3,10 @@
 //! of [`channel`], and left blocked on the exec fifo until `start`.
 
 mod attributes;
-pub(crate) mod scheduling;
 pub mod channel;
 pub mod exec;
 pub mod init;
+pub(crate) mod scheduling;
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -35,6 +35,10 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// The compiled `linux.seccomp`, and a connected socket to its
+    /// `listenerPath` when it uses SCMP_ACT_NOTIFY.
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// The init, as seen from the parent while it is being set up: killed and

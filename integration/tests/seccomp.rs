@@ -1,0 +1,160 @@
+//! seccomp: the default profile of `spec` and custom profiles. Each check
+//! runs the same command with and without the filter, so it shows that the
+//! filter (not a missing capability) is what stops it.
+
+use std::os::unix::fs::symlink;
+use std::time::Duration;
+
+use integration::*;
+use serde_json::{json, Value};
+
+const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_PTRACE",
+    "CAP_NET_ADMIN",
+    "CAP_MKNOD",
+    "CAP_AUDIT_WRITE",
+    "CAP_NET_BIND_SERVICE",
+];
+
+fn privileged(c: &mut Value) {
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set] = json!(ALL_CAPS);
+    }
+}
+
+/// Runs `script` in a privileged container with the bundle's seccomp profile
+/// (`with_filter`) or none; returns stdout.
+fn run_privileged(t: &Test, script: &str, with_filter: bool, links: &[&str]) -> String {
+    let b = t.bundle().edit(privileged).edit(|c| {
+        if !with_filter {
+            c["linux"].as_object_mut().unwrap().remove("seccomp");
+        }
+    });
+    for link in links {
+        let _ = symlink("busybox", b.rootfs().join("bin").join(link));
+    }
+    t.sh(b, script)
+}
+
+fn spec_has_default_profile(t: &Test) -> bool {
+    t.bundle().config()["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
+}
+
+#[test]
+fn spec_includes_the_default_profile() {
+    let Some(t) = Test::new("seccomp_spec_default") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5's spec has no seccomp profile") {
+        return;
+    }
+    assert!(spec_has_default_profile(&t));
+}
+
+#[test]
+fn default_profile_blocks_mount_even_with_cap_sys_admin() {
+    let Some(t) = Test::new("seccomp_mount") else {
+        return;
+    };
+    if !spec_has_default_profile(&t) {
+        eprintln!("skipped: the runtime's spec has no seccomp profile");
+        return;
+    }
+    let script =
+        "if mount -t tmpfs none /tmp 2>/dev/null; then echo mounted; else echo refused; fi";
+    assert_eq!(run_privileged(&t, script, false, &[]), "mounted\n");
+    assert_eq!(run_privileged(&t, script, true, &[]), "refused\n");
+}
+
+#[test]
+fn default_profile_blocks_unshare() {
+    let Some(t) = Test::new("seccomp_unshare") else {
+        return;
+    };
+    if !spec_has_default_profile(&t) {
+        eprintln!("skipped: the runtime's spec has no seccomp profile");
+        return;
+    }
+    let script = "if unshare -m true 2>/dev/null; then echo unshared; else echo refused; fi";
+    assert_eq!(
+        run_privileged(&t, script, false, &["unshare"]),
+        "unshared\n"
+    );
+    assert_eq!(run_privileged(&t, script, true, &["unshare"]), "refused\n");
+}
+
+#[test]
+fn default_profile_blocks_kernel_module_loading() {
+    let Some(t) = Test::new("seccomp_modules") else {
+        return;
+    };
+    if !spec_has_default_profile(&t) {
+        eprintln!("skipped: the runtime's spec has no seccomp profile");
+        return;
+    }
+    // Not a module: without the filter the kernel itself rejects it (ENOEXEC),
+    // with it the call never reaches the kernel (EPERM).
+    let script = "insmod /bin/busybox 2>&1; true";
+    let open = run_privileged(&t, script, false, &["insmod"]);
+    let filtered = run_privileged(&t, script, true, &["insmod"]);
+    assert!(!open.contains("not permitted"), "{open}");
+    assert!(filtered.contains("not permitted"), "{filtered}");
+}
+
+#[test]
+fn errno_rule_returns_its_errno() {
+    let Some(t) = Test::new("seccomp_errno") else {
+        return;
+    };
+    let b = t.bundle().edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+        });
+    });
+    let out = t.sh(b, "mkdir /tmp/x 2>&1; true");
+    assert!(out.contains("Function not implemented"), "{out}");
+}
+
+#[test]
+fn notify_sends_the_listener_fd_and_state_to_the_agent() {
+    let Some(t) = Test::new("seccomp_notify") else {
+        return;
+    };
+    let agent = ConsoleSocket::bind(&t.dir.join("agent.sock"));
+    let b = t
+        .bundle()
+        .args(&["sh", "-c", "mkdir /tmp/x; echo status:$?"])
+        .edit(|c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": agent.path,
+                "listenerMetadata": "berth-test-metadata",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+    ok(&t.rt.create(&b.id, &b.path));
+    ok(&t.rt.start(&b.id));
+    let (listener, data) = agent.recv_fd(Duration::from_secs(10));
+    let message: Value = serde_json::from_slice(&data).expect("container process state JSON");
+    assert_eq!(message["fds"], json!(["seccompFd"]), "{message}");
+    assert_eq!(message["metadata"], "berth-test-metadata", "{message}");
+    assert_eq!(message["state"]["id"], b.id.as_str(), "{message}");
+    // The agent goes away without answering: the notified call fails.
+    drop(listener);
+    t.rt.wait_status(&b.id, "stopped");
+    let out = t.rt.container_stdout(&b.id);
+    assert!(
+        out.contains("status:") && !out.contains("status:0"),
+        "{out}"
+    );
+}
