@@ -569,7 +569,23 @@ class ParallelRunScenario(Scenario):
         return {self.rows[0]: Sample(wall, max(rss))}
 
 
-SCENARIOS = [RunScenario(), LifecycleScenario(), ParallelRunScenario()]
+class ExecScenario(Scenario):
+    name = "exec"
+    rows = ("exec",)
+    help = "`exec` of /bin/true into a running container, in the foreground"
+
+    def iterate(self, b, rt, i):
+        cid, bundle = b.new_container(rt, ("/bin/busybox", "sleep", "1000"))
+        try:
+            b.timed(rt, ["create", "--bundle", bundle, cid], "create")
+            b.timed(rt, ["start", cid], "start")
+            e = b.timed(rt, ["exec", cid, "/bin/true"], "exec")
+        finally:
+            b.dispose(rt, cid, bundle)
+        return {"exec": Sample(e.ns, e.maxrss, e.cpu_ns)}
+
+
+SCENARIOS = [RunScenario(), LifecycleScenario(), ExecScenario(), ParallelRunScenario()]
 
 
 # ---------------------------------------------------------------------------
@@ -839,7 +855,8 @@ def report(stats, runtimes, args, floor):
     targets = evaluate_targets(stats, names)
     print(targets["text"])
     seal = [f"{row} {stats[row]['berth']['median_ms'] - stats[row]['sealed']['median_ms']:+.2f} ms"
-            for row in ("run", "create") if "sealed" in stats.get(row, {}) and "berth" in stats[row]]
+            for row in ("run", "create", "exec")
+            if "sealed" in stats.get(row, {}) and "berth" in stats[row]]
     if seal:
         print("cost of sealing the binary (CVE-2019-5736; berth minus the pre-sealed copy, "
               "'sealed'): " + ", ".join(seal))

@@ -85,14 +85,22 @@ fn container_namespaces(init: Pid) -> Result<Vec<NamespaceFd>> {
     Ok(found)
 }
 
-/// The host directories of the init's cgroups, one per hierarchy.
-fn init_cgroup_dirs(init: Pid) -> Result<Vec<std::path::PathBuf>> {
+/// The host directories of the init's cgroups that the exec'd process is
+/// not already in (it starts in ours). Moving a process into a v1 cgroup
+/// costs an RCU grace period per hierarchy, so the ones it shares are
+/// skipped.
+fn cgroup_dirs_to_join(init: Pid) -> Result<Vec<std::path::PathBuf>> {
     let mounts = mountinfo::read().io_ctx(|| "reading /proc/self/mountinfo".to_string())?;
-    let memberships =
-        mountinfo::cgroups_of(init).io_ctx(|| format!("reading /proc/{init}/cgroup"))?;
-    Ok(cgroup::plan(&mounts, &memberships)
+    let theirs = mountinfo::cgroups_of(init).io_ctx(|| format!("reading /proc/{init}/cgroup"))?;
+    let ours = mountinfo::own_cgroups().io_ctx(|| "reading /proc/self/cgroup".to_string())?;
+    let ours: Vec<std::path::PathBuf> = cgroup::plan(&mounts, &ours)
         .into_iter()
         .map(|source| source.host_dir)
+        .collect();
+    Ok(cgroup::plan(&mounts, &theirs)
+        .into_iter()
+        .map(|source| source.host_dir)
+        .filter(|dir| !ours.contains(dir))
         .collect())
 }
 
@@ -100,7 +108,7 @@ fn init_cgroup_dirs(init: Pid) -> Result<Vec<std::path::PathBuf>> {
 /// pid once it has exec'd. The caller is its parent.
 pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
     let namespaces = container_namespaces(args.init_pid)?;
-    let cgroup_dirs = init_cgroup_dirs(args.init_pid)?;
+    let cgroup_dirs = cgroup_dirs_to_join(args.init_pid)?;
     let (parent_end, child_end) = channel::pair()?;
 
     let pid_ns = namespaces
