@@ -25,7 +25,7 @@ use crate::error::{Error, IoContext, Result, SysContext};
 /// The order in which namespaces given by path are joined: user first, so the
 /// rest are joined with its credentials; mount last, since joining it changes
 /// what every later path means.
-const JOIN_ORDER: [LinuxNamespaceType; 7] = [
+pub const JOIN_ORDER: [LinuxNamespaceType; 7] = [
     LinuxNamespaceType::User,
     LinuxNamespaceType::Ipc,
     LinuxNamespaceType::Uts,

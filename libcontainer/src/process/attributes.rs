@@ -10,8 +10,10 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
+use super::scheduling;
 use crate::error::{Error, Result, SysContext};
-use crate::sys;
+use crate::seccomp::Installer;
+use crate::{capabilities, sys};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -52,7 +54,7 @@ fn rlimit_resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
     }
 }
 
-pub(crate) fn apply_rlimits(process: &Process) -> Result<()> {
+fn apply_rlimits(process: &Process) -> Result<()> {
     for (i, rlimit) in process
         .rlimits()
         .as_deref()
@@ -78,7 +80,7 @@ pub(crate) fn apply_rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn switch_user(process: &Process) -> Result<()> {
+fn switch_user(process: &Process) -> Result<()> {
     let user = process.user();
     let groups: Vec<Gid> = user
         .additional_gids()
@@ -177,6 +179,37 @@ pub(crate) fn find_program(process: &Process) -> Result<CString> {
         }
     }
     Err(not_found())
+}
+
+/// Takes on the process's own limits and identity, in the order the kernel
+/// allows: rlimits; scheduling (a real-time policy needs CAP_SYS_NICE);
+/// without no_new_privs, the seccomp filter while CAP_SYS_ADMIN is still
+/// held (as runc does); then capabilities and user. With no_new_privs the
+/// caller installs the filter last, right before execve.
+pub(crate) fn assume_identity(process: &Process, seccomp: Option<&Installer<'_>>) -> Result<()> {
+    apply_rlimits(process)?;
+    scheduling::apply_scheduler(process.scheduler().as_ref())?;
+    scheduling::apply_io_priority(process.io_priority().as_ref())?;
+    if !process.no_new_privileges().unwrap_or(false) {
+        if let Some(seccomp) = seccomp {
+            seccomp.install()?;
+        }
+    }
+    let caps = process.capabilities().as_ref();
+    capabilities::drop_bounding(caps)?;
+    switch_user(process)?;
+    capabilities::apply_process_sets(caps)
+}
+
+/// The late half of [`assume_identity`]: no_new_privs, then the filter.
+pub(crate) fn seal_before_exec(process: &Process, seccomp: Option<&Installer<'_>>) -> Result<()> {
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
+        if let Some(seccomp) = seccomp {
+            seccomp.install()?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes `tty` the controlling terminal of a new session and the process's

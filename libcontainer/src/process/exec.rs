@@ -20,28 +20,20 @@ use nix::unistd::{self, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::attributes::{
-    apply_rlimits, find_program, reset_signals, switch_user, take_terminal, to_cstrings,
+    assume_identity, find_program, reset_signals, seal_before_exec, take_terminal, to_cstrings,
 };
 use super::channel::{self, Channel, Message};
-use super::scheduling;
+use crate::console;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::{clone_flag, proc_name};
 use crate::rootfs::{cgroup, mountinfo};
+use crate::seccomp::Installer;
 use crate::sys::{self, clone3_fork, Forked};
-use crate::{capabilities, console};
 
 /// The order in which the exec'd process joins the container's namespaces:
 /// user first (it grants the rights for the rest), mount last (it changes
 /// root and cwd).
-const JOIN_ORDER: [LinuxNamespaceType; 7] = [
-    LinuxNamespaceType::User,
-    LinuxNamespaceType::Ipc,
-    LinuxNamespaceType::Uts,
-    LinuxNamespaceType::Network,
-    LinuxNamespaceType::Cgroup,
-    LinuxNamespaceType::Time,
-    LinuxNamespaceType::Mount,
-];
+use crate::namespaces::JOIN_ORDER;
 
 pub struct ExecArgs<'a> {
     pub init_pid: Pid,
@@ -200,17 +192,12 @@ fn exec_in_container(
         let slave = open_console(socket.as_fd(), process)?;
         take_terminal(slave)?;
     }
-    apply_rlimits(process)?;
-    scheduling::apply_scheduler(process.scheduler().as_ref())?;
-    scheduling::apply_io_priority(process.io_priority().as_ref())?;
-    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
-    if let (Some(seccomp), false) = (args.seccomp, no_new_privileges) {
-        crate::seccomp::install_and_notify(seccomp, args.seccomp_listener.as_ref(), &args.state)?;
-    }
-    let caps = process.capabilities().as_ref();
-    capabilities::drop_bounding(caps)?;
-    switch_user(process)?;
-    capabilities::apply_process_sets(caps)?;
+    let seccomp = args.seccomp.map(|compiled| Installer {
+        compiled,
+        listener: args.seccomp_listener.as_ref(),
+        state: &args.state,
+    });
+    assume_identity(process, seccomp.as_ref())?;
     enter_cwd(process.cwd())?;
 
     let env = to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?;
@@ -219,9 +206,6 @@ fn exec_in_container(
         process.args().as_deref().unwrap_or_default(),
     )?;
     let program = find_program(process)?;
-    if no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
-    }
     crate::lsm::set_exec_labels(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
@@ -230,9 +214,7 @@ fn exec_in_container(
     // container (CVE-2024-21626 class); the channel closes on execve, which
     // is how the runtime learns it succeeded.
     sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
-    if let (Some(seccomp), true) = (args.seccomp, no_new_privileges) {
-        crate::seccomp::install_and_notify(seccomp, args.seccomp_listener.as_ref(), &args.state)?;
-    }
+    seal_before_exec(process, seccomp.as_ref())?;
     let errno = unistd::execve(&program, &argv, &env).unwrap_err();
     Err(Error::sys(
         format!("exec {:?}", program.to_string_lossy()),

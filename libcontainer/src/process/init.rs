@@ -17,7 +17,7 @@ use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::attributes::{
-    apply_rlimits, find_program, reset_signals, switch_user, take_terminal, to_cstrings,
+    assume_identity, find_program, reset_signals, seal_before_exec, take_terminal, to_cstrings,
 };
 use super::channel::{Channel, Message};
 use super::{scheduling, InitArgs};
@@ -25,7 +25,8 @@ use crate::error::{Error, IoContext, Result, SysContext};
 use crate::rootfs::{
     self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
 };
-use crate::{capabilities, console, hooks, sys};
+use crate::seccomp::Installer;
+use crate::{console, hooks, sys};
 
 /// Entry point of the child. Never returns.
 pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
@@ -163,20 +164,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         take_terminal(slave)?;
     }
 
-    apply_rlimits(process)?;
-    // Before the capabilities go: a real-time policy needs CAP_SYS_NICE.
-    scheduling::apply_scheduler(process.scheduler().as_ref())?;
-    scheduling::apply_io_priority(process.io_priority().as_ref())?;
-    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
-    if let (Some(seccomp), false) = (args.seccomp, no_new_privileges) {
-        // Without no_new_privs the kernel wants CAP_SYS_ADMIN for the filter:
-        // install it while we still have it (as runc does).
-        crate::seccomp::install_and_notify(seccomp, args.seccomp_listener.as_ref(), &state)?;
-    }
-    let caps = process.capabilities().as_ref();
-    capabilities::drop_bounding(caps)?;
-    switch_user(process)?;
-    capabilities::apply_process_sets(caps)?;
+    assume_identity(process, seccomp_installer(args, &state).as_ref())?;
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022) as libc::mode_t,
     ));
@@ -242,10 +230,6 @@ fn run_start_hooks_and_exec<'p>(
         hooks::run_all("startContainer", list, state.as_bytes())?;
     }
     let process = args.spec.process().as_ref();
-    let no_new_privileges = process.and_then(|p| p.no_new_privileges()).unwrap_or(false);
-    if no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
-    }
     crate::lsm::set_exec_labels(
         process.and_then(|p| p.apparmor_profile().as_deref()),
         process.and_then(|p| p.selinux_label().as_deref()),
@@ -256,13 +240,9 @@ fn run_start_hooks_and_exec<'p>(
             .as_ref()
             .and_then(|l| l.personality().as_ref()),
     )?;
-    if let (Some(seccomp), true) = (args.seccomp, no_new_privileges) {
+    if let Some(process) = process {
         // As late as possible: the fewer calls the profile must allow.
-        crate::seccomp::install_and_notify(
-            seccomp,
-            args.seccomp_listener.as_ref(),
-            &prepared.state,
-        )?;
+        seal_before_exec(process, seccomp_installer(args, &prepared.state).as_ref())?;
     }
     Ok(move || {
         let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
@@ -270,6 +250,14 @@ fn run_start_hooks_and_exec<'p>(
             format!("exec {:?}", prepared.program.to_string_lossy()),
             errno,
         ))
+    })
+}
+
+fn seccomp_installer<'a>(args: &'a InitArgs<'_>, state: &'a str) -> Option<Installer<'a>> {
+    args.seccomp.map(|compiled| Installer {
+        compiled,
+        listener: args.seccomp_listener.as_ref(),
+        state,
     })
 }
 

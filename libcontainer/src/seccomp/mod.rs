@@ -139,6 +139,20 @@ pub fn features() -> serde_json::Value {
     })
 }
 
+/// What a container process needs to install its filter: the program, the
+/// agent's socket for SCMP_ACT_NOTIFY, and the state to send it.
+pub struct Installer<'a> {
+    pub compiled: &'a Compiled,
+    pub listener: Option<&'a OwnedFd>,
+    pub state: &'a str,
+}
+
+impl Installer<'_> {
+    pub fn install(&self) -> Result<()> {
+        install_and_notify(self.compiled, self.listener, self.state)
+    }
+}
+
 /// Installs `compiled` in the calling process and, with SCMP_ACT_NOTIFY,
 /// sends the listener fd to the agent over `listener` with the container
 /// process state of runtime-spec config-linux.md (`fds: ["seccompFd"]`).
