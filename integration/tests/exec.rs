@@ -169,6 +169,7 @@ fn exec_with_tty_sends_the_pty_over_the_console_socket() {
     };
     let b = sleeping_container(&t);
     let sock = ConsoleSocket::bind(&t.dir.join("console.sock"));
+    let pid_file = t.dir.join("exec.pid");
     let o = exec(
         &t,
         &b.id,
@@ -177,14 +178,22 @@ fn exec_with_tty_sends_the_pty_over_the_console_socket() {
             "--detach",
             "--console-socket",
             sock.path.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
         ],
         &["sh", "-c", "tty; echo done"],
     );
     ok(&o);
     let master = sock.recv_master(Duration::from_secs(10));
-    // Nobody reaps the detached process here (its runtime is gone), and its
-    // pty does not report hang-up until then: read for a bounded time.
-    let out = read_pty(&master, Duration::from_secs(2));
+    // The test is the detached process's reaper (its runtime is gone); the
+    // pty reports hang-up once it is reaped.
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = read_pty(&master, Duration::from_secs(1));
+    reap(pid, Duration::from_secs(10));
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("done"), "{out:?}");
 }
