@@ -158,3 +158,28 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
         "{out}"
     );
 }
+
+#[test]
+fn ptrace_access_to_a_host_process_is_denied() {
+    let Some(t) = Test::new("seccomp_host_ptrace") else {
+        return;
+    };
+    // The default profile allows ptrace (as Docker's does on kernels >= 4.8);
+    // what keeps a host process out of reach is the PID namespace and the
+    // missing CAP_SYS_PTRACE. Even sharing the host's PID namespace, reading
+    // the test process's memory-derived files needs ptrace access.
+    let me = std::process::id();
+    let script =
+        format!("if cat /proc/{me}/environ >/dev/null 2>&1; then echo read; else echo denied; fi");
+    let own_ns = t.sh(t.bundle(), &script);
+    assert_eq!(own_ns, "denied\n");
+    let shared = t.sh(
+        t.bundle().without_namespace("pid").edit(|c| {
+            // An unprivileged user inside: root in the container would own the
+            // same uid as the test process.
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        }),
+        &script,
+    );
+    assert_eq!(shared, "denied\n");
+}
