@@ -33,6 +33,13 @@ integration:
 	$(CARGO) build -p berth-runtime
 	$(CARGO) test -p integration -- --test-threads=$(TEST_THREADS)
 
+# cgroup v2 for real: boots Debian's kernel under QEMU (software emulation) with a
+# pure cgroup2 hierarchy and every controller, and runs the cgroup tests inside
+# (vm/README.md; VM_TESTS=all runs every test file there, VM_SHELL=1 gives a shell).
+.PHONY: test-cgroup2
+test-cgroup2:
+	CARGO="$(CARGO)" vm/run-cgroup2-tests
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -13,6 +13,7 @@
 
 mod bundle;
 mod console;
+pub mod engines;
 mod fixture;
 mod runtime;
 

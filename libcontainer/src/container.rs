@@ -17,9 +17,10 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
-use oci_spec::runtime::{Hook, Process};
+use oci_spec::runtime::{Hook, LinuxSeccomp, Process};
 use serde_json::value::RawValue;
 
+use crate::cgroups::{self, Cgroup};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::Plan;
 use crate::process::{self, InitArgs};
@@ -131,6 +132,7 @@ impl Container {
                 rootfs,
                 created: crate::time::now_rfc3339(),
                 owner: String::new(),
+                cgroup: None,
                 config: RawValue::from_string(raw)
                     .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
             },
@@ -139,6 +141,11 @@ impl Container {
         match container.set_up(options, &spec, &plan) {
             Ok(()) => Ok(container),
             Err(e) => {
+                // The init is dead by now (killed and reaped when set_up
+                // unwound): its cgroups are empty and can go.
+                if let Some(cgroup) = &container.state.cgroup {
+                    let _ = cgroup.destroy();
+                }
                 let _ = container.dir.remove();
                 Err(e)
             }
@@ -153,13 +160,29 @@ impl Container {
         // switching to the container's user, which may map to anyone.
         fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
             .io_ctx(|| format!("chmod {}", fifo.display()))?;
-        let seccomp = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .map(crate::seccomp::compile)
-            .transpose()?;
-        let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
+        let linux = spec.linux().as_ref();
+        let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+        let cgroups_path = linux
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| PathBuf::from(format!("/berth/{}", self.state.id)));
+        let resources = cgroups::zeros_as_unset(
+            &linux
+                .and_then(|l| l.resources().clone())
+                .unwrap_or_default(),
+        );
+        let mut cgroup = Cgroup::resolve(&cgroups_path, cgroups::detect()?)?;
+        // Every resource the host cannot honour fails here, before anything
+        // is made.
+        cgroup.check(&resources)?;
+        if let Err(e) = cgroup.create() {
+            // Only what this create made goes, never a parent it found.
+            let _ = cgroup.destroy();
+            return Err(e);
+        }
+        self.state.cgroup = Some(cgroup.clone());
+        // Without a devices list this still installs the default rules.
+        cgroup.apply(&resources)?;
+        let seccomp_listener = connect_seccomp_agent(seccomp)?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
             spec,
@@ -171,13 +194,16 @@ impl Container {
             preserve_fds: options.preserve_fds,
             no_pivot: options.no_pivot,
             no_new_keyring: options.no_new_keyring,
-            seccomp: seccomp.as_ref(),
+            seccomp,
             seccomp_listener,
         })?;
         self.state.pid = init.pid.as_raw();
         self.state.init_start_time = state::proc_stat(init.pid)
             .map(|stat| stat.start_time)
             .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
+        // Before the init goes on: it unshares its cgroup namespace next, and
+        // that namespace's root must be its own cgroup.
+        cgroup.add_process(init.pid)?;
 
         let creating = self.state_json(Status::Creating);
         if let Some(all) = spec.hooks() {
@@ -368,6 +394,13 @@ impl Container {
                 )))
             }
         }
+        if let Some(cgroup) = &self.state.cgroup {
+            // Anything still there (forked after the kill, or the container
+            // was already stopped with stragglers) goes before the rmdir.
+            let _ = cgroup.kill_all(libc::SIGKILL);
+            let _ = cgroup.thaw();
+            cgroup.destroy()?;
+        }
         self.dir.remove()?;
         let stopped = self.state_json(Status::Stopped);
         Ok(self
@@ -387,6 +420,13 @@ impl Container {
         match sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(e) => return Err(Error::sys("killing the container init", e)),
+        }
+        if let Some(cgroup) = &self.state.cgroup {
+            // A frozen process cannot act on SIGKILL until it is thawed (a
+            // paused container), and without its own PID namespace the
+            // others outlive the init.
+            let _ = cgroup.kill_all(libc::SIGKILL);
+            let _ = cgroup.thaw();
         }
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         let timeout =
@@ -411,6 +451,63 @@ impl Container {
             Ok(_) | Err(Errno::EINTR) => Ok(None),
             Err(e) => Err(Error::sys("waiting for the container", e)),
         }
+    }
+
+    fn cgroup(&self) -> Result<&Cgroup> {
+        self.state
+            .cgroup
+            .as_ref()
+            .ok_or_else(|| self.wrong_status("has no cgroup (created by an older runtime?)"))
+    }
+
+    fn require_live(&self) -> Result<Status> {
+        match self.status() {
+            Status::Stopped => Err(self.wrong_status("container is not running")),
+            status => Ok(status),
+        }
+    }
+
+    /// `pause`: freezes every process of the container.
+    pub fn pause(&self) -> Result<()> {
+        match self.require_live()? {
+            Status::Running => self.cgroup()?.freeze(),
+            status => Err(self.wrong_status(format!("cannot pause a {status} container"))),
+        }
+    }
+
+    /// `resume`: thaws a paused container.
+    pub fn resume(&self) -> Result<()> {
+        match self.require_live()? {
+            Status::Paused => self.cgroup()?.thaw(),
+            status => Err(self.wrong_status(format!("cannot resume a {status} container"))),
+        }
+    }
+
+    /// Every process of the container (its cgroup's members).
+    pub fn processes(&self) -> Result<Vec<Pid>> {
+        self.require_live()?;
+        self.cgroup()?.pids()
+    }
+
+    /// `kill --all`: the signal to every process of the container.
+    pub fn kill_all(&self, signal: i32) -> Result<()> {
+        self.require_live()?;
+        self.cgroup()?.kill_all(signal)
+    }
+
+    pub fn stats(&self) -> Result<cgroups::Stats> {
+        self.cgroup()?.stats()
+    }
+
+    /// A watcher of the container's OOM events (`events`).
+    pub fn oom_events(&self) -> Result<cgroups::OomWatcher> {
+        self.cgroup()?.oom_events()
+    }
+
+    /// `update`: new resource limits for a live container.
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        self.require_live()?;
+        self.cgroup()?.update(&cgroups::zeros_as_unset(resources))
     }
 
     /// The container's own process from config.json: `exec` with a command
@@ -465,14 +562,7 @@ impl Container {
             process.selinux_label().as_deref(),
         )?;
         // The container's seccomp profile binds its exec'd processes too.
-        let seccomp = self
-            .state
-            .config_view()
-            .linux
-            .and_then(|l| l.seccomp)
-            .as_ref()
-            .map(crate::seccomp::compile)
-            .transpose()?;
+        let seccomp = self.state.config_view().linux.and_then(|l| l.seccomp);
         let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
         // Held across the spawn: the init's pid cannot be reused meanwhile.
         let _pinned = self.open_init()?;
@@ -509,8 +599,8 @@ impl Container {
 
 /// The seccomp agent's socket (`listenerPath`), connected in the runtime:
 /// it is a host path, out of the container's reach.
-fn connect_seccomp_agent(seccomp: Option<&crate::seccomp::Compiled>) -> Result<Option<OwnedFd>> {
-    let Some(path) = seccomp.and_then(|s| s.listener_path()) else {
+fn connect_seccomp_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
+    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
         return Ok(None);
     };
     let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {

@@ -6,12 +6,14 @@
 //! binary does both over it.
 
 pub mod capabilities;
+pub mod cgroups;
 pub mod console;
 pub mod container;
 pub mod error;
 pub mod exe_seal;
 pub mod features;
 pub mod hooks;
+pub mod json;
 pub mod lsm;
 pub mod namespaces;
 pub mod process;

@@ -39,32 +39,7 @@ pub fn load(bundle: &Path) -> Result<Loaded> {
 
 /// Parses config.json bytes; the error names the JSON path of the bad value.
 pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
-    // The path-tracking deserializer doubles the code run per field: it is
-    // only worth running once we know there is an error to locate.
-    match serde_json::from_slice(bytes) {
-        Ok(spec) => Ok(spec),
-        Err(_) => Err(locate_parse_error(bytes)),
-    }
-}
-
-fn locate_parse_error(bytes: &[u8]) -> String {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, Spec>(&mut deserializer) {
-        Ok(_) => "invalid config".to_string(),
-        Err(e) => {
-            let at = e.path().to_string();
-            let inner = e.into_inner();
-            let syntax = matches!(
-                inner.classify(),
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-            );
-            if syntax || at == "." || at.is_empty() {
-                format!("invalid JSON: {inner}")
-            } else {
-                format!("invalid value at {at}: {inner}")
-            }
-        }
-    }
+    crate::json::from_slice(bytes)
 }
 
 /// Checks what the spec's types cannot: the sections `create` needs and the

@@ -63,6 +63,10 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub owner: String,
+    /// The container's cgroups: exactly the dirs every later command acts
+    /// on, and which of them this runtime created (and so may remove).
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
     /// config.json as it was at create, kept verbatim: hooks and exec need
     /// it after the bundle may have changed, and each command reads only the
     /// part it needs ([`State::config_view`]) instead of the whole spec.
@@ -306,17 +310,16 @@ pub fn derive_status(dir: &StateDir, state: &State) -> Status {
     if dir.fifo_path().exists() {
         return Status::Created;
     }
-    if is_frozen(Pid::from_raw(state.pid)) {
+    // The freezer's own state is the truth: a frozen task's /proc state is
+    // not reliably distinguishable from an ordinary sleep.
+    if state
+        .cgroup
+        .as_ref()
+        .is_some_and(|cgroup| cgroup.is_frozen())
+    {
         return Status::Paused;
     }
     Status::Running
-}
-
-/// A process stopped by the freezer shows `State: D (disk sleep)`-like
-/// states inconsistently; the cgroup freezer file is the truth, and cgroups
-/// come with their own module. Until then nothing is ever paused.
-fn is_frozen(_pid: Pid) -> bool {
-    false
 }
 
 #[cfg(test)]

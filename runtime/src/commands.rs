@@ -8,6 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use libcontainer::cgroups::OomEvent;
 use libcontainer::container::force_remove_state;
 use libcontainer::{spec, Container, CreateOptions, Error as LibError};
 
@@ -61,19 +62,145 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
             let signal = libcontainer::signal::parse(signal)?;
             let container = Container::load(root, id)?;
             if *all {
-                log.debug("kill --all: signalling the init only until cgroups are supported");
+                container.kill_all(signal)?;
+            } else {
+                container.kill(signal)?;
             }
-            container.kill(signal)?;
             Ok(0)
         }
         Command::Delete { force, id } => delete(root, id, *force, log),
         Command::List { format, quiet } => list(root, *format, *quiet),
         Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
         Command::Exec(args) => exec(root, args),
+        Command::Pause { id } => {
+            Container::load(root, id)?.pause()?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            Container::load(root, id)?.resume()?;
+            Ok(0)
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&Container::load(root, id)?, *format, ps_args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(&Container::load(root, id)?, *stats, interval),
+        Command::Update(args) => {
+            let resources = crate::update::resources(args)?;
+            Container::load(root, &args.id)?.update(&resources)?;
+            Ok(0)
+        }
         Command::Features => {
             let document = libcontainer::features::document(env!("CARGO_PKG_VERSION"));
             println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(0)
+        }
+    }
+}
+
+/// `ps`: the container's pids as JSON, or ps(1)'s table cut down to them.
+fn ps(container: &Container, format: ListFormat, ps_args: &[String]) -> Result<u8> {
+    let pids = container.processes()?;
+    if format == ListFormat::Json {
+        let numbers: Vec<i32> = pids.iter().map(|p| p.as_raw()).collect();
+        println!("{}", serde_json::to_string(&numbers)?);
+        return Ok(0);
+    }
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        ps_args.to_vec()
+    };
+    let output = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("running ps")?;
+    if !output.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_column = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| anyhow::anyhow!("ps {}: no PID column in its output", args.join(" ")))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{header}")?;
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(pid_column)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|pid| pids.iter().any(|p| p.as_raw() == pid)) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(0)
+}
+
+/// A duration as runc's events takes it: `5s`, `500ms`, `1m`.
+fn parse_interval(text: &str) -> Result<std::time::Duration> {
+    let bad = || anyhow::anyhow!("--interval {text:?}: expected a duration like 5s or 500ms");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "ms" => std::time::Duration::from_millis(number),
+        "s" => std::time::Duration::from_secs(number),
+        "m" => std::time::Duration::from_secs(number * 60),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
+}
+
+/// `events`: a stats event (once with --stats, else every interval) and an
+/// oom event whenever the container hits its memory limit, one JSON object
+/// a line, until the container stops.
+fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
+    let interval = parse_interval(interval)?;
+    let id = container.id().to_string();
+    let mut out = std::io::stdout();
+    let mut print = |kind: &str, data: serde_json::Value| -> Result<()> {
+        let event = serde_json::json!({"type": kind, "id": id, "data": data});
+        writeln!(out, "{event}")?;
+        out.flush()?;
+        Ok(())
+    };
+    if once {
+        print("stats", serde_json::to_value(container.stats()?)?)?;
+        return Ok(0);
+    }
+    let mut ooms = container.oom_events()?;
+    let mut next_stats = std::time::Instant::now();
+    loop {
+        if container.status() == libcontainer::Status::Stopped {
+            return Ok(0);
+        }
+        let now = std::time::Instant::now();
+        if now >= next_stats {
+            print("stats", serde_json::to_value(container.stats()?)?)?;
+            next_stats = now + interval;
+        }
+        // OOMs are reported as they happen, stats at the interval.
+        match ooms.wait(Some(
+            next_stats.saturating_duration_since(std::time::Instant::now()),
+        ))? {
+            OomEvent::Oom(_) => print("oom", serde_json::Value::Null)?,
+            OomEvent::Gone => return Ok(0),
+            OomEvent::Timeout => {}
         }
     }
 }
@@ -131,15 +258,8 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
 fn read_process_file(path: &Path) -> Result<Process> {
     let bytes =
         std::fs::read(path).with_context(|| format!("--process: reading {}", path.display()))?;
-    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        anyhow::anyhow!(
-            "--process {}: invalid value at {}: {}",
-            path.display(),
-            e.path(),
-            e.inner()
-        )
-    })
+    libcontainer::json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))
 }
 
 fn process_from_flags(container: &Container, args: &ExecArgs) -> Result<Process> {

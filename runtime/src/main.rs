@@ -5,6 +5,7 @@
 mod commands;
 mod log;
 mod tty;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,6 +134,31 @@ enum Command {
     Exec(ExecArgs),
     /// Print the runtime-spec features document (what this runtime supports).
     Features,
+    /// Suspend every process of the container (cgroup freezer).
+    Pause { id: String },
+    /// Resume a paused container.
+    Resume { id: String },
+    /// List the processes of the container.
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: commands::ListFormat,
+        id: String,
+        /// Options passed to ps(1) for the table (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print the container's events (resource stats, OOM) as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events, e.g. 5s or 500ms.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Change the container's resource limits.
+    Update(update::UpdateArgs),
     /// Print the state of a container as JSON.
     State { id: String },
     /// Send a signal (default SIGTERM) to the container's init.

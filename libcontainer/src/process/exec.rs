@@ -41,8 +41,9 @@ pub struct ExecArgs<'a> {
     /// A connected console socket, when `process.terminal` is set.
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
-    /// The container's compiled `linux.seccomp` and its agent's socket.
-    pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// The container's `linux.seccomp` (compiled by the new process
+    /// itself) and its agent's socket.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     pub seccomp_listener: Option<OwnedFd>,
     /// The container state, for the seccomp agent.
     pub state: String,
@@ -192,7 +193,8 @@ fn exec_in_container(
         let slave = open_console(socket.as_fd(), process)?;
         take_terminal(slave)?;
     }
-    let seccomp = args.seccomp.map(|compiled| Installer {
+    let compiled = args.seccomp.map(crate::seccomp::compile).transpose()?;
+    let seccomp = compiled.as_ref().map(|compiled| Installer {
         compiled,
         listener: args.seccomp_listener.as_ref(),
         state: &args.state,

@@ -25,7 +25,7 @@ use crate::error::{Error, IoContext, Result, SysContext};
 use crate::rootfs::{
     self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
 };
-use crate::seccomp::Installer;
+use crate::seccomp::{Compiled, Installer};
 use crate::{console, hooks, sys};
 
 /// Entry point of the child. Never returns.
@@ -52,6 +52,7 @@ struct Prepared {
     fifo: OwnedFd,
     /// The state sent by the runtime, for the seccomp agent.
     state: String,
+    seccomp: Option<Compiled>,
     program: CString,
     argv: Vec<CString>,
     env: Vec<CString>,
@@ -72,6 +73,11 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         std::fs::write("/proc/self/oom_score_adj", score.to_string())
             .io_ctx(|| format!("process.oomScoreAdj: writing {score}"))?;
     }
+
+    // Compiled here rather than in the runtime: the compiler's code and
+    // tables are then never resident in the runtime process, and a bad
+    // profile still fails create, with its field named.
+    let seccomp = args.seccomp.map(crate::seccomp::compile).transpose()?;
 
     if args.plan.is_new(LinuxNamespaceType::User) {
         match channel.recv()? {
@@ -164,7 +170,10 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         take_terminal(slave)?;
     }
 
-    assume_identity(process, seccomp_installer(args, &state).as_ref())?;
+    assume_identity(
+        process,
+        seccomp_installer(args, seccomp.as_ref(), &state).as_ref(),
+    )?;
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022) as libc::mode_t,
     ));
@@ -185,6 +194,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     Ok(Some(Prepared {
         fifo,
         state,
+        seccomp,
         program,
         argv,
         env,
@@ -242,7 +252,10 @@ fn run_start_hooks_and_exec<'p>(
     )?;
     if let Some(process) = process {
         // As late as possible: the fewer calls the profile must allow.
-        seal_before_exec(process, seccomp_installer(args, &prepared.state).as_ref())?;
+        seal_before_exec(
+            process,
+            seccomp_installer(args, prepared.seccomp.as_ref(), &prepared.state).as_ref(),
+        )?;
     }
     Ok(move || {
         let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
@@ -253,8 +266,12 @@ fn run_start_hooks_and_exec<'p>(
     })
 }
 
-fn seccomp_installer<'a>(args: &'a InitArgs<'_>, state: &'a str) -> Option<Installer<'a>> {
-    args.seccomp.map(|compiled| Installer {
+fn seccomp_installer<'a>(
+    args: &'a InitArgs<'_>,
+    compiled: Option<&'a Compiled>,
+    state: &'a str,
+) -> Option<Installer<'a>> {
+    compiled.map(|compiled| Installer {
         compiled,
         listener: args.seccomp_listener.as_ref(),
         state,

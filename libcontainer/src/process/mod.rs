@@ -35,9 +35,10 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    /// The compiled `linux.seccomp`, and a connected socket to its
+    /// `linux.seccomp`, compiled by the init itself (so the compiler's code
+    /// is never resident in the runtime), and a connected socket to its
     /// `listenerPath` when it uses SCMP_ACT_NOTIFY.
-    pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     pub seccomp_listener: Option<OwnedFd>,
 }
 
