@@ -196,14 +196,12 @@ impl Container {
             no_new_keyring: options.no_new_keyring,
             seccomp,
             seccomp_listener,
+            cgroup: Some(&cgroup),
         })?;
         self.state.pid = init.pid.as_raw();
         self.state.init_start_time = state::proc_stat(init.pid)
             .map(|stat| stat.start_time)
             .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
-        // Before the init goes on: it unshares its cgroup namespace next, and
-        // that namespace's root must be its own cgroup.
-        cgroup.add_process(init.pid)?;
 
         let creating = self.state_json(Status::Creating);
         if let Some(all) = spec.hooks() {
@@ -574,6 +572,7 @@ impl Container {
             seccomp: seccomp.as_ref(),
             seccomp_listener,
             state: self.state_json(Status::Running),
+            cgroup: self.state.cgroup.as_ref(),
         })?;
         if let Some(pid_file) = &options.pid_file {
             state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;

@@ -14,14 +14,20 @@ pub enum Forked {
 }
 
 /// clone3 without a new stack: fork semantics, with namespace flags applied
-/// atomically to the child (a new PID namespace can only be entered this way).
+/// atomically to the child (a new PID namespace can only be entered this
+/// way), and optionally born in a cgroup2 cgroup (CLONE_INTO_CGROUP).
 ///
 /// The caller must be single-threaded: the child continues on a copy of the
 /// caller's stack and heap.
-pub fn clone3_fork(flags: u64) -> nix::Result<Forked> {
+pub fn clone3_fork(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> nix::Result<Forked> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args: libc::clone_args = unsafe_zeroed_clone_args();
     args.flags = flags;
     args.exit_signal = libc::SIGCHLD as u64;
+    if let Some(cgroup) = into_cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = cgroup.as_raw_fd() as u64;
+    }
     // SAFETY: args is a valid clone_args of the size passed; without a stack
     // and without CLONE_VM the child gets a copy of our address space, exactly
     // like fork(2). The runtime is single-threaded, so no lock is held by a

@@ -249,11 +249,25 @@ impl Cgroup {
         Ok(())
     }
 
-    /// On a pure v2 host, an fd of the leaf for clone3(CLONE_INTO_CGROUP),
-    /// which places the child atomically (no window in the runtime's
-    /// cgroup). `None` elsewhere: v1 hierarchies need `add_process`.
+    /// Called by a new, single-threaded process on itself: joins every v1
+    /// hierarchy through `tasks` with pid 0. Moving only the calling thread
+    /// is the one migration the kernel does without its cgroup-wide
+    /// threadgroup lock, whose RCU grace period costs 10-16 ms here on the
+    /// first cgroup.procs write; for a one-thread process the result is the
+    /// same as a cgroup.procs write.
+    pub fn join_v1_as_current_thread(&self) -> Result<()> {
+        for d in &self.v1 {
+            fs::write(&d.dir, "tasks", "0")?;
+        }
+        Ok(())
+    }
+
+    /// An fd of the cgroup2 leaf (pure v2, or the unified part of a hybrid
+    /// host) for clone3(CLONE_INTO_CGROUP), which places the child there
+    /// atomically and without a migration. The v1 hierarchies are then
+    /// joined by the child itself ([`Cgroup::join_v1_as_current_thread`]).
     pub fn leaf_fd(&self) -> Result<Option<OwnedFd>> {
-        let Some(u) = self.unified.as_ref().filter(|_| self.mode == Mode::Unified) else {
+        let Some(u) = self.unified.as_ref() else {
             return Ok(None);
         };
         let fd = nix::fcntl::open(

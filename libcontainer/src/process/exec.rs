@@ -26,7 +26,6 @@ use super::channel::{self, Channel, Message};
 use crate::console;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::{clone_flag, proc_name};
-use crate::rootfs::{cgroup, mountinfo};
 use crate::seccomp::Installer;
 use crate::sys::{self, clone3_fork, Forked};
 
@@ -47,6 +46,9 @@ pub struct ExecArgs<'a> {
     pub seccomp_listener: Option<OwnedFd>,
     /// The container state, for the seccomp agent.
     pub state: String,
+    /// The container's cgroup, which the process is cloned into (v2) and
+    /// joins itself (v1).
+    pub cgroup: Option<&'a crate::cgroups::Cgroup>,
 }
 
 struct NamespaceFd {
@@ -78,30 +80,10 @@ fn container_namespaces(init: Pid) -> Result<Vec<NamespaceFd>> {
     Ok(found)
 }
 
-/// The host directories of the init's cgroups that the exec'd process is
-/// not already in (it starts in ours). Moving a process into a v1 cgroup
-/// costs an RCU grace period per hierarchy, so the ones it shares are
-/// skipped.
-fn cgroup_dirs_to_join(init: Pid) -> Result<Vec<std::path::PathBuf>> {
-    let mounts = mountinfo::read().io_ctx(|| "reading /proc/self/mountinfo".to_string())?;
-    let theirs = mountinfo::cgroups_of(init).io_ctx(|| format!("reading /proc/{init}/cgroup"))?;
-    let ours = mountinfo::own_cgroups().io_ctx(|| "reading /proc/self/cgroup".to_string())?;
-    let ours: Vec<std::path::PathBuf> = cgroup::plan(&mounts, &ours)
-        .into_iter()
-        .map(|source| source.host_dir)
-        .collect();
-    Ok(cgroup::plan(&mounts, &theirs)
-        .into_iter()
-        .map(|source| source.host_dir)
-        .filter(|dir| !ours.contains(dir))
-        .collect())
-}
-
 /// Starts `args.process` in the container of `args.init_pid`; returns its
 /// pid once it has exec'd. The caller is its parent.
 pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
     let namespaces = container_namespaces(args.init_pid)?;
-    let cgroup_dirs = cgroup_dirs_to_join(args.init_pid)?;
     let (parent_end, child_end) = channel::pair()?;
 
     let pid_ns = namespaces
@@ -118,7 +100,9 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
         }
         None => None,
     };
-    let forked = clone3_fork(0).ctx(|| "cloning the exec process".to_string());
+    let leaf = args.cgroup.map(|c| c.leaf_fd()).transpose()?.flatten();
+    let forked = clone3_fork(0, leaf.as_ref().map(|fd| fd.as_fd()))
+        .ctx(|| "cloning the exec process".to_string());
     if let Ok(Forked::Child) = forked {
         drop(parent_end);
         run(&args, &namespaces, child_end)
@@ -137,12 +121,6 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
         let _ = waitpid(pid, None);
         e
     };
-    for dir in &cgroup_dirs {
-        let procs = dir.join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string())
-            .io_ctx(|| format!("joining the container's cgroup {}", procs.display()))
-            .map_err(reap)?;
-    }
     parent_end.send(&Message::ExecGo).map_err(reap)?;
     match parent_end.recv().map_err(reap)? {
         None => Ok(pid),
@@ -178,6 +156,9 @@ fn exec_in_container(
     match channel.recv()? {
         Some(Message::ExecGo) => {}
         _ => sys::exit_now(1),
+    }
+    if let Some(cgroup) = args.cgroup {
+        cgroup.join_v1_as_current_thread()?;
     }
     for typ in JOIN_ORDER {
         if let Some(ns) = namespaces.iter().find(|ns| ns.typ == typ) {

@@ -74,6 +74,11 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
             .io_ctx(|| format!("process.oomScoreAdj: writing {score}"))?;
     }
 
+    if let Some(cgroup) = args.cgroup {
+        // Before anything is charged or counted: this process is still the
+        // only thread, which makes the v1 joins cheap (see the method).
+        cgroup.join_v1_as_current_thread()?;
+    }
     // Compiled here rather than in the runtime: the compiler's code and
     // tables are then never resident in the runtime process, and a bad
     // profile still fails create, with its field named.

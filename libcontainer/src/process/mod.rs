@@ -8,7 +8,7 @@ pub mod exec;
 pub mod init;
 pub(crate) mod scheduling;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::signal::{kill, Signal};
@@ -40,6 +40,9 @@ pub struct InitArgs<'a> {
     /// `listenerPath` when it uses SCMP_ACT_NOTIFY.
     pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     pub seccomp_listener: Option<OwnedFd>,
+    /// The container's cgroup: the init is cloned into its cgroup2 part
+    /// and joins the v1 hierarchies itself, first thing.
+    pub cgroup: Option<&'a crate::cgroups::Cgroup>,
 }
 
 /// The init, as seen from the parent while it is being set up: killed and
@@ -99,8 +102,12 @@ impl Drop for InitProcess {
 pub fn spawn(args: InitArgs<'_>) -> Result<InitProcess> {
     let (parent_end, init_end) = channel::pair()?;
     let for_children = args.plan.enter_for_children()?;
-    let forked = clone3_fork(args.plan.clone_flags().bits() as u64)
-        .ctx(|| "cloning the container init".to_string());
+    let leaf = args.cgroup.map(|c| c.leaf_fd()).transpose()?.flatten();
+    let forked = clone3_fork(
+        args.plan.clone_flags().bits() as u64,
+        leaf.as_ref().map(|fd| fd.as_fd()),
+    )
+    .ctx(|| "cloning the container init".to_string());
     let pid = match forked {
         Ok(Forked::Child) => {
             // The child stays where it was cloned: the way back is the parent's.
