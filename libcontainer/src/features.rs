@@ -36,7 +36,7 @@ pub fn document(runtime_version: &str) -> Value {
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": capabilities,
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
