@@ -326,3 +326,43 @@ fn update_changes_limits_from_flags_and_from_stdin() {
     assert!(child.wait().unwrap().success());
     assert_eq!(read(&cgroup_file("pids", &b.id, "pids.max")), "30");
 }
+
+#[test]
+fn events_reports_an_oom_as_it_happens() {
+    let Some(t) = Test::new("cg_events_oom") else {
+        return;
+    };
+    if skip_under_runc("timing of runc's oom events differs") {
+        return;
+    }
+    let b = with_resources(&t, json!({"memory": {"limit": 33554432, "swap": 33554432}}))
+        .sh("sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 300");
+    start_detached(&t, &b);
+    let mut events =
+        t.rt.command(&["events", "--interval", "10s", &b.id])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn events");
+    let stdout = events.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    let mut oom = false;
+    while std::time::Instant::now() < deadline && !oom {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            oom = event["type"] == "oom" && event["id"] == b.id.as_str();
+            seen.push(line);
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(oom, "no oom event in {seen:?}");
+}
