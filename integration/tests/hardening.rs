@@ -65,6 +65,26 @@ fn wait_for(path: &Path) -> bool {
     wait_until(Duration::from_secs(15), || path.exists())
 }
 
+/// Waits until `path` has content: a shell redirect creates the file
+/// before the command writes to it.
+fn wait_for_content(path: &Path) -> bool {
+    wait_until(Duration::from_secs(15), || {
+        fs::metadata(path).is_ok_and(|m| m.len() > 0)
+    })
+}
+
+/// Whether `/proc/PID/exe` already goes through a read-only mount: the
+/// runtime seals itself first thing after it starts, and only from then on
+/// is it a fair victim.
+fn is_sealed(pid: u32) -> bool {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/exe")).unwrap();
+    // SAFETY: statvfs writes one struct into the zeroed value we pass.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a live statvfs.
+    let ret = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    ret == 0 && stat.f_flag & libc::ST_RDONLY != 0
+}
+
 /// Names the victim, lets the attacker take hold, runs `finish` (after
 /// which no process may run the copy any more), then lets it write.
 #[track_caller]
@@ -77,7 +97,10 @@ fn attack(copy: &Path, out: &Path, victim: u32, finish: impl FnOnce()) {
     );
     finish();
     fs::write(out.join("go"), "").unwrap();
-    assert!(wait_for(&out.join("result")), "attacker never finished");
+    assert!(
+        wait_for_content(&out.join("result")),
+        "attacker never finished"
+    );
     let result = fs::read_to_string(out.join("result")).unwrap();
     assert!(
         fs::read(copy).unwrap() == before,

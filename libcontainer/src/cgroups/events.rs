@@ -138,6 +138,11 @@ impl OomWatcher {
                 .unwrap_or(PollTimeout::MAX),
         };
         loop {
+            // Checked first: the kernel's notice that the cgroup went may
+            // come late, or have been consumed by an earlier wake-up.
+            if !self.dir.exists() {
+                return Ok(OomEvent::Gone);
+            }
             let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
             match poll(&mut fds, timeout) {
                 Ok(0) => return Ok(OomEvent::Timeout),
