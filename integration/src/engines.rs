@@ -31,13 +31,14 @@ use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::runtime::wait_child;
 use crate::{next, pid_alive, runtime_bin, stderr, stdout, wait_until, Test};
 
 /// How long one engine command (client call) may take.
@@ -943,22 +944,6 @@ fn run_bounded(mut cmd: Command, timeout: Duration, logs: &Path) -> Result<Outpu
         stdout: fs::read(&out).unwrap_or_default(),
         stderr: fs::read(&err).unwrap_or_default(),
     })
-}
-
-/// Waits for `child` up to `timeout`; kills (by pid) and reaps it past that and returns None.
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        sleep(Duration::from_millis(10));
-    }
 }
 
 /// Runs a helper tool (tar, sha256sum, busybox) to completion; panics on failure.

@@ -280,7 +280,9 @@ impl Runtime {
     }
 }
 
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+/// Waits for `child` up to `timeout`; kills (by pid) and reaps it past that
+/// and returns None.
+pub(crate) fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(Some(s)) = child.try_wait() {

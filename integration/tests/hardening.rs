@@ -151,6 +151,10 @@ fn runtime_binary_stays_unwritable_through_an_exec() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || is_sealed(child.id())),
+        "the runtime never ran sealed"
+    );
     attack(&copy, &out, child.id(), || {
         child.wait().unwrap();
     });

@@ -114,7 +114,7 @@ fn switch_user(process: &Process) -> Result<()> {
     nix::sys::prctl::set_keepcaps(false).ctx(|| "prctl(PR_SET_KEEPCAPS)".to_string())
 }
 
-pub(crate) fn to_cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
+fn to_cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
     items
         .iter()
         .enumerate()
@@ -127,7 +127,7 @@ pub(crate) fn to_cstrings(field: &str, items: &[String]) -> Result<Vec<CString>>
 
 /// args[0] resolved the way execvp would, with the container's PATH, so that
 /// a missing program is a create-time error (as in runc).
-pub(crate) fn find_program(process: &Process) -> Result<CString> {
+fn find_program(process: &Process) -> Result<CString> {
     let args = process.args().as_deref().unwrap_or_default();
     let name = args
         .first()
@@ -208,6 +208,42 @@ pub(crate) fn seal_before_exec(process: &Process, seccomp: Option<&Installer<'_>
         if let Some(seccomp) = seccomp {
             seccomp.install()?;
         }
+    }
+    Ok(())
+}
+
+/// What execve needs: the resolved program, argv and envp.
+pub(crate) struct Image {
+    pub program: CString,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+}
+
+pub(crate) fn image(process: &Process) -> Result<Image> {
+    Ok(Image {
+        env: to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?,
+        argv: to_cstrings(
+            "process.args",
+            process.args().as_deref().unwrap_or_default(),
+        )?,
+        program: find_program(process)?,
+    })
+}
+
+/// chdir inside the container, refusing a cwd that resolves outside its
+/// root (through a leaked fd, CVE-2024-21626 class): getcwd then reports
+/// the path as unreachable.
+pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
+    unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+    let reached = unistd::getcwd().ctx(|| "getcwd".to_string())?;
+    if !reached.is_absolute() || reached.starts_with("(unreachable)") {
+        return Err(Error::field(
+            "process.cwd",
+            format!(
+                "{} is outside the container's root filesystem",
+                cwd.display()
+            ),
+        ));
     }
     Ok(())
 }

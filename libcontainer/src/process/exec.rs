@@ -20,7 +20,7 @@ use nix::unistd::{self, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::attributes::{
-    assume_identity, find_program, reset_signals, seal_before_exec, take_terminal, to_cstrings,
+    assume_identity, enter_cwd, image, reset_signals, seal_before_exec, take_terminal, Image,
 };
 use super::channel::{self, Channel, Message};
 use crate::console;
@@ -183,12 +183,7 @@ fn exec_in_container(
     assume_identity(process, seccomp.as_ref())?;
     enter_cwd(process.cwd())?;
 
-    let env = to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?;
-    let argv = to_cstrings(
-        "process.args",
-        process.args().as_deref().unwrap_or_default(),
-    )?;
-    let program = find_program(process)?;
+    let Image { program, argv, env } = image(process)?;
     crate::lsm::set_exec_labels(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
@@ -203,24 +198,6 @@ fn exec_in_container(
         format!("exec {:?}", program.to_string_lossy()),
         errno,
     ))
-}
-
-/// chdir inside the container, refusing a cwd that resolves outside its
-/// root (through a leaked fd, CVE-2024-21626 class): getcwd then reports
-/// the path as unreachable.
-fn enter_cwd(cwd: &Path) -> Result<()> {
-    unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
-    let reached = unistd::getcwd().ctx(|| "getcwd".to_string())?;
-    if !reached.is_absolute() || reached.starts_with("(unreachable)") {
-        return Err(Error::field(
-            "process.cwd",
-            format!(
-                "{} is outside the container's root filesystem",
-                cwd.display()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn open_console(socket: std::os::fd::BorrowedFd<'_>, process: &Process) -> Result<OwnedFd> {

@@ -17,7 +17,7 @@ use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::attributes::{
-    assume_identity, find_program, reset_signals, seal_before_exec, take_terminal, to_cstrings,
+    assume_identity, enter_cwd, image, reset_signals, seal_before_exec, take_terminal, Image,
 };
 use super::channel::{Channel, Message};
 use super::{scheduling, InitArgs};
@@ -182,15 +182,8 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022) as libc::mode_t,
     ));
-    unistd::chdir(process.cwd())
-        .ctx(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
-
-    let env = to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?;
-    let argv = to_cstrings(
-        "process.args",
-        process.args().as_deref().unwrap_or_default(),
-    )?;
-    let program = find_program(process)?;
+    enter_cwd(process.cwd())?;
+    let Image { program, argv, env } = image(process)?;
 
     // Nothing of the runtime's but stdio and the preserved fds reaches the
     // container (CVE-2024-21626 class).
