@@ -132,6 +132,7 @@ impl Container {
                 rootfs,
                 created: crate::time::now_rfc3339(),
                 owner: String::new(),
+                creating: true,
                 cgroup: None,
                 config: RawValue::from_string(raw)
                     .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
@@ -153,6 +154,9 @@ impl Container {
     }
 
     fn set_up(&mut self, options: CreateOptions, spec: &spec::Spec, plan: &Plan) -> Result<()> {
+        fail::fail_point!("create:after-state-dir", |_| failpoint(
+            "create:after-state-dir"
+        ));
         let fifo = self.dir.fifo_path();
         mkfifo(&fifo, Mode::from_bits_truncate(0o622))
             .ctx(|| format!("creating {}", fifo.display()))?;
@@ -180,6 +184,10 @@ impl Container {
             return Err(e);
         }
         self.state.cgroup = Some(cgroup.clone());
+        // Journal: should this process die now, delete --force finds the
+        // cgroup it made.
+        self.dir.save(&self.state)?;
+        fail::fail_point!("create:after-cgroup", |_| failpoint("create:after-cgroup"));
         // Without a devices list this still installs the default rules.
         cgroup.apply(&resources)?;
         let seccomp_listener = connect_seccomp_agent(seccomp)?;
@@ -202,6 +210,9 @@ impl Container {
         self.state.init_start_time = state::proc_stat(init.pid)
             .map(|stat| stat.start_time)
             .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
+        // Journal: and now the init it started.
+        self.dir.save(&self.state)?;
+        fail::fail_point!("create:after-clone", |_| failpoint("create:after-clone"));
 
         let creating = self.state_json(Status::Creating);
         if let Some(all) = spec.hooks() {
@@ -211,8 +222,11 @@ impl Container {
             let create_runtime = all.create_runtime().as_deref().unwrap_or_default();
             hooks::run_all("createRuntime", create_runtime, creating.as_bytes())?;
         }
+        fail::fail_point!("create:after-hooks", |_| failpoint("create:after-hooks"));
 
         process::build(&mut init, creating)?;
+        fail::fail_point!("create:before-save", |_| failpoint("create:before-save"));
+        self.state.creating = false;
         self.dir.save(&self.state)?;
         if let Some(pid_file) = &options.pid_file {
             state::write_atomic(pid_file, self.state.pid.to_string().as_bytes(), 0o644)?;
@@ -331,6 +345,9 @@ impl Container {
             Err(Errno::ENOENT) => return Err(self.wrong_status("already started")),
             Err(e) => return Err(Error::sys(format!("opening {}", fifo_path.display()), e)),
         };
+        fail::fail_point!("start:before-release", |_| failpoint(
+            "start:before-release"
+        ));
         // Opening the read end is what releases the init; from now on the
         // container counts as started, whatever happens to us.
         fs::remove_file(&fifo_path).io_ctx(|| format!("removing {}", fifo_path.display()))?;
@@ -392,6 +409,7 @@ impl Container {
                 )))
             }
         }
+        fail::fail_point!("delete:after-kill", |_| failpoint("delete:after-kill"));
         if let Some(cgroup) = &self.state.cgroup {
             // Anything still there (forked after the kill, or the container
             // was already stopped with stragglers) goes before the rmdir.
@@ -399,7 +417,15 @@ impl Container {
             let _ = cgroup.thaw();
             cgroup.destroy()?;
         }
+        fail::fail_point!("delete:before-remove", |_| failpoint(
+            "delete:before-remove"
+        ));
         self.dir.remove()?;
+        if self.state.creating {
+            // A create that never finished: there was never a container for
+            // poststop hooks to clean up after.
+            return Ok(Vec::new());
+        }
         let stopped = self.state_json(Status::Stopped);
         Ok(self
             .hooks(|h| h.poststop())
@@ -594,6 +620,12 @@ impl Container {
             }
         }
     }
+}
+
+/// The error a failpoint injects (fault tests only).
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+pub(crate) fn failpoint<T>(name: &str) -> Result<T> {
+    Err(Error::Other(format!("failpoint {name}")))
 }
 
 /// The seccomp agent's socket (`listenerPath`), connected in the runtime:

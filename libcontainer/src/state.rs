@@ -63,6 +63,11 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub owner: String,
+    /// Set until create has finished: a state saved part-way (so that an
+    /// interrupted create can be cleaned up) reads as creating while its
+    /// init lives and as stopped once it is gone.
+    #[serde(default)]
+    pub creating: bool,
     /// The container's cgroups: exactly the dirs every later command acts
     /// on, and which of them this runtime created (and so may remove).
     #[serde(default)]
@@ -306,6 +311,9 @@ pub fn is_same_live_process(pid: Pid, start_time: u64) -> bool {
 pub fn derive_status(dir: &StateDir, state: &State) -> Status {
     if state.pid <= 0 || !is_same_live_process(Pid::from_raw(state.pid), state.init_start_time) {
         return Status::Stopped;
+    }
+    if state.creating {
+        return Status::Creating;
     }
     if dir.fifo_path().exists() {
         return Status::Created;

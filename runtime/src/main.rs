@@ -195,6 +195,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "failpoints")]
+    let _faults = fail::FailScenario::setup();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -116,6 +116,11 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
         Forked::Child => sys::exit_now(1),
     };
     drop(child_end);
+    fail::fail_point!("exec:after-clone", |_| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        crate::container::failpoint("exec:after-clone")
+    });
     let reap = |e: Error| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -160,6 +165,9 @@ fn exec_in_container(
     if let Some(cgroup) = args.cgroup {
         cgroup.join_v1_as_current_thread()?;
     }
+    fail::fail_point!("exec:in-container", |_| crate::container::failpoint(
+        "exec:in-container"
+    ));
     for typ in JOIN_ORDER {
         if let Some(ns) = namespaces.iter().find(|ns| ns.typ == typ) {
             setns(ns.fd.as_fd(), clone_flag(typ))

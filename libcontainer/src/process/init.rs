@@ -95,6 +95,9 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     args.plan.join_in_init()?;
     args.plan.unshare_in_init()?;
 
+    fail::fail_point!("init:after-namespaces", |_| crate::container::failpoint(
+        "init:after-namespaces"
+    ));
     channel.send(&Message::NamespacesReady)?;
     let state = match channel.recv()? {
         Some(Message::BuildContainer { state }) => state,
@@ -138,6 +141,9 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     rootfs::prepare(spec)?;
     let root = rootfs::bind_rootfs(args.rootfs)?;
     rootfs::mount_all(root.as_fd(), &ctx)?;
+    fail::fail_point!("init:after-mounts", |_| crate::container::failpoint(
+        "init:after-mounts"
+    ));
     rootfs::setup_dev(root.as_fd(), &ctx)?;
     let console_slave = match (&args.console_socket, process.terminal().unwrap_or(false)) {
         (Some(socket), true) => Some(create_console(root.as_fd(), socket.as_fd(), process)?),
@@ -167,6 +173,9 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     drop(root);
 
     rootfs::pivot(args.rootfs, args.no_pivot)?;
+    fail::fail_point!("init:after-pivot", |_| crate::container::failpoint(
+        "init:after-pivot"
+    ));
     // Before finalize: /proc/sys is usually among the read-only paths.
     apply_sysctl(spec)?;
     rootfs::finalize(spec, null.as_ref().map(|fd| fd.as_fd()))?;
@@ -188,6 +197,9 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     // Nothing of the runtime's but stdio and the preserved fds reaches the
     // container (CVE-2024-21626 class).
     sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
+    fail::fail_point!("init:before-ready", |_| crate::container::failpoint(
+        "init:before-ready"
+    ));
     channel.send(&Message::Ready)?;
     Ok(Some(Prepared {
         fifo,

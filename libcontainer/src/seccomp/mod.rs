@@ -170,18 +170,25 @@ pub fn install_and_notify(
             "no connection to the seccomp agent",
         )
     })?;
-    let state: serde_json::Value = serde_json::from_str(state).unwrap_or_default();
-    let message = serde_json::json!({
-        "ociVersion": crate::state::OCI_VERSION,
-        "fds": ["seccompFd"],
-        "pid": std::process::id(),
-        "metadata": compiled.listener_metadata().unwrap_or_default(),
-        "state": state,
-    })
-    .to_string();
+    let message = agent_message(compiled, state, std::process::id());
     use std::os::fd::AsFd;
     crate::console::send_fd(socket.as_fd(), &message, notify_fd.as_fd())
         .map_err(|e| Error::field("linux.seccomp.listenerPath", e.to_string()))
+}
+
+/// The data part of the message that carries the listener fd to the seccomp
+/// agent: the container process state of config-linux.md, with `state` (the
+/// runtime-spec state document; anything unparsable becomes `null`).
+pub fn agent_message(compiled: &Compiled, state: &str, pid: u32) -> String {
+    let state: serde_json::Value = serde_json::from_str(state).unwrap_or_default();
+    serde_json::json!({
+        "ociVersion": crate::state::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": compiled.listener_metadata().unwrap_or_default(),
+        "state": state,
+    })
+    .to_string()
 }
 
 /// A profile compiled to BPF, ready to install.
@@ -281,6 +288,12 @@ impl Compiled {
 
     pub fn listener_metadata(&self) -> Option<&str> {
         self.listener_metadata.as_deref()
+    }
+
+    /// The program itself, for checks outside this module (the fuzz target
+    /// verifies it the way the kernel's filter checker does).
+    pub fn program(&self) -> &[sock_filter] {
+        &self.program
     }
 
     /// Number of BPF instructions (the kernel accepts at most 4096).
