@@ -24,6 +24,7 @@ demo: build
 # Unit tests and the integration tests (root: they run real containers).
 test:
 	$(CARGO) build --workspace
+	$(CARGO) build -p berth-runtime --features failpoints --target-dir target/failpoints
 	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
 
 unit:

@@ -335,6 +335,9 @@ impl Container {
             }
         }
         let pidfd = self.open_init()?;
+        fail::fail_point!("start:before-release", |_| failpoint(
+            "start:before-release"
+        ));
         let fifo_path = self.dir.fifo_path();
         let fifo = match nix::fcntl::open(
             &fifo_path,
@@ -345,12 +348,10 @@ impl Container {
             Err(Errno::ENOENT) => return Err(self.wrong_status("already started")),
             Err(e) => return Err(Error::sys(format!("opening {}", fifo_path.display()), e)),
         };
-        fail::fail_point!("start:before-release", |_| failpoint(
-            "start:before-release"
-        ));
         // Opening the read end is what releases the init; from now on the
         // container counts as started, whatever happens to us.
         fs::remove_file(&fifo_path).io_ctx(|| format!("removing {}", fifo_path.display()))?;
+        fail::fail_point!("start:after-release", |_| failpoint("start:after-release"));
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),

@@ -17,7 +17,7 @@
 //! At any stage the init may send `Failed` instead and exit: its message
 //! carries the context, and the parent reports it.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
@@ -51,6 +51,12 @@ pub fn pair() -> Result<(Channel, Channel)> {
     )
     .ctx(|| "creating the init sync socketpair".to_string())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl Channel {

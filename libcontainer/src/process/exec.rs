@@ -157,6 +157,10 @@ fn exec_in_container(
     // Until execve this process is a copy of the runtime inside the
     // container: nothing there may ptrace it or open its /proc files.
     nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)".to_string())?;
+    // A runtime that dies before the process is started takes it along:
+    // half-made, it would run without anyone to report it.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .ctx(|| "prctl(PR_SET_PDEATHSIG)".to_string())?;
     reset_signals()?;
     match channel.recv()? {
         Some(Message::ExecGo) => {}
@@ -201,11 +205,29 @@ fn exec_in_container(
     // is how the runtime learns it succeeded.
     sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
     seal_before_exec(process, seccomp.as_ref())?;
+    // The program must survive a `--detach` runtime exiting: no death
+    // signal past execve. If the runtime died just before, stop here.
+    nix::sys::prctl::set_pdeathsig(None).ctx(|| "prctl(PR_SET_PDEATHSIG)".to_string())?;
+    if runtime_gone(channel) {
+        sys::exit_now(1);
+    }
     let errno = unistd::execve(&program, &argv, &env).unwrap_err();
     Err(Error::sys(
         format!("exec {:?}", program.to_string_lossy()),
         errno,
     ))
+}
+
+/// Whether the runtime's end of the sync channel has closed.
+fn runtime_gone(channel: &Channel) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        channel.as_fd(),
+        nix::poll::PollFlags::empty(),
+    )];
+    matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0].revents().is_some_and(|r| {
+            r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
+        })
 }
 
 fn open_console(socket: std::os::fd::BorrowedFd<'_>, process: &Process) -> Result<OwnedFd> {

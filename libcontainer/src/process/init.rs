@@ -226,8 +226,12 @@ fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<In
             Err(e)
         }
         Ok(exec) => {
-            fifo.write_all(b"0")
-                .io_ctx(|| "writing exec fifo".to_string())?;
+            // `start` opened the fifo: the container is started even if that
+            // runtime has died since. Its "0" is a courtesy, so a reader
+            // that went away (EPIPE) must not kill us with SIGPIPE.
+            ignore_sigpipe(true)?;
+            let _ = fifo.write_all(b"0");
+            ignore_sigpipe(false)?;
             // The fifo is close-on-exec: `start` sees it close as we exec.
             exec()
         }
@@ -286,6 +290,20 @@ fn seccomp_installer<'a>(
         listener: args.seccomp_listener.as_ref(),
         state,
     })
+}
+
+fn ignore_sigpipe(ignore: bool) -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let handler = if ignore {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN and SIG_DFL run no code of ours in signal context.
+    unsafe { sigaction(Signal::SIGPIPE, &action) }
+        .map(drop)
+        .ctx(|| "setting SIGPIPE".to_string())
 }
 
 /// The state a startContainer hook reads: the init is us.
