@@ -34,6 +34,18 @@ integration:
 	$(CARGO) build -p berth-runtime
 	$(CARGO) test -p integration -- --test-threads=$(TEST_THREADS)
 
+# The long soak: 1000 create/start/wait/delete cycles and 200 containers run 8 at a
+# time, with a census of mounts, cgroups, processes, fds and state entries after each
+# batch, and the runtime's peak RSS first vs last batch (integration/tests/soak.rs;
+# `make test` runs a short one).
+SOAK_CYCLES ?= 1000
+SOAK_CONTAINERS ?= 200
+.PHONY: soak
+soak:
+	$(CARGO) build -p berth-runtime
+	BERTH_SOAK_CYCLES=$(SOAK_CYCLES) BERTH_SOAK_CONTAINERS=$(SOAK_CONTAINERS) \
+		$(CARGO) test -p integration --test soak -- --test-threads=1 --nocapture
+
 # cgroup v2 for real: boots Debian's kernel under QEMU (software emulation) with a
 # pure cgroup2 hierarchy and every controller, and runs the cgroup tests inside
 # (vm/README.md; VM_TESTS=all runs every test file there, VM_SHELL=1 gives a shell).
@@ -49,6 +61,17 @@ lint:
 # not a test).
 bench: build
 	python3 bench/bench.py --runtime $(RELEASE_BIN)
+
+# Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
+# fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and
+# print the executions of each target.
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz fuzz-smoke
+fuzz:
+	CARGO="$(CARGO)" fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	CARGO="$(CARGO)" fuzz/run.sh 60 $(FUZZ_TARGETS)
 
 install: build
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/berth-runtime

@@ -16,11 +16,13 @@ mod console;
 pub mod engines;
 mod fixture;
 mod runtime;
+mod stress;
 
 pub use bundle::{read_json, Bundle};
 pub use console::{pipe, read_pty, ConsoleSocket};
 pub use fixture::Test;
 pub use runtime::Runtime;
+pub use stress::*;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -264,6 +264,31 @@ impl Runtime {
         status
     }
 
+    /// A handle on the same binary and `--root` that other threads can use.
+    pub fn remote(&self) -> crate::Remote {
+        crate::Remote {
+            bin: self.bin.clone(),
+            root: self.root.clone(),
+            logs: self.logs.clone(),
+        }
+    }
+
+    /// Registers `id`, created by other means (e.g. a [`crate::Remote`]), for
+    /// `delete --force` at cleanup.
+    pub fn adopt(&self, id: &str) {
+        self.track(id);
+    }
+
+    /// Forgets `id` (deleted already): cleanup will not run `delete --force` on it.
+    pub fn disown(&self, id: &str) {
+        self.ids.borrow_mut().retain(|i| i != id);
+    }
+
+    /// Registers an init pid (a child of the test process) to reap at cleanup.
+    pub fn adopt_init(&self, pid: i32) {
+        self.inits.borrow_mut().push(pid);
+    }
+
     /// Force-deletes every container this wrapper created and reaps their init pids (only
     /// the ones recorded while alive and not reaped yet: a stale pid may belong to a
     /// process another test is waiting for).

@@ -34,7 +34,9 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         message,
     };
     let mut command = command_for(hook.path(), hook.args().as_deref(), hook.env().as_deref());
+    // Its own process group, so a timeout kills what it forked too.
     command
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -52,7 +54,7 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         .map(|secs| Instant::now() + Duration::from_secs(secs as u64));
     let (output, timed_out) = collect_output(&mut child, deadline);
     if timed_out {
-        let _ = kill(pid, Signal::SIGKILL);
+        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
         let _ = child.wait();
         return Err(fail(format!(
             "timed out after {} s{}",
@@ -91,8 +93,9 @@ fn command_for(path: &Path, args: Option<&[String]>, env: Option<&[String]>) -> 
 }
 
 fn describe_output(output: &[u8]) -> String {
+    // One error line, whatever the hook printed.
     let text = String::from_utf8_lossy(output);
-    let text = text.trim();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         String::new()
     } else {

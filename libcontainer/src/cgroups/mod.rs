@@ -221,8 +221,14 @@ impl Cgroup {
             let new = fs::mkdir_below(&d.mount, &d.dir)?;
             made.extend(new.iter().cloned());
             if d.controllers.iter().any(|c| c == "cpuset") {
-                for dir in &new {
-                    inherit_cpuset(dir)?;
+                // Every dir from the mount down, not only those this create
+                // made: a parent a concurrent create has just made may not
+                // have its cpus and mems yet.
+                let below = d.dir.strip_prefix(&d.mount).unwrap_or(Path::new(""));
+                let mut dir = d.mount.clone();
+                for part in below.components() {
+                    dir.push(part);
+                    inherit_cpuset(&dir)?;
                 }
             }
             if !new.contains(&d.dir) {

@@ -220,14 +220,57 @@ pub(crate) struct Image {
 }
 
 pub(crate) fn image(process: &Process) -> Result<Image> {
-    Ok(Image {
+    let image = Image {
         env: to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?,
         argv: to_cstrings(
             "process.args",
             process.args().as_deref().unwrap_or_default(),
         )?,
         program: find_program(process)?,
-    })
+    };
+    check_exec_size(&image)?;
+    Ok(image)
+}
+
+/// The checks execve would fail with E2BIG, made now: once `start` has
+/// released the init, a failing execve could only be told to the
+/// container's stderr.
+fn check_exec_size(image: &Image) -> Result<()> {
+    /// The kernel's MAX_ARG_STRLEN: 32 pages of 4 KiB.
+    const MAX_ARG_STRLEN: usize = 32 * 4096;
+    for (field, list) in [("process.args", &image.argv), ("process.env", &image.env)] {
+        if let Some((i, long)) = list
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.as_bytes_with_nul().len() > MAX_ARG_STRLEN)
+        {
+            return Err(Error::field(
+                format!("{field}[{i}]"),
+                format!(
+                    "{} bytes, longer than execve allows for one string ({MAX_ARG_STRLEN}): E2BIG",
+                    long.as_bytes().len()
+                ),
+            ));
+        }
+    }
+    // The total counts the pointers too; sysconf reflects the stack rlimit
+    // just applied, as the kernel's own check does.
+    // SAFETY: sysconf takes an int and touches no memory of ours.
+    let limit = unsafe { libc::sysconf(libc::_SC_ARG_MAX) };
+    let pointer = std::mem::size_of::<usize>();
+    let total: usize = image
+        .argv
+        .iter()
+        .chain(&image.env)
+        .map(|s| s.as_bytes_with_nul().len() + pointer)
+        .sum();
+    if limit > 0 && total > limit as usize {
+        return Err(Error::field(
+            "process.args",
+            format!("args and env take {total} bytes, more than execve allows ({limit}): E2BIG"),
+        ));
+    }
+    Ok(())
 }
 
 /// chdir inside the container, refusing a cwd that resolves outside its
