@@ -358,7 +358,7 @@ fn eight_runtimes_on_eight_containers_at_once_all_succeed() {
         .map(|_| t.bundle().args(&["sleep", "60"]))
         .collect();
     // Held for the whole test: the shared cgroup parent stays, made by one create alone
-    // (8 creates making it at once race on its cpuset: see the ignored tests below).
+    // (8 creates making it at once once raced on its cpuset: the tests below check that).
     let anchor = t.bundle().args(&["sleep", "600"]);
     ok(&t.rt.create(&anchor.id, &anchor.path));
     let r = t.rt.remote();
