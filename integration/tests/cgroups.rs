@@ -335,8 +335,13 @@ fn events_reports_an_oom_as_it_happens() {
     if skip_under_runc("timing of runc's oom events differs") {
         return;
     }
+    // The OOM happens only once `events` is watching (under emulation a
+    // fixed delay is not enough).
+    let out = t.host_dir("out");
     let b = with_resources(&t, json!({"memory": {"limit": 33554432, "swap": 33554432}}))
-        .sh("sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 300");
+        .bind(&out, "/out", &["rbind"])
+        .sh("while [ ! -e /out/go ]; do sleep 0.05; done; \
+             dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 300");
     start_detached(&t, &b);
     let mut events =
         t.rt.command(&["events", "--interval", "10s", &b.id])
@@ -352,8 +357,13 @@ fn events_reports_an_oom_as_it_happens() {
             }
         }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let mut seen = Vec::new();
+    // Its first stats line says the watcher is in place.
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no event from events");
+    fs::write(out.join("go"), "").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = vec![first];
     let mut oom = false;
     while std::time::Instant::now() < deadline && !oom {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {

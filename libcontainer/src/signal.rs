@@ -62,8 +62,8 @@ pub fn parse(text: &str) -> Result<i32> {
     let realtime = |base: i32, rest: &str| -> Option<i32> {
         let number = match rest {
             "" => base,
-            _ if rest.starts_with('+') => base + rest[1..].parse::<i32>().ok()?,
-            _ if rest.starts_with('-') => base - rest[1..].parse::<i32>().ok()?,
+            _ if rest.starts_with('+') => base.checked_add(rest[1..].parse::<i32>().ok()?)?,
+            _ if rest.starts_with('-') => base.checked_sub(rest[1..].parse::<i32>().ok()?)?,
             _ => return None,
         };
         (libc::SIGRTMIN()..=libc::SIGRTMAX())
@@ -94,6 +94,23 @@ mod tests {
         assert_eq!(parse("SIGRTMAX").unwrap(), libc::SIGRTMAX());
         for bad in ["", "0", "65", "NOPE", "RTMIN+99", "-1"] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn realtime_offsets_that_overflow_are_refused_not_a_panic() {
+        // Found by the hooks_input fuzz target
+        // (fuzz/regressions/hooks_input/signal-rtmin-add-overflow): the
+        // offset was added to SIGRTMIN unchecked, an overflow panic in
+        // builds with overflow checks.
+        for text in [
+            "RTMIN+2147483624",
+            "RTMIN+2147483647",
+            "SIGRTMAX--2147483648",
+            "RTMAX-2147483647",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with("unknown signal"), "{text}: {err}");
         }
     }
 }
