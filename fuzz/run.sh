@@ -85,7 +85,7 @@ for t in "${targets[@]}"; do
     else
         failed=1
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-        result="FAILED (exit $rc) ${artifact:+input: fuzz/$artifact}"
+        result="FAILED (exit $rc)${artifact:+, input: $artifact}"
     fi
     printf '%-16s %12s %10s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$corpus" "$result"
 done
@@ -94,7 +94,7 @@ if [ "$failed" != 0 ]; then
     for t in "${targets[@]}"; do
         if [ "$(cat "work/$t.rc" 2>/dev/null)" != 0 ]; then
             echo "---- $t: work/$t.log (end)"
-            grep -v '^#[0-9]' "work/$t.log" | tail -40
+            grep -E -A3 'panicked at|^==[0-9]+== ERROR|^SUMMARY|Test unit written|ALARM|out-of-memory' "work/$t.log" | head -40
         fi
     done
     echo "A crash: minimise it (cargo fuzz tmin -s $sanitizer TARGET INPUT), keep it in"
