@@ -393,3 +393,55 @@ pub fn in_another_test_dir(path: &Path, own_dir: &Path) -> bool {
         .is_ok_and(|rest| rest.to_string_lossy().starts_with("berth-it-"));
     other && !path.starts_with(own_dir)
 }
+
+/// Points the bundle's cgroup at its own leaf `/<CGROUP_PARENT>/<id>`, so parallel
+/// containers share one parent and nothing else.
+pub fn retarget(bundle: &mut crate::Bundle, id: &str) {
+    bundle.config_mut()["linux"]["cgroupsPath"] =
+        serde_json::json!(format!("/{CGROUP_PARENT}/{id}"));
+    bundle.save();
+}
+
+/// Runs one batch of container lives at once, one thread per bundle: each bundle gets a
+/// fresh id (and its cgroup with it) and `life` runs that container from its thread.
+/// Returns the ids with what each life returned, in bundle order. The ids stay tracked by
+/// the test while the lives run, so a lane that panics is still cleaned up (its panic is
+/// re-raised here); those that finished are let go.
+pub fn run_lanes<T: Send>(
+    t: &crate::Test,
+    bundles: &mut [crate::Bundle],
+    life: fn(&crate::Remote, &str, &Path) -> T,
+) -> Vec<(String, T)> {
+    let ids: Vec<String> = bundles
+        .iter_mut()
+        .map(|b| {
+            let id = t.id();
+            retarget(b, &id);
+            t.rt.adopt(&id);
+            id
+        })
+        .collect();
+    let remote = t.rt.remote();
+    let results: Vec<std::thread::Result<T>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .zip(bundles.iter())
+            .map(|(id, b)| {
+                let remote = remote.clone();
+                let path = b.path.clone();
+                s.spawn(move || life(&remote, id, &path))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    ids.into_iter()
+        .zip(results)
+        .map(|(id, result)| match result {
+            Ok(value) => {
+                t.rt.disown(&id);
+                (id, value)
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+        .collect()
+}

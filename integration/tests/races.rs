@@ -14,12 +14,6 @@ use serde_json::{json, Value};
 /// Bound on one runtime invocation in a race.
 const RACE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Points the bundle's cgroup at `/berth-test/<id>` (the harness removes it by id).
-fn retarget(b: &mut Bundle, id: &str) {
-    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{CGROUP_PARENT}/{id}"));
-    b.save();
-}
-
 fn parse_state(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("state: not JSON ({e}): {}", stdout(o)))
@@ -361,36 +355,9 @@ fn eight_runtimes_on_eight_containers_at_once_all_succeed() {
     // (8 creates making it at once once raced on its cpuset: the tests below check that).
     let anchor = t.bundle().args(&["sleep", "600"]);
     ok(&t.rt.create(&anchor.id, &anchor.path));
-    let r = t.rt.remote();
     for round in 0..4 {
-        let ids: Vec<String> = bundles
-            .iter_mut()
-            .map(|b| {
-                let id = t.id();
-                retarget(b, &id);
-                t.rt.adopt(&id);
-                id
-            })
-            .collect();
-        let results: Vec<thread::Result<i32>> = thread::scope(|s| {
-            let handles: Vec<_> = ids
-                .iter()
-                .zip(&bundles)
-                .map(|(id, b)| {
-                    let r = r.clone();
-                    let path = b.path.clone();
-                    s.spawn(move || lane_life(&r, id, &path))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect()
-        });
-        for (id, res) in ids.iter().zip(results) {
-            if let Err(e) = res {
-                std::panic::resume_unwind(e);
-            }
-            t.rt.disown(id);
-        }
-        for (id, b) in ids.iter().zip(&bundles) {
+        let lanes = run_lanes(&t, &mut bundles, lane_life);
+        for ((id, _), b) in lanes.iter().zip(&bundles) {
             assert_nothing_left(&t, id, &b.path);
         }
         assert_eq!(t.rt.state_entries(), [anchor.id.as_str()], "round {round}");

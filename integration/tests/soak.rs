@@ -10,11 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use integration::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The census counts the test process's fds and children: the soak tests must not
 /// overlap (the harness may run them on two threads).
@@ -32,11 +31,6 @@ fn count_from_env(var: &str, default: usize) -> usize {
             .unwrap_or_else(|_| panic!("{var}={v:?}: expected a number")),
         Err(_) => default,
     }
-}
-
-fn retarget(b: &mut Bundle, id: &str) {
-    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{CGROUP_PARENT}/{id}"));
-    b.save();
 }
 
 /// What a container can leave behind, counted on the host.
@@ -302,7 +296,6 @@ fn soak_containers_eight_at_a_time() {
     let mut bundles: Vec<Bundle> = (0..LANES)
         .map(|_| t.bundle().args(&["sleep", "600"]))
         .collect();
-    let r = t.rt.remote();
     // One container held for the whole run keeps the shared cgroup parent in place, made
     // and filled by a create alone: 8 creates making it at once race on its cpuset (see
     // races.rs, eight_creates_under_a_new_cgroup_parent_all_succeed).
@@ -315,39 +308,13 @@ fn soak_containers_eight_at_a_time() {
     // Each round of LANES containers at once is a batch, with a census after it.
     while done < containers {
         let n = LANES.min(containers - done);
-        let ids: Vec<String> = bundles[..n]
-            .iter_mut()
-            .map(|b| {
-                let id = t.id();
-                retarget(b, &id);
-                t.rt.adopt(&id);
-                id
-            })
-            .collect();
-        let results: Vec<thread::Result<Peaks>> = thread::scope(|s| {
-            let handles: Vec<_> = ids
-                .iter()
-                .zip(&bundles)
-                .map(|(id, b)| {
-                    let r = r.clone();
-                    let path = b.path.clone();
-                    s.spawn(move || lane_life(&r, id, &path))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect()
-        });
+        let lanes = run_lanes(&t, &mut bundles[..n], lane_life);
         let mut batch = Peaks::new();
-        for (id, res) in ids.iter().zip(results) {
-            match res {
-                Ok(p) => {
-                    for (command, kb) in p {
-                        let e = batch.entry(command).or_insert(0);
-                        *e = (*e).max(kb);
-                    }
-                }
-                Err(e) => std::panic::resume_unwind(e),
+        for (_, lane_peaks) in lanes {
+            for (command, kb) in lane_peaks {
+                let e = batch.entry(command).or_insert(0);
+                *e = (*e).max(kb);
             }
-            t.rt.disown(id);
         }
         done += n;
         assert_back_to(&t, &prefix, &base, peaks.len());
