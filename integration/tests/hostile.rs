@@ -164,7 +164,8 @@ fn without_mount(c: &mut Value, dest: &str) {
 }
 
 /// Runs a bundle whose `/<dir>` is a symlink to each of `targets` in turn, and checks
-/// each ends in a clean refusal or a container that ran, with the host untouched.
+/// each ends in a clean refusal or a container that ran, with the host untouched (and
+/// a refusal where the mount kept is a new proc or sysfs).
 fn symlinked_system_dir(name: &str, dir: &str, keep_mount: bool) {
     let Some(t) = Test::new(name) else { return };
     if dir == "dev"
@@ -211,11 +212,22 @@ fn symlinked_system_dir(name: &str, dir: &str, keep_mount: bool) {
         if let Outcome::Ran(out) = &outcome {
             assert_eq!(out, "ran\n");
         }
+        // A new proc or sysfs never goes through a symlink (runc refuses it too).
+        if keep_mount && dir != "dev" {
+            let Outcome::Refused(line) = &outcome else {
+                panic!("/{dir} -> {}: ran through the symlink", target.display());
+            };
+            assert!(
+                line.contains("ordinary directory") && line.contains(&format!("/{dir}")),
+                "/{dir} -> {}: {line}",
+                target.display()
+            );
+        }
     }
 }
 
 #[test]
-fn proc_symlinked_to_the_host_is_refused_or_contained() {
+fn proc_symlinked_anywhere_is_refused() {
     symlinked_system_dir("hostile_proc_link", "proc", true);
 }
 
@@ -230,8 +242,29 @@ fn dev_symlinked_to_the_host_without_a_dev_mount_writes_nothing_there() {
 }
 
 #[test]
-fn sys_symlinked_to_the_host_is_refused_or_contained() {
+fn sys_symlinked_anywhere_is_refused() {
     symlinked_system_dir("hostile_sys_link", "sys", true);
+}
+
+#[test]
+fn proc_that_is_a_file_is_refused_naming_it() {
+    let Some(t) = Test::new("hostile_proc_file") else {
+        return;
+    };
+    let b = t.bundle().sh("echo ran");
+    let proc = b.rootfs().join("proc");
+    if proc.is_dir() {
+        fs::remove_dir_all(&proc).unwrap();
+    }
+    fs::write(&proc, "not a dir\n").unwrap();
+    let Outcome::Refused(line) = attempt(&t, &b) else {
+        panic!("proc was mounted on a file");
+    };
+    assert!(
+        line.contains("/proc") && line.contains("ordinary directory"),
+        "{line}"
+    );
+    assert_eq!(fs::read_to_string(&proc).unwrap(), "not a dir\n");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::{Mount, Spec};
@@ -166,6 +167,9 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
         return cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources);
     }
 
+    if typ == "proc" || typ == "sysfs" {
+        refuse_unless_plain_dir(root, dest, typ)?;
+    }
     let target = ensure_in_root(root, dest, Kind::Dir)?;
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
@@ -211,6 +215,38 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
         apply_propagation(mounted.as_fd(), &opts)?;
     }
     Ok(())
+}
+
+/// proc and sysfs go only onto a directory of the image itself, never through a
+/// symlink: a `/proc` that links to `/` would otherwise cover the container's whole
+/// root and fail later with a misleading error (and it has been the first step of
+/// attacks on runtimes that resolved it on the host). A missing destination is fine:
+/// it is created as a directory.
+fn refuse_unless_plain_dir(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<()> {
+    let found = match open_in_root(root, dest, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => fstat(fd.as_fd()).map_err(|e| {
+            Error::sys(
+                format!("inspecting {} inside the rootfs", dest.display()),
+                e,
+            )
+        })?,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("resolving {} inside the rootfs", dest.display()),
+                e,
+            ))
+        }
+    };
+    let what = match SFlag::from_bits_truncate(found.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFDIR => return Ok(()),
+        SFlag::S_IFLNK => "a symlink",
+        _ => "not a directory",
+    };
+    // mount_all names the entry (index and destination) around this.
+    Err(Error::Other(format!(
+        "it is {what} in the rootfs: {typ} must be mounted on an ordinary directory"
+    )))
 }
 
 /// The flags a bind mount inherits from its source and that an unprivileged
