@@ -279,3 +279,79 @@ fn delete_faults_can_be_finished_by_another_delete() {
         }
     }
 }
+
+/// A real `kill -9` of `create` while a createRuntime hook runs. The hook and what it
+/// forked are host processes outside the container's cgroup, so killing the container
+/// does not reach them: `delete --force` must end them itself.
+#[test]
+fn create_killed_while_a_hook_runs_leaves_no_hook_behind() {
+    let Some(t) = Test::new("faults_hook_kill") else {
+        return;
+    };
+    if skip_under_runc("runc leaves a hook running when create is killed") {
+        return;
+    }
+    let pids_file = t.host_dir("hook").join("pids");
+    let script = format!(
+        "sleep 300 & echo $! $$ > {f}.tmp && mv {f}.tmp {f}; wait",
+        f = pids_file.display()
+    );
+    let b = t.bundle().args(&["sleep", "300"]).edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+        });
+    });
+    let create =
+        t.rt.remote()
+            .spawn(&["create", "--bundle", b.path.to_str().unwrap(), &b.id]);
+    assert!(
+        wait_until(Duration::from_secs(20), || pids_file.exists()),
+        "the hook never ran"
+    );
+    let hook_pids: Vec<i32> = fs::read_to_string(&pids_file)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let _cleanup = KillOnDrop(hook_pids.clone());
+    // Its children become ours when it dies (we are their subreaper).
+    let orphans = children_of(create.pid() as u32);
+    // SAFETY: kill(2) on the runtime process this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(create.pid(), libc::SIGKILL) }, 0);
+    let killed = create.finish(Duration::from_secs(10));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.output.status),
+        Some(libc::SIGKILL)
+    );
+    recover(&t, &b, "a createRuntime hook");
+    for pid in hook_pids.iter().chain(&orphans) {
+        assert!(
+            wait_until(Duration::from_secs(5), || reap(
+                *pid,
+                Duration::from_millis(10)
+            )
+            .is_some()
+                || !pid_alive(*pid)),
+            "hook process {pid} survived delete --force"
+        );
+    }
+}
+
+/// Host processes a test started through a hook, children before parents: killed by pid if the test fails
+/// before the runtime ended them (each is checked to be our child first, so no
+/// reused pid is hit).
+struct KillOnDrop(Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let me = std::process::id() as i32;
+        // Parents first: their children are ours only once they are gone.
+        for &pid in self.0.iter().rev() {
+            if proc_parent_and_state(pid).is_some_and(|(parent, _)| parent == me) {
+                // SAFETY: kill(2) on a child of this process, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                reap(pid, Duration::from_secs(5));
+            }
+        }
+    }
+}

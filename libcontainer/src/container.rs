@@ -134,6 +134,7 @@ impl Container {
                 owner: String::new(),
                 creating: true,
                 cgroup: None,
+                running_hook: None,
                 config: RawValue::from_string(raw)
                     .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
             },
@@ -216,11 +217,27 @@ impl Container {
 
         let creating = self.state_json(Status::Creating);
         if let Some(all) = spec.hooks() {
+            // Journal: each hook as it starts, for delete to end it should
+            // this process die while it runs.
+            let (dir, state) = (&self.dir, &mut self.state);
+            let mut journal = |pid: Pid| {
+                state.running_hook = state::proc_stat(pid).map(|stat| state::HookProcess {
+                    pid: pid.as_raw(),
+                    start_time: stat.start_time,
+                });
+                dir.save(state)
+            };
             #[allow(deprecated)]
             let prestart = all.prestart().as_deref().unwrap_or_default();
-            hooks::run_all("prestart", prestart, creating.as_bytes())?;
+            hooks::run_all_watched("prestart", prestart, creating.as_bytes(), &mut journal)?;
             let create_runtime = all.create_runtime().as_deref().unwrap_or_default();
-            hooks::run_all("createRuntime", create_runtime, creating.as_bytes())?;
+            hooks::run_all_watched(
+                "createRuntime",
+                create_runtime,
+                creating.as_bytes(),
+                &mut journal,
+            )?;
+            self.state.running_hook = None;
         }
         fail::fail_point!("create:after-hooks", |_| failpoint("create:after-hooks"));
 
@@ -411,6 +428,7 @@ impl Container {
             }
         }
         fail::fail_point!("delete:after-kill", |_| failpoint("delete:after-kill"));
+        self.end_running_hook();
         if let Some(cgroup) = &self.state.cgroup {
             // Anything still there (forked after the kill, or the container
             // was already stopped with stragglers) goes before the rmdir.
@@ -434,6 +452,27 @@ impl Container {
             .filter_map(|hook| hooks::run("poststop", hook, stopped.as_bytes()).err())
             .map(|e| e.to_string())
             .collect())
+    }
+
+    /// Kills the hook a dead create left running, with its process group
+    /// (what it forked), if the recorded pid is still that hook: its start
+    /// time is checked first, so a reused pid is never signalled.
+    fn end_running_hook(&self) {
+        let Some(hook) = self.state.running_hook else {
+            return;
+        };
+        let pid = Pid::from_raw(hook.pid);
+        let Ok(pidfd) = sys::pidfd_open(pid) else {
+            return;
+        };
+        if !state::is_same_live_process(pid, hook.start_time) {
+            return;
+        }
+        // The hook leads its own group (hooks::run): its pid, just checked
+        // to still be that hook, is the group's id and names no other group
+        // while the hook lives.
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
     }
 
     fn kill_and_wait(&self) -> Result<()> {

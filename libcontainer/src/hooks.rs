@@ -2,15 +2,16 @@
 //! env, a timeout after which it is killed, and its output in the error.
 
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::unistd::{pipe2, Pid};
 use oci_spec::runtime::Hook;
 
 use crate::error::{Error, Result};
@@ -22,12 +23,33 @@ const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Runs each hook in order; the first failure stops the list.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+    run_all_watched(kind, hooks, state_json, &mut |_| Ok(()))
+}
+
+/// [`run_all`], telling `started` each hook's pid as soon as it runs (create
+/// journals it). If `started` fails, that hook is killed and the error
+/// returned.
+pub fn run_all_watched(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &[u8],
+    started: &mut dyn FnMut(Pid) -> Result<()>,
+) -> Result<()> {
     hooks
         .iter()
-        .try_for_each(|hook| run(kind, hook, state_json))
+        .try_for_each(|hook| run_watched(kind, hook, state_json, Some(&mut *started)))
 }
 
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
+    run_watched(kind, hook, state_json, None)
+}
+
+fn run_watched(
+    kind: &'static str,
+    hook: &Hook,
+    state_json: &[u8],
+    started: Option<&mut dyn FnMut(Pid) -> Result<()>>,
+) -> Result<()> {
     let fail = |message: String| Error::Hook {
         hook: kind,
         path: hook.path().clone(),
@@ -40,9 +62,11 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .map_err(|e| fail(format!("cannot start: {e}")))?;
+    let spawned = match started {
+        Some(started) => spawn_gated(&mut command, started)?,
+        None => command.spawn(),
+    };
+    let mut child = spawned.map_err(|e| fail(format!("cannot start: {e}")))?;
     let pid = Pid::from_raw(child.id() as i32);
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -75,6 +99,101 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         _ => status.to_string(),
     };
     Err(fail(format!("{how}{}", describe_output(&output))))
+}
+
+/// Spawns `command` so that its program runs only once `started` has been
+/// told its pid and returned Ok: create journals the pid first, so no hook
+/// ever runs unrecorded. Between fork and exec the child waits on a pipe
+/// only this process can write; if `started` fails or this process dies, the
+/// child reads end-of-file and exits without running anything. The outer
+/// error is `started`'s, the inner one the spawn's.
+fn spawn_gated(
+    command: &mut Command,
+    started: &mut dyn FnMut(Pid) -> Result<()>,
+) -> Result<std::io::Result<Child>> {
+    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe for a hook's start", e));
+    let (pid_read, pid_write) = pipe()?;
+    let (gate_read, gate_write) = pipe()?;
+    let child_ends = GateChildEnds {
+        pid_write: pid_write.as_raw_fd(),
+        gate_read: gate_read.as_raw_fd(),
+        parent_ends: [pid_read.as_raw_fd(), gate_write.as_raw_fd()],
+    };
+    // SAFETY: the closure runs in the child between fork and exec and makes
+    // only async-signal-safe system calls (getpid, write, read, close) on
+    // descriptors the child inherited; it allocates nothing.
+    unsafe { command.pre_exec(move || child_ends.wait_for_gate()) };
+    std::thread::scope(|scope| {
+        // spawn() returns only after exec, which waits for the gate: it runs
+        // on its own thread while this one reads the pid and opens the gate.
+        let spawner = scope.spawn(move || {
+            let spawned = command.spawn();
+            // Ours closes only now, after the fork: a spawn that failed
+            // before forking then gives the reader end-of-file.
+            drop(pid_write);
+            spawned
+        });
+        let join = |spawner: std::thread::ScopedJoinHandle<'_, std::io::Result<Child>>| {
+            spawner
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        let mut pid_bytes = [0u8; 4];
+        if std::fs::File::from(pid_read)
+            .read_exact(&mut pid_bytes)
+            .is_err()
+        {
+            drop(gate_write);
+            return Ok(join(spawner));
+        }
+        let outcome = started(Pid::from_raw(i32::from_ne_bytes(pid_bytes)));
+        if outcome.is_ok() {
+            // If this write fails the child sees end-of-file: spawn fails.
+            let _ = nix::unistd::write(&gate_write, &[1]);
+        }
+        drop(gate_write);
+        drop(gate_read);
+        let spawned = join(spawner);
+        outcome.map(|()| spawned)
+    })
+}
+
+/// The descriptors a gated child uses between fork and exec (raw: they are
+/// copied into the child, which closes or keeps them itself).
+#[derive(Clone, Copy)]
+struct GateChildEnds {
+    pid_write: RawFd,
+    gate_read: RawFd,
+    /// The parent's ends, closed in the child: the gate's write end must be
+    /// held by the parent alone for its death to show as end-of-file.
+    parent_ends: [RawFd; 2],
+}
+
+impl GateChildEnds {
+    /// In the child: sends its pid, waits for the gate's byte. Only raw
+    /// system calls, as between fork and exec nothing else is safe.
+    fn wait_for_gate(self) -> std::io::Result<()> {
+        // SAFETY: close(2) and getpid(2) on the child's own copies; write(2)
+        // and read(2) of a 4-byte and a 1-byte buffer on the stack.
+        unsafe {
+            for fd in self.parent_ends {
+                libc::close(fd);
+            }
+            let pid = libc::getpid().to_ne_bytes();
+            if libc::write(self.pid_write, pid.as_ptr().cast(), pid.len()) != pid.len() as isize {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(self.pid_write);
+            let mut byte = 0u8;
+            loop {
+                match libc::read(self.gate_read, (&mut byte as *mut u8).cast(), 1) {
+                    1 => return Ok(()),
+                    -1 if *libc::__errno_location() == libc::EINTR => continue,
+                    _ => return Err(std::io::Error::from_raw_os_error(libc::ECANCELED)),
+                }
+            }
+        }
+    }
 }
 
 fn command_for(path: &Path, args: Option<&[String]>, env: Option<&[String]>) -> Command {
@@ -208,6 +327,62 @@ mod tests {
         assert!(err.contains("createRuntime"), "{err}");
         assert!(err.contains("exit status 3"), "{err}");
         assert!(err.contains("broken"), "{err}");
+    }
+
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-hooks-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_watched_hook_runs_only_after_its_pid_is_recorded() {
+        let dir = scratch_dir("watched");
+        let record = dir.join("recorded");
+        // The hook checks that its own pid was recorded before it ran.
+        let hook = sh(
+            &format!(r#"[ "$(cat {})" = "$$" ]"#, record.display()),
+            Some(10),
+        );
+        let mut seen = Vec::new();
+        run_all_watched("createRuntime", &[hook.clone(), hook], b"{}", &mut |pid| {
+            // A slow journal: an ungated hook would have run by now.
+            std::thread::sleep(Duration::from_millis(200));
+            std::fs::write(&record, pid.to_string()).unwrap();
+            seen.push(pid);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_watched_hook_whose_record_fails_never_runs() {
+        let dir = scratch_dir("unrecorded");
+        let ran = dir.join("ran");
+        let hook = sh(&format!("touch {}", ran.display()), Some(10));
+        let err = run_all_watched("prestart", &[hook], b"{}", &mut |_| {
+            Err(Error::Other("journal full".into()))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "journal full");
+        assert!(!ran.exists(), "the hook ran unrecorded");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_watched_hook_that_cannot_start_says_so() {
+        let hook = HookBuilder::default()
+            .path("/nonexistent/berth-hook")
+            .build()
+            .unwrap();
+        let err = run_all_watched("prestart", &[hook], b"{}", &mut |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot start"), "{err}");
+        assert!(err.contains("/nonexistent/berth-hook"), "{err}");
     }
 
     #[test]

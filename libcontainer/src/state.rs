@@ -72,10 +72,22 @@ pub struct State {
     /// on, and which of them this runtime created (and so may remove).
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
+    /// The prestart/createRuntime hook create was running when it saved this:
+    /// a host process outside the container's cgroup, so should create die
+    /// while it runs, delete has to end it (and what it forked) itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_hook: Option<HookProcess>,
     /// config.json as it was at create, kept verbatim: hooks and exec need
     /// it after the bundle may have changed, and each command reads only the
     /// part it needs ([`State::config_view`]) instead of the whole spec.
     pub config: Box<RawValue>,
+}
+
+/// One process named for the life of the machine: its pid and start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookProcess {
+    pub pid: i32,
+    pub start_time: u64,
 }
 
 /// The parts of the saved config that later lifecycle steps read.
