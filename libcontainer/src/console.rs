@@ -4,7 +4,7 @@
 //! the pty's name.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
@@ -18,6 +18,23 @@ pub fn send_fd(socket: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> Result
     sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
         .ctx(|| "sending the pty master over the console socket".to_string())?;
     Ok(())
+}
+
+/// Makes a pty from a just-opened `/dev/ptmx`: unlocks it, opens its peer
+/// and gives it the size `process.consoleSize` asks for. Returns the peer
+/// and its name in the devpts the master came from (`/dev/pts/N`).
+pub fn open_peer(
+    master: BorrowedFd<'_>,
+    process: &oci_spec::runtime::Process,
+) -> Result<(OwnedFd, String)> {
+    crate::sys::unlock_pty(master).ctx(|| "unlocking the pty".to_string())?;
+    let peer = crate::sys::open_pty_peer(master).ctx(|| "opening the pty slave".to_string())?;
+    let number = crate::sys::pty_number(master).ctx(|| "reading the pty number".to_string())?;
+    if let Some(size) = process.console_size() {
+        crate::sys::set_window_size(peer.as_fd(), size.height() as u16, size.width() as u16)
+            .ctx(|| "process.consoleSize: setting the window size".to_string())?;
+    }
+    Ok((peer, format!("/dev/pts/{number}")))
 }
 
 /// The window size of a terminal, as (rows, columns).

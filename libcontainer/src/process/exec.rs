@@ -237,13 +237,7 @@ fn open_console(socket: std::os::fd::BorrowedFd<'_>, process: &Process) -> Resul
         Mode::empty(),
     )
     .ctx(|| "process.terminal: opening /dev/ptmx in the container".to_string())?;
-    sys::unlock_pty(master.as_fd()).ctx(|| "unlocking the pty".to_string())?;
-    let slave = sys::open_pty_peer(master.as_fd()).ctx(|| "opening the pty slave".to_string())?;
-    let number = sys::pty_number(master.as_fd()).ctx(|| "reading the pty number".to_string())?;
-    if let Some(size) = process.console_size() {
-        sys::set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)
-            .ctx(|| "process.consoleSize: setting the window size".to_string())?;
-    }
-    console::send_fd(socket, &format!("/dev/pts/{number}"), master.as_fd())?;
+    let (slave, pts_name) = console::open_peer(master.as_fd(), process)?;
+    console::send_fd(socket, &pts_name, master.as_fd())?;
     Ok(slave)
 }

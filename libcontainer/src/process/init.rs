@@ -355,13 +355,7 @@ fn create_console(
     .ctx(|| {
         "process.terminal: opening /dev/ptmx in the container (is /dev/pts mounted?)".to_string()
     })?;
-    sys::unlock_pty(master.as_fd()).ctx(|| "unlocking the pty".to_string())?;
-    let slave = sys::open_pty_peer(master.as_fd()).ctx(|| "opening the pty slave".to_string())?;
-    let number = sys::pty_number(master.as_fd()).ctx(|| "reading the pty number".to_string())?;
-    if let Some(size) = process.console_size() {
-        sys::set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)
-            .ctx(|| "process.consoleSize: setting the window size".to_string())?;
-    }
+    let (slave, pts_name) = console::open_peer(master.as_fd(), process)?;
     let console = ensure_in_root(root, Path::new("/dev/console"), Kind::File)?;
     nix::mount::mount(
         Some(&fd_path(slave.as_fd())),
@@ -371,7 +365,7 @@ fn create_console(
         None::<&str>,
     )
     .ctx(|| "binding the pty onto /dev/console".to_string())?;
-    console::send_fd(socket, &format!("/dev/pts/{number}"), master.as_fd())?;
+    console::send_fd(socket, &pts_name, master.as_fd())?;
     Ok(slave)
 }
 
