@@ -65,6 +65,22 @@ fn created_init_killed_from_outside_reads_stopped_and_deletes() {
     fails_with(&t.rt.state(&b.id), 1);
 }
 
+/// A container that ran and exited, its init reaped, and its pid now held by an
+/// unrelated sleep: (bundle, pid, the sleep's pid). None (the test skips) if the
+/// pid could not be had again.
+fn stopped_with_its_pid_reused(t: &Test) -> Option<(Bundle, i32, i32)> {
+    let b = t.bundle().args(&["true"]);
+    ok(&t.rt.create(&b.id, &b.path));
+    let pid = init_pid(t, &b.id);
+    ok(&t.rt.start(&b.id));
+    assert!(t.rt.reap_init(pid, Duration::from_secs(10)).is_some());
+    let Some(impostor) = spawn_sleep_with_pid(t, pid) else {
+        eprintln!("skipped: could not get pid {pid} reused on this machine");
+        return None;
+    };
+    Some((b, pid, impostor as i32))
+}
+
 /// Makes the next process spawned on the host get `pid`, by writing ns_last_pid. Other
 /// threads fork too, so try a few times; returns the helper's pid when it got `pid`.
 fn spawn_sleep_with_pid(t: &Test, pid: i32) -> Option<u32> {
@@ -86,13 +102,7 @@ fn reused_init_pid_is_not_mistaken_for_the_container() {
     let Some(t) = Test::new("reused_pid") else {
         return;
     };
-    let b = t.bundle().args(&["true"]);
-    ok(&t.rt.create(&b.id, &b.path));
-    let pid = init_pid(&t, &b.id);
-    ok(&t.rt.start(&b.id));
-    assert!(t.rt.reap_init(pid, Duration::from_secs(10)).is_some());
-    let Some(impostor) = spawn_sleep_with_pid(&t, pid) else {
-        eprintln!("skipped: could not get pid {pid} reused on this machine");
+    let Some((b, pid, impostor)) = stopped_with_its_pid_reused(&t) else {
         return;
     };
     assert_eq!(
@@ -103,7 +113,7 @@ fn reused_init_pid_is_not_mistaken_for_the_container() {
     fails_with(&t.rt.kill(&b.id, Some("KILL")), 1);
     ok(&t.rt.delete(&b.id));
     assert!(
-        pid_alive(impostor as i32),
+        pid_alive(impostor),
         "delete must not signal the process that reused the pid"
     );
 }
@@ -208,16 +218,9 @@ fn reused_init_pid_is_left_alone_by_every_command() {
     let Some(t) = Test::new("reused_pid_all") else {
         return;
     };
-    let b = t.bundle().args(&["true"]);
-    ok(&t.rt.create(&b.id, &b.path));
-    let pid = init_pid(&t, &b.id);
-    ok(&t.rt.start(&b.id));
-    assert!(t.rt.reap_init(pid, Duration::from_secs(10)).is_some());
-    let Some(impostor) = spawn_sleep_with_pid(&t, pid) else {
-        eprintln!("skipped: could not get pid {pid} reused on this machine");
+    let Some((b, pid, impostor)) = stopped_with_its_pid_reused(&t) else {
         return;
     };
-    let impostor = impostor as i32;
     let s = t.rt.state_json(&b.id);
     assert_eq!(
         s["status"], "stopped",
