@@ -40,12 +40,7 @@ impl Runtime {
 
     /// `RUNTIME --root ROOT ARGS...` with stdin null, ready for [`Runtime::output`].
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .stdin(Stdio::null());
-        c
+        runtime_command(&self.bin, &self.root, args)
     }
 
     /// Runs `cmd` with stdout/stderr redirected to fresh files and returns what they got.
@@ -320,4 +315,11 @@ pub(crate) fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitSta
         }
         sleep(Duration::from_millis(5));
     }
+}
+
+/// `BIN --root ROOT ARGS...` with stdin null.
+pub(crate) fn runtime_command(bin: &Path, root: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("--root").arg(root).args(args).stdin(Stdio::null());
+    c
 }

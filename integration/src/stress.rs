@@ -111,12 +111,7 @@ pub struct Remote {
 impl Remote {
     /// `RUNTIME --root ROOT ARGS...` with stdin null.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .stdin(Stdio::null());
-        c
+        crate::runtime::runtime_command(&self.bin, &self.root, args)
     }
 
     /// Starts `RUNTIME --root ROOT ARGS...` without waiting.
