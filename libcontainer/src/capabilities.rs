@@ -3,6 +3,7 @@
 //! switch, which clears the effective set.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
@@ -12,13 +13,21 @@ use crate::error::{Error, Result};
 /// Maps spec capability names to the kernel's, skipping those the running
 /// kernel does not know (a newer spec than kernel is not an error, as in runc).
 fn to_kernel_set(names: Option<&Capabilities>) -> CapsHashSet {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     names
         .into_iter()
         .flatten()
         .filter_map(|cap| to_kernel(*cap))
         .filter(|cap| supported.contains(cap))
         .collect()
+}
+
+/// The capabilities the running kernel knows. Probing costs one prctl per
+/// capability, and the answer cannot change while the process lives, so it
+/// is asked once (not once per capability set).
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: OnceLock<CapsHashSet> = OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
 }
 
 fn to_kernel(cap: Capability) -> Option<Cap> {
@@ -33,7 +42,7 @@ fn apply(set: CapSet, caps: &CapsHashSet) -> Result<()> {
 /// Drops from the bounding set every capability the spec leaves out.
 pub fn drop_bounding(spec: Option<&LinuxCapabilities>) -> Result<()> {
     let keep = to_kernel_set(spec.and_then(|c| c.bounding().as_ref()));
-    for cap in caps::runtime::thread_all_supported() {
+    for &cap in supported() {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap)
                 .map_err(|e| Error::Other(format!("dropping {cap} from the bounding set: {e}")))?;
