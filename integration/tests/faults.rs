@@ -280,15 +280,15 @@ fn delete_faults_can_be_finished_by_another_delete() {
     }
 }
 
-/// A real `kill -9` of `create` while a createRuntime hook runs. The hook and what it
+/// A real `kill -9` of the runtime while a hook of `kind` runs, in the command that
+/// runs it (`create` for createRuntime, `start` for poststart). The hook and what it
 /// forked are host processes outside the container's cgroup, so killing the container
 /// does not reach them: `delete --force` must end them itself.
-#[test]
-fn create_killed_while_a_hook_runs_leaves_no_hook_behind() {
-    let Some(t) = Test::new("faults_hook_kill") else {
+fn runtime_killed_while_a_hook_runs(name: &str, kind: &str) {
+    let Some(t) = Test::new(name) else {
         return;
     };
-    if skip_under_runc("runc leaves a hook running when create is killed") {
+    if skip_under_runc("runc leaves a hook running when its runtime is killed") {
         return;
     }
     let pids_file = t.host_dir("hook").join("pids");
@@ -298,15 +298,19 @@ fn create_killed_while_a_hook_runs_leaves_no_hook_behind() {
     );
     let b = t.bundle().args(&["sleep", "300"]).edit(|c| {
         c["hooks"] = serde_json::json!({
-            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+            kind: [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
         });
     });
-    let create =
-        t.rt.remote()
-            .spawn(&["create", "--bundle", b.path.to_str().unwrap(), &b.id]);
+    let r = t.rt.remote();
+    let runtime = if kind == "poststart" {
+        ok(&t.rt.create(&b.id, &b.path));
+        r.spawn(&["start", &b.id])
+    } else {
+        r.spawn(&["create", "--bundle", b.path.to_str().unwrap(), &b.id])
+    };
     assert!(
         wait_until(Duration::from_secs(20), || pids_file.exists()),
-        "the hook never ran"
+        "the {kind} hook never ran"
     );
     let hook_pids: Vec<i32> = fs::read_to_string(&pids_file)
         .unwrap()
@@ -315,15 +319,15 @@ fn create_killed_while_a_hook_runs_leaves_no_hook_behind() {
         .collect();
     let _cleanup = KillOnDrop(hook_pids.clone());
     // Its children become ours when it dies (we are their subreaper).
-    let orphans = children_of(create.pid() as u32);
+    let orphans = children_of(runtime.pid() as u32);
     // SAFETY: kill(2) on the runtime process this test spawned and has not reaped.
-    assert_eq!(unsafe { libc::kill(create.pid(), libc::SIGKILL) }, 0);
-    let killed = create.finish(Duration::from_secs(10));
+    assert_eq!(unsafe { libc::kill(runtime.pid(), libc::SIGKILL) }, 0);
+    let killed = runtime.finish(Duration::from_secs(10));
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&killed.output.status),
         Some(libc::SIGKILL)
     );
-    recover(&t, &b, "a createRuntime hook");
+    recover(&t, &b, &format!("a {kind} hook"));
     for pid in hook_pids.iter().chain(&orphans) {
         assert!(
             wait_until(Duration::from_secs(5), || reap(
@@ -332,14 +336,24 @@ fn create_killed_while_a_hook_runs_leaves_no_hook_behind() {
             )
             .is_some()
                 || !pid_alive(*pid)),
-            "hook process {pid} survived delete --force"
+            "{kind} hook process {pid} survived delete --force"
         );
     }
 }
 
-/// Host processes a test started through a hook, children before parents: killed by pid if the test fails
-/// before the runtime ended them (each is checked to be our child first, so no
-/// reused pid is hit).
+#[test]
+fn create_killed_while_a_hook_runs_leaves_no_hook_behind() {
+    runtime_killed_while_a_hook_runs("faults_hook_kill", "createRuntime");
+}
+
+#[test]
+fn start_killed_while_a_poststart_hook_runs_leaves_no_hook_behind() {
+    runtime_killed_while_a_hook_runs("faults_poststart_kill", "poststart");
+}
+
+/// Host processes a test started through a hook, children before parents: killed by
+/// pid if the test fails before the runtime ended them (each is checked to be our
+/// child first, so no reused pid is hit).
 struct KillOnDrop(Vec<i32>);
 
 impl Drop for KillOnDrop {

@@ -396,12 +396,35 @@ impl Container {
         }
 
         let running = self.state_json(Status::Running);
-        Ok(self
-            .hooks(|h| h.poststart())
-            .iter()
-            .filter_map(|hook| hooks::run("poststart", hook, running.as_bytes()).err())
-            .map(|e| e.to_string())
-            .collect())
+        let poststart = self.hooks(|h| h.poststart());
+        if poststart.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Journal each hook as create does: a start killed while one runs
+        // leaves a running container, and delete ends the hook with it.
+        let mut journaled = self.state.clone();
+        let mut warnings = Vec::new();
+        for hook in &poststart {
+            let mut journal = |pid: Pid| {
+                journaled.running_hook = state::proc_stat(pid).map(|stat| state::HookProcess {
+                    pid: pid.as_raw(),
+                    start_time: stat.start_time,
+                });
+                self.dir.save(&journaled)
+            };
+            let hook = std::slice::from_ref(hook);
+            if let Err(e) =
+                hooks::run_all_watched("poststart", hook, running.as_bytes(), &mut journal)
+            {
+                warnings.push(e.to_string());
+            }
+        }
+        if journaled.running_hook.take().is_some() {
+            if let Err(e) = self.dir.save(&journaled) {
+                warnings.push(e.to_string());
+            }
+        }
+        Ok(warnings)
     }
 
     /// `kill ID SIGNAL`, through a pidfd so a reused pid is never signalled.
