@@ -220,13 +220,7 @@ impl Container {
             // Journal: each hook as it starts, for delete to end it should
             // this process die while it runs.
             let (dir, state) = (&self.dir, &mut self.state);
-            let mut journal = |pid: Pid| {
-                state.running_hook = state::proc_stat(pid).map(|stat| state::HookProcess {
-                    pid: pid.as_raw(),
-                    start_time: stat.start_time,
-                });
-                dir.save(state)
-            };
+            let mut journal = |pid: Pid| journal_hook(dir, state, pid);
             #[allow(deprecated)]
             let prestart = all.prestart().as_deref().unwrap_or_default();
             hooks::run_all_watched("prestart", prestart, creating.as_bytes(), &mut journal)?;
@@ -403,15 +397,9 @@ impl Container {
         // Journal each hook as create does: a start killed while one runs
         // leaves a running container, and delete ends the hook with it.
         let mut journaled = self.state.clone();
+        let mut journal = |pid: Pid| journal_hook(&self.dir, &mut journaled, pid);
         let mut warnings = Vec::new();
         for hook in &poststart {
-            let mut journal = |pid: Pid| {
-                journaled.running_hook = state::proc_stat(pid).map(|stat| state::HookProcess {
-                    pid: pid.as_raw(),
-                    start_time: stat.start_time,
-                });
-                self.dir.save(&journaled)
-            };
             let hook = std::slice::from_ref(hook);
             if let Err(e) =
                 hooks::run_all_watched("poststart", hook, running.as_bytes(), &mut journal)
@@ -477,7 +465,7 @@ impl Container {
             .collect())
     }
 
-    /// Kills the hook a dead create left running, with its process group
+    /// Kills the hook a dead create or start left running, with its process group
     /// (what it forked), if the recorded pid is still that hook: its start
     /// time is checked first, so a reused pid is never signalled.
     fn end_running_hook(&self) {
@@ -683,6 +671,17 @@ impl Container {
             }
         }
     }
+}
+
+/// Records the hook about to run (pid and start time) in state.json before
+/// it may run: should this runtime die while it runs, delete ends it
+/// ([`Container::end_running_hook`]).
+fn journal_hook(dir: &StateDir, state: &mut State, pid: Pid) -> Result<()> {
+    state.running_hook = state::proc_stat(pid).map(|stat| state::HookProcess {
+        pid: pid.as_raw(),
+        start_time: stat.start_time,
+    });
+    dir.save(state)
 }
 
 /// The error a failpoint injects (fault tests only).

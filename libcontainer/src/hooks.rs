@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{pipe2, Pid};
 use oci_spec::runtime::Hook;
 
@@ -23,12 +23,14 @@ const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Runs each hook in order; the first failure stops the list.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
-    run_all_watched(kind, hooks, state_json, &mut |_| Ok(()))
+    hooks
+        .iter()
+        .try_for_each(|hook| run_watched(kind, hook, state_json, None))
 }
 
-/// [`run_all`], telling `started` each hook's pid as soon as it runs (create
-/// journals it). If `started` fails, that hook is killed and the error
-/// returned.
+/// [`run_all`], telling `started` each hook's pid before the hook may run
+/// (create and start journal it). If `started` fails, that hook never runs
+/// and its error is returned.
 pub fn run_all_watched(
     kind: &'static str,
     hooks: &[Hook],
@@ -78,7 +80,7 @@ fn run_watched(
         .map(|secs| Instant::now() + Duration::from_secs(secs as u64));
     let (output, timed_out) = collect_output(&mut child, deadline);
     if timed_out {
-        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+        let _ = killpg(pid, Signal::SIGKILL);
         let _ = child.wait();
         return Err(fail(format!(
             "timed out after {} s{}",

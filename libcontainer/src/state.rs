@@ -72,9 +72,10 @@ pub struct State {
     /// on, and which of them this runtime created (and so may remove).
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
-    /// The prestart/createRuntime hook create was running when it saved this:
-    /// a host process outside the container's cgroup, so should create die
-    /// while it runs, delete has to end it (and what it forked) itself.
+    /// The prestart, createRuntime or poststart hook that create or start was
+    /// running when it saved this: a host process outside the container's
+    /// cgroup, so should that runtime die while it runs, delete has to end
+    /// it (and what it forked) itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_hook: Option<HookProcess>,
     /// config.json as it was at create, kept verbatim: hooks and exec need
