@@ -96,3 +96,22 @@ fn detached_run_with_terminal_needs_a_console_socket() {
     fails_with(&o, 1);
     assert!(t.rt.state_entries().is_empty());
 }
+
+#[test]
+fn the_pty_belongs_to_the_container_user() {
+    let Some(t) = Test::new("console_owner") else {
+        return;
+    };
+    let sock = ConsoleSocket::bind(&t.dir.join("console.sock"));
+    let b = terminal_bundle(&t, "stat -c %u $(tty)")
+        .edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    ok(&t.rt.create_with(
+        &b.id,
+        &b.path,
+        &["--console-socket", sock.path.to_str().unwrap()],
+    ));
+    let master = sock.recv_master(Duration::from_secs(10));
+    ok(&t.rt.start(&b.id));
+    let out = read_pty(&master, Duration::from_secs(10));
+    assert_eq!(out.trim(), "1000", "{out:?}");
+}

@@ -337,3 +337,56 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         .join(&b.id);
     assert!(!cg.exists(), "cgroup {} left behind", cg.display());
 }
+
+/// As runc's init does: a createContainer hook runs in the rootfs (the old
+/// root is still there for it) and, naming no env of its own, with the
+/// container process's environment; a startContainer hook runs in the
+/// process's cwd with the same environment.
+#[test]
+fn container_hooks_run_in_runc_s_cwd_with_the_process_env() {
+    let Some(t) = Test::new("hooks_container_cwd_env") else {
+        return;
+    };
+    let dir = t.host_dir("hooklog");
+    let d = dir.display();
+    let b = t
+        .bundle()
+        .args(&["true"])
+        .env("BERTH_HOOK_TEST=from-process")
+        .cwd("/tmp")
+        .bind(&dir, "/hooklog", &["bind"])
+        .hook(
+            "createContainer",
+            json!({"path": "/bin/busybox", "args": ["sh", "-c",
+                format!("pwd > {d}/create; echo $BERTH_HOOK_TEST >> {d}/create")]}),
+        )
+        .hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c",
+                "pwd > /hooklog/start; echo $BERTH_HOOK_TEST >> /hooklog/start"]}),
+        );
+    let rootfs = fs::canonicalize(b.rootfs()).unwrap();
+    ok(&t.rt.create(&b.id, &b.path));
+    ok(&t.rt.start(&b.id));
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .join("start")
+        .exists()));
+    assert_eq!(
+        fs::read_to_string(dir.join("create")).unwrap(),
+        format!("{}\nfrom-process\n", rootfs.display())
+    );
+    assert!(wait_until(Duration::from_secs(5), || fs::read_to_string(
+        dir.join("start")
+    )
+    .unwrap_or_default()
+    .ends_with('\n')
+        && fs::read_to_string(dir.join("start"))
+            .unwrap()
+            .lines()
+            .count()
+            == 2));
+    assert_eq!(
+        fs::read_to_string(dir.join("start")).unwrap(),
+        "/tmp\nfrom-process\n"
+    );
+}

@@ -1,6 +1,8 @@
 //! process: env, cwd, user, umask, rlimits, capabilities, noNewPrivileges, oomScoreAdj,
 //! and linux.sysctl.
 
+use std::os::unix::fs::PermissionsExt;
+
 use integration::*;
 use serde_json::json;
 
@@ -53,6 +55,38 @@ fn cwd_missing_from_rootfs_is_created() {
     let rootfs = b.rootfs();
     assert_eq!(t.sh(b, "pwd"), "/work/deep/here\n");
     assert!(rootfs.join("work/deep/here").is_dir());
+}
+
+#[test]
+fn cwd_only_root_can_enter_works_for_another_user() {
+    let Some(t) = Test::new("cwd_root_only") else {
+        return;
+    };
+    let b = t.bundle().cwd("/secret").edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        // No CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH for the user.
+        c["process"]["capabilities"] = json!({});
+    });
+    let secret = b.rootfs().join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Entered as root before the switch to uid 1000; listing it is still
+    // refused to the user.
+    let out = t.sh(b, "pwd; id -u; ls . >/dev/null 2>&1 || echo refused");
+    assert_eq!(out, "/secret\n1000\nrefused\n");
+}
+
+#[test]
+fn stdio_belongs_to_the_container_user() {
+    let Some(t) = Test::new("stdio_owner") else {
+        return;
+    };
+    let b = t
+        .bundle()
+        .edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    // stdout and stderr are pipes of the caller's, handed to the user.
+    let out = t.sh(b, "stat -L -c %u /proc/self/fd/1 /proc/self/fd/2");
+    assert_eq!(out, "1000\n1000\n");
 }
 
 #[test]

@@ -62,6 +62,23 @@ fn personality_linux32_changes_uname() {
 }
 
 #[test]
+fn exec_shares_the_container_personality() {
+    let Some(t) = Test::new("sched_personality_exec") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 ignores linux.personality") {
+        return;
+    }
+    let b = t.bundle().args(&["sleep", "60"]).edit(|c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    });
+    ok(&t.rt.create(&b.id, &b.path));
+    ok(&t.rt.start(&b.id));
+    let out = ok(&t.rt.exec(&["exec", &b.id, "uname", "-m"]));
+    assert_eq!(out.trim(), "i686");
+}
+
+#[test]
 fn unknown_personality_flag_is_refused() {
     let Some(t) = Test::new("sched_personality_bad") else {
         return;

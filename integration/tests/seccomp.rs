@@ -183,3 +183,74 @@ fn ptrace_access_to_a_host_process_is_denied() {
     );
     assert_eq!(shared, "denied\n");
 }
+
+/// Our default profile (Docker's policy) without the calls in `removed`.
+fn default_profile_without(removed: &[&str]) -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../specs/seccomp.json"
+    ))
+    .unwrap();
+    let mut profile: Value = serde_json::from_str(&text).unwrap();
+    for rule in profile["syscalls"].as_array_mut().unwrap() {
+        rule["names"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|name| !removed.contains(&name.as_str().unwrap()));
+    }
+    profile
+}
+
+/// After the filter, the runtime's own steps make no call that a profile
+/// which does not list them would deny: the fd sweep (close_range) and the
+/// cwd check (getcwd) come before it, with and without no_new_privs, for
+/// the init and for exec.
+#[test]
+fn a_profile_denying_close_range_and_getcwd_still_runs_the_container() {
+    let Some(t) = Test::new("seccomp_no_close_range") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 checks its cwd with getcwd after the filter") {
+        return;
+    }
+    let profile = default_profile_without(&["close_range", "getcwd"]);
+    for no_new_privs in [true, false] {
+        let b = t.bundle().args(&["sleep", "60"]).edit(|c| {
+            c["linux"]["seccomp"] = profile.clone();
+            c["process"]["noNewPrivileges"] = json!(no_new_privs);
+        });
+        ok(&t.rt.create(&b.id, &b.path));
+        ok(&t.rt.start(&b.id));
+        let o = t.rt.exec(&["exec", &b.id, "echo", "exec ok"]);
+        assert_eq!(ok(&o), "exec ok\n", "noNewPrivileges {no_new_privs}");
+        ok(&t.rt.kill(&b.id, Some("KILL")));
+        t.rt.wait_status(&b.id, "stopped");
+        ok(&t.rt.delete(&b.id));
+    }
+}
+
+#[test]
+fn getcwd_sent_to_an_agent_that_never_answers_does_not_hang_the_start() {
+    let Some(t) = Test::new("seccomp_getcwd_notify") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 checks its cwd with getcwd after the filter") {
+        return;
+    }
+    let agent = ConsoleSocket::bind(&t.dir.join("agent.sock"));
+    let b = t.bundle().args(&["echo", "started"]).edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": agent.path,
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        // The filter then comes before capabilities and user, at create.
+        c["process"]["noNewPrivileges"] = json!(false);
+    });
+    ok(&t.rt.create(&b.id, &b.path));
+    // Held, never answered: a getcwd after the filter would block for good.
+    let (_listener, _) = agent.recv_fd(Duration::from_secs(10));
+    ok(&t.rt.start(&b.id));
+    t.rt.wait_status(&b.id, "stopped");
+    assert_eq!(t.rt.container_stdout(&b.id), "started\n");
+}

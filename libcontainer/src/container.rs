@@ -637,7 +637,8 @@ impl Container {
             process.selinux_label().as_deref(),
         )?;
         // The container's seccomp profile binds its exec'd processes too.
-        let seccomp = self.state.config_view().linux.and_then(|l| l.seccomp);
+        let linux = self.state.config_view().linux.unwrap_or_default();
+        let seccomp = linux.seccomp;
         let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
         // Held across the spawn: the init's pid cannot be reused meanwhile.
         let _pinned = self.open_init()?;
@@ -650,6 +651,7 @@ impl Container {
             seccomp_listener,
             state: self.state_json(Status::Running),
             cgroup: self.state.cgroup.as_ref(),
+            personality: linux.personality.as_ref(),
         })?;
         if let Some(pid_file) = &options.pid_file {
             state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;

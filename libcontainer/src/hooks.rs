@@ -21,11 +21,26 @@ use crate::error::{Error, Result};
 /// pipe nor exhaust memory.
 const OUTPUT_LIMIT: usize = 16 * 1024;
 
-/// Runs each hook in order; the first failure stops the list.
-pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+/// Where the container's init runs its own hooks (createContainer,
+/// startContainer), as runc's does: in a given directory (the rootfs for
+/// createContainer, the process's cwd for startContainer), and with the
+/// container process's environment when the hook names none of its own.
+pub struct InContainer<'a> {
+    pub cwd: &'a Path,
+    pub env: &'a [String],
+}
+
+/// Runs each hook in order in the container's init; the first failure
+/// stops the list.
+pub fn run_all(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &[u8],
+    place: &InContainer<'_>,
+) -> Result<()> {
     hooks
         .iter()
-        .try_for_each(|hook| run_watched(kind, hook, state_json, None))
+        .try_for_each(|hook| run_watched(kind, hook, state_json, Some(place), None))
 }
 
 /// [`run_all`], telling `started` each hook's pid before the hook may run
@@ -39,17 +54,18 @@ pub fn run_all_watched(
 ) -> Result<()> {
     hooks
         .iter()
-        .try_for_each(|hook| run_watched(kind, hook, state_json, Some(&mut *started)))
+        .try_for_each(|hook| run_watched(kind, hook, state_json, None, Some(&mut *started)))
 }
 
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
-    run_watched(kind, hook, state_json, None)
+    run_watched(kind, hook, state_json, None, None)
 }
 
 fn run_watched(
     kind: &'static str,
     hook: &Hook,
     state_json: &[u8],
+    place: Option<&InContainer<'_>>,
     started: Option<&mut dyn FnMut(Pid) -> Result<()>>,
 ) -> Result<()> {
     let fail = |message: String| Error::Hook {
@@ -57,7 +73,11 @@ fn run_watched(
         path: hook.path().clone(),
         message,
     };
-    let mut command = command_for(hook.path(), hook.args().as_deref(), hook.env().as_deref());
+    let env = hook.env().as_deref().or(place.map(|p| p.env));
+    let mut command = command_for(hook.path(), hook.args().as_deref(), env);
+    if let Some(place) = place {
+        command.current_dir(place.cwd);
+    }
     // Its own process group, so a timeout kills what it forked too.
     command
         .process_group(0)

@@ -110,6 +110,8 @@ pub struct ConfigView {
 pub struct LinuxView {
     #[serde(default)]
     pub seccomp: Option<LinuxSeccomp>,
+    #[serde(default)]
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 /// The state document of runtime-spec runtime.md, as `state` prints it and as

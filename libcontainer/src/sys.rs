@@ -79,6 +79,9 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> nix::Result<()> 
 /// Marks every fd from `first` on close-on-exec, so that the container gets
 /// nothing of the runtime's but what is below `first` (CVE-2024-21626 class:
 /// a leaked host directory fd lets the container escape through /proc/self/fd).
+///
+/// close_range where it works; where the kernel lacks it (before 5.11) or a
+/// seccomp filter around the runtime denies it, each fd /proc/self/fd lists.
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     // SAFETY: close_range only changes fd flags; no memory is passed.
     let ret = unsafe {
@@ -89,7 +92,31 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    Errno::result(ret).map(drop)
+    match Errno::result(ret) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EPERM | Errno::EINVAL) => cloexec_listed_from(first),
+        Err(e) => Err(e),
+    }
+}
+
+fn cloexec_listed_from(first: u32) -> nix::Result<()> {
+    let listing = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    // Collected first: the listing's own fd is among them while it is open.
+    let fds: Vec<RawFd> = listing
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &RawFd| fd >= first as RawFd)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on an fd number passes no memory; an fd that has
+        // been closed since the listing (the listing's own) gives EBADF.
+        let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        match Errno::result(ret) {
+            Ok(_) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Joins a new anonymous-named session keyring, so the container does not
@@ -245,4 +272,20 @@ pub fn execute_fd(fd: BorrowedFd<'_>, argv: &[&CStr], envp: &[&CStr]) -> Errno {
         );
     }
     Errno::last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proc_listing_marks_inherited_fds_close_on_exec() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: dup of a live fd; the copy is owned below.
+        let inherited = unsafe { OwnedFd::from_raw_fd(libc::dup(file.as_raw_fd())) };
+        let flags = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert_eq!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+        cloexec_listed_from(inherited.as_raw_fd() as u32).unwrap();
+        assert_ne!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+    }
 }

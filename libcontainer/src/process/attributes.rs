@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
 use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
@@ -164,8 +165,8 @@ fn find_program(process: &Process) -> Result<CString> {
                     ));
                 }
             }
-            Ok(_) => {
-                if unistd::access(candidate.as_path(), unistd::AccessFlags::X_OK).is_ok() {
+            Ok(meta) => {
+                if executable_by(&meta, process.user()) {
                     return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| not_found());
                 }
                 if name.contains('/') {
@@ -181,15 +182,65 @@ fn find_program(process: &Process) -> Result<CString> {
     Err(not_found())
 }
 
-/// Takes on the process's own limits and identity, in the order the kernel
-/// allows: rlimits; scheduling (a real-time policy needs CAP_SYS_NICE);
-/// without no_new_privs, the seccomp filter while CAP_SYS_ADMIN is still
-/// held (as runc does); then capabilities and user. With no_new_privs the
-/// caller installs the filter last, right before execve.
-pub(crate) fn assume_identity(process: &Process, seccomp: Option<&Installer<'_>>) -> Result<()> {
+/// Whether the container's user may execute the file `meta` describes, by
+/// its mode bits: the lookup runs while the process is still root, whose
+/// own answer would be yes for any file with an x bit. (POSIX ACLs are not
+/// read; execve stays the final judge.)
+fn executable_by(meta: &std::fs::Metadata, user: &oci_spec::runtime::User) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    if user.uid() == 0 {
+        return mode & 0o111 != 0;
+    }
+    let in_group = meta.gid() == user.gid()
+        || user
+            .additional_gids()
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&meta.gid());
+    let bit = if meta.uid() == user.uid() {
+        0o100
+    } else if in_group {
+        0o010
+    } else {
+        0o001
+    };
+    mode & bit != 0
+}
+
+/// Takes on the process's own limits and identity and readies its execve,
+/// in the order the kernel allows, with every step a seccomp profile might
+/// deny done before the filter:
+///
+/// 1. rlimits, then scheduling (a real-time policy needs CAP_SYS_NICE);
+/// 2. the fd sweep, the cwd (entered as root, so that a cwd only root can
+///    enter still works for another user, as in runc), the program's lookup
+///    and the hand-over of stdio to the user, while the process is root;
+/// 3. without no_new_privs, the filter, while CAP_SYS_ADMIN is still held
+///    (as runc does); then capabilities and user.
+///
+/// After the filter come only the identity change, the caller's report and
+/// execve (and a second chdir where root was refused the cwd). With
+/// no_new_privs the caller installs the filter right before execve
+/// ([`seal_before_exec`]).
+pub(crate) fn assume_identity(
+    process: &Process,
+    seccomp: Option<&Installer<'_>>,
+    preserve_fds: u32,
+) -> Result<Image> {
     apply_rlimits(process)?;
     scheduling::apply_scheduler(process.scheduler().as_ref())?;
     scheduling::apply_io_priority(process.io_priority().as_ref())?;
+    umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022) as libc::mode_t,
+    ));
+    // Nothing of the runtime's but stdio and the preserved fds reaches the
+    // container (CVE-2024-21626 class).
+    sys::cloexec_from(3 + preserve_fds)
+        .ctx(|| "marking the runtime's fds close-on-exec".to_string())?;
+    let cwd_entered = enter_cwd_as_root(process.cwd())?;
+    let image = image(process)?;
+    hand_stdio_to(process.user().uid())?;
     if !process.no_new_privileges().unwrap_or(false) {
         if let Some(seccomp) = seccomp {
             seccomp.install()?;
@@ -198,7 +249,44 @@ pub(crate) fn assume_identity(process: &Process, seccomp: Option<&Installer<'_>>
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
     switch_user(process)?;
-    capabilities::apply_process_sets(caps)
+    capabilities::apply_process_sets(caps)?;
+    if !cwd_entered {
+        enter_cwd(process.cwd())?;
+    }
+    Ok(image)
+}
+
+/// Stdio, or the console the process has taken as stdio, belongs to the
+/// container's user, as under runc: a program may reopen its own stdio
+/// through /proc/self/fd or change its terminal's modes. /dev/null stays
+/// root's; an fd whose owner or new owner the user namespace does not map,
+/// or that lives on a read-only filesystem, is left as it is.
+fn hand_stdio_to(uid: u32) -> Result<()> {
+    use nix::sys::stat::{fstat, stat, SFlag};
+    let null = stat("/dev/null").ok().map(|s| s.st_rdev);
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    for (n, fd) in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]
+        .into_iter()
+        .enumerate()
+    {
+        let Ok(st) = fstat(fd) else {
+            continue; // not open
+        };
+        let is_null = SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFCHR)
+            && Some(st.st_rdev) == null;
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        // The group stays: the filesystem may prefer its own.
+        match unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+            Ok(())
+            | Err(nix::errno::Errno::EINVAL)
+            | Err(nix::errno::Errno::EPERM)
+            | Err(nix::errno::Errno::EROFS) => {}
+            Err(e) => return Err(Error::sys(format!("giving fd {n} to uid {uid}"), e)),
+        }
+    }
+    Ok(())
 }
 
 /// The late half of [`assume_identity`]: no_new_privs, then the filter.
@@ -219,7 +307,7 @@ pub(crate) struct Image {
     pub env: Vec<CString>,
 }
 
-pub(crate) fn image(process: &Process) -> Result<Image> {
+fn image(process: &Process) -> Result<Image> {
     let image = Image {
         env: to_cstrings("process.env", process.env().as_deref().unwrap_or_default())?,
         argv: to_cstrings(
@@ -273,11 +361,29 @@ fn check_exec_size(image: &Image) -> Result<()> {
     Ok(())
 }
 
+/// The first try at the cwd, as root: false when root was refused (a cwd
+/// on a filesystem that squashes root, or in a user namespace that does
+/// not map its owner), so the caller tries again as the user.
+fn enter_cwd_as_root(cwd: &Path) -> Result<bool> {
+    match unistd::chdir(cwd) {
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        Err(e) => Err(Error::sys(
+            format!("process.cwd: chdir to {}", cwd.display()),
+            e,
+        )),
+        Ok(()) => check_cwd_inside(cwd).map(|()| true),
+    }
+}
+
 /// chdir inside the container, refusing a cwd that resolves outside its
 /// root (through a leaked fd, CVE-2024-21626 class): getcwd then reports
 /// the path as unreachable.
-pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
+fn enter_cwd(cwd: &Path) -> Result<()> {
     unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+    check_cwd_inside(cwd)
+}
+
+fn check_cwd_inside(cwd: &Path) -> Result<()> {
     let reached = unistd::getcwd().ctx(|| "getcwd".to_string())?;
     if !reached.is_absolute() || reached.starts_with("(unreachable)") {
         return Err(Error::field(

@@ -14,15 +14,14 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::stat::{umask, Mode};
+use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{self, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::attributes::{
-    assume_identity, enter_cwd, image, reset_signals, seal_before_exec, take_terminal, Image,
-};
+use super::attributes::{assume_identity, reset_signals, seal_before_exec, take_terminal, Image};
 use super::channel::{self, Channel, Message};
+use super::scheduling;
 use crate::console;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::{clone_flag, proc_name};
@@ -49,6 +48,8 @@ pub struct ExecArgs<'a> {
     /// The container's cgroup, which the process is cloned into (v2) and
     /// joins itself (v1).
     pub cgroup: Option<&'a crate::cgroups::Cgroup>,
+    /// The container's `linux.personality`, which exec'd processes share.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
 }
 
 struct NamespaceFd {
@@ -179,9 +180,6 @@ fn exec_in_container(
         }
     }
     let process = args.process;
-    umask(Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022) as libc::mode_t,
-    ));
     if let (Some(socket), true) = (&args.console_socket, process.terminal().unwrap_or(false)) {
         let slave = open_console(socket.as_fd(), process)?;
         take_terminal(slave)?;
@@ -192,25 +190,23 @@ fn exec_in_container(
         listener: args.seccomp_listener.as_ref(),
         state: &args.state,
     });
-    assume_identity(process, seccomp.as_ref())?;
-    enter_cwd(process.cwd())?;
-
-    let Image { program, argv, env } = image(process)?;
+    // Both take effect at execve; set now, before any seccomp filter.
     crate::lsm::set_exec_labels(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
     )?;
-    // Nothing of the runtime's but stdio and the preserved fds reaches the
-    // container (CVE-2024-21626 class); the channel closes on execve, which
-    // is how the runtime learns it succeeded.
-    sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
-    seal_before_exec(process, seccomp.as_ref())?;
+    scheduling::apply_personality(args.personality)?;
+    // The channel is among the fds made close-on-exec: it closes on
+    // execve, which is how the runtime learns that it succeeded.
+    let Image { program, argv, env } =
+        assume_identity(process, seccomp.as_ref(), args.preserve_fds)?;
     // The program must survive a `--detach` runtime exiting: no death
     // signal past execve. If the runtime died just before, stop here.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "prctl(PR_SET_PDEATHSIG)".to_string())?;
     if runtime_gone(channel) {
         sys::exit_now(1);
     }
+    seal_before_exec(process, seccomp.as_ref())?;
     let errno = unistd::execve(&program, &argv, &env).unwrap_err();
     Err(Error::sys(
         format!("exec {:?}", program.to_string_lossy()),

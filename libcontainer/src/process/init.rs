@@ -16,9 +16,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::attributes::{
-    assume_identity, enter_cwd, image, reset_signals, seal_before_exec, take_terminal, Image,
-};
+use super::attributes::{assume_identity, reset_signals, seal_before_exec, take_terminal, Image};
 use super::channel::{Channel, Message};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -158,7 +156,11 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         .as_ref()
         .and_then(|h| h.create_container().as_deref())
     {
-        hooks::run_all("createContainer", list, state.as_bytes())?;
+        let place = hooks::InContainer {
+            cwd: args.rootfs,
+            env: process.env().as_deref().unwrap_or_default(),
+        };
+        hooks::run_all("createContainer", list, state.as_bytes(), &place)?;
     }
     let fifo = nix::fcntl::open(args.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {}", args.fifo.display()))?;
@@ -184,19 +186,17 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         take_terminal(slave)?;
     }
 
-    assume_identity(
+    // Both take effect at execve; set now, before any seccomp filter.
+    crate::lsm::set_exec_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
+    scheduling::apply_personality(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))?;
+    let Image { program, argv, env } = assume_identity(
         process,
         seccomp_installer(args, seccomp.as_ref(), &state).as_ref(),
+        args.preserve_fds,
     )?;
-    umask(Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022) as libc::mode_t,
-    ));
-    enter_cwd(process.cwd())?;
-    let Image { program, argv, env } = image(process)?;
-
-    // Nothing of the runtime's but stdio and the preserved fds reaches the
-    // container (CVE-2024-21626 class).
-    sys::cloexec_from(3 + args.preserve_fds).ctx(|| "close_range".to_string())?;
     fail::fail_point!("init:before-ready", |_| crate::container::failpoint(
         "init:before-ready"
     ));
@@ -251,20 +251,14 @@ fn run_start_hooks_and_exec<'p>(
         .and_then(|h| h.start_container().as_deref())
     {
         let state = start_state(args);
-        hooks::run_all("startContainer", list, state.as_bytes())?;
+        let process = args.spec.process().as_ref();
+        let place = hooks::InContainer {
+            cwd: process.map_or(Path::new("/"), |p| p.cwd()),
+            env: process.and_then(|p| p.env().as_deref()).unwrap_or_default(),
+        };
+        hooks::run_all("startContainer", list, state.as_bytes(), &place)?;
     }
-    let process = args.spec.process().as_ref();
-    crate::lsm::set_exec_labels(
-        process.and_then(|p| p.apparmor_profile().as_deref()),
-        process.and_then(|p| p.selinux_label().as_deref()),
-    )?;
-    scheduling::apply_personality(
-        args.spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.personality().as_ref()),
-    )?;
-    if let Some(process) = process {
+    if let Some(process) = args.spec.process().as_ref() {
         // As late as possible: the fewer calls the profile must allow.
         seal_before_exec(
             process,
