@@ -254,3 +254,43 @@ fn getcwd_sent_to_an_agent_that_never_answers_does_not_hang_the_start() {
     t.rt.wait_status(&b.id, "stopped");
     assert_eq!(t.rt.container_stdout(&b.id), "started\n");
 }
+
+/// With noNewPrivileges, as runc: the filter is in place when `create`
+/// returns (its agent already has the listener), and the startContainer
+/// hooks run with no_new_privs set and under the filter.
+#[test]
+fn with_no_new_privileges_the_filter_is_in_place_at_create() {
+    let Some(t) = Test::new("seccomp_nnp_create") else {
+        return;
+    };
+    let agent = ConsoleSocket::bind(&t.dir.join("agent.sock"));
+    let dir = t.host_dir("hooklog");
+    let b = t
+        .bundle()
+        .args(&["true"])
+        .bind(&dir, "/hooklog", &["bind"])
+        .hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c",
+                "grep NoNewPrivs /proc/self/status > /hooklog/nnp; \
+                 mkdir /tmp/hook 2>/dev/null || echo refused >> /hooklog/nnp"]}),
+        )
+        .edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(true);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": agent.path,
+                "syscalls": [
+                    {"names": ["getpriority"], "action": "SCMP_ACT_NOTIFY"},
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}
+                ]
+            });
+        });
+    ok(&t.rt.create(&b.id, &b.path));
+    let (_listener, _) = agent.recv_fd(Duration::from_secs(5));
+    ok(&t.rt.start(&b.id));
+    t.rt.wait_status(&b.id, "stopped");
+    let nnp = std::fs::read_to_string(dir.join("nnp")).unwrap();
+    let fields: Vec<&str> = nnp.split_whitespace().collect();
+    assert_eq!(fields, ["NoNewPrivs:", "1", "refused"], "{nnp}");
+}

@@ -212,22 +212,26 @@ fn executable_by(meta: &std::fs::Metadata, user: &oci_spec::runtime::User) -> bo
 /// in the order the kernel allows, with every step a seccomp profile might
 /// deny done before the filter:
 ///
-/// 1. rlimits, then scheduling (a real-time policy needs CAP_SYS_NICE);
+/// 1. no_new_privs, first, as runc sets it (what the process runs from now
+///    on, hooks included, inherits it); rlimits, then scheduling (a
+///    real-time policy needs CAP_SYS_NICE);
 /// 2. the fd sweep, the cwd (entered as root, so that a cwd only root can
 ///    enter still works for another user, as in runc), the program's lookup
 ///    and the hand-over of stdio to the user, while the process is root;
 /// 3. without no_new_privs, the filter, while CAP_SYS_ADMIN is still held
-///    (as runc does); then capabilities and user.
+///    (as runc does); then capabilities and user. With no_new_privs the
+///    caller installs it next ([`install_late_filter`]).
 ///
-/// After the filter come only the identity change, the caller's report and
-/// execve (and a second chdir where root was refused the cwd). With
-/// no_new_privs the caller installs the filter right before execve
-/// ([`seal_before_exec`]).
+/// After the filter come only the identity change (and a second chdir where
+/// root was refused the cwd), the caller's own last steps and execve.
 pub(crate) fn assume_identity(
     process: &Process,
     seccomp: Option<&Installer<'_>>,
     preserve_fds: u32,
 ) -> Result<Image> {
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
+    }
     apply_rlimits(process)?;
     scheduling::apply_scheduler(process.scheduler().as_ref())?;
     scheduling::apply_io_priority(process.io_priority().as_ref())?;
@@ -289,15 +293,18 @@ fn hand_stdio_to(uid: u32) -> Result<()> {
     Ok(())
 }
 
-/// The late half of [`assume_identity`]: no_new_privs, then the filter.
-pub(crate) fn seal_before_exec(process: &Process, seccomp: Option<&Installer<'_>>) -> Result<()> {
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_string())?;
-        if let Some(seccomp) = seccomp {
-            seccomp.install()?;
-        }
+/// The filter of a no_new_privs process, which needs no capability and so
+/// comes after [`assume_identity`]: the init installs it before it reports
+/// ready, as runc does (an agent gets its listener at create, and the
+/// startContainer hooks run filtered); exec right before execve.
+pub(crate) fn install_late_filter(
+    process: &Process,
+    seccomp: Option<&Installer<'_>>,
+) -> Result<()> {
+    match seccomp {
+        Some(seccomp) if process.no_new_privileges().unwrap_or(false) => seccomp.install(),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// What execve needs: the resolved program, argv and envp.

@@ -19,7 +19,9 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{self, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::attributes::{assume_identity, reset_signals, seal_before_exec, take_terminal, Image};
+use super::attributes::{
+    assume_identity, install_late_filter, reset_signals, take_terminal, Image,
+};
 use super::channel::{self, Channel, Message};
 use super::scheduling;
 use crate::console;
@@ -206,7 +208,7 @@ fn exec_in_container(
     if runtime_gone(channel) {
         sys::exit_now(1);
     }
-    seal_before_exec(process, seccomp.as_ref())?;
+    install_late_filter(process, seccomp.as_ref())?;
     let errno = unistd::execve(&program, &argv, &env).unwrap_err();
     Err(Error::sys(
         format!("exec {:?}", program.to_string_lossy()),

@@ -16,7 +16,9 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::attributes::{assume_identity, reset_signals, seal_before_exec, take_terminal, Image};
+use super::attributes::{
+    assume_identity, install_late_filter, reset_signals, take_terminal, Image,
+};
 use super::channel::{Channel, Message};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -48,9 +50,6 @@ pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
 /// What `build` leaves for the final step.
 struct Prepared {
     fifo: OwnedFd,
-    /// The state sent by the runtime, for the seccomp agent.
-    state: String,
-    seccomp: Option<Compiled>,
     program: CString,
     argv: Vec<CString>,
     env: Vec<CString>,
@@ -192,19 +191,17 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         process.selinux_label().as_deref(),
     )?;
     scheduling::apply_personality(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))?;
-    let Image { program, argv, env } = assume_identity(
-        process,
-        seccomp_installer(args, seccomp.as_ref(), &state).as_ref(),
-        args.preserve_fds,
-    )?;
+    let installer = seccomp_installer(args, seccomp.as_ref(), &state);
+    let Image { program, argv, env } =
+        assume_identity(process, installer.as_ref(), args.preserve_fds)?;
+    install_late_filter(process, installer.as_ref())?;
+
     fail::fail_point!("init:before-ready", |_| crate::container::failpoint(
         "init:before-ready"
     ));
     channel.send(&Message::Ready)?;
     Ok(Some(Prepared {
         fifo,
-        state,
-        seccomp,
         program,
         argv,
         env,
@@ -257,13 +254,6 @@ fn run_start_hooks_and_exec<'p>(
             env: process.and_then(|p| p.env().as_deref()).unwrap_or_default(),
         };
         hooks::run_all("startContainer", list, state.as_bytes(), &place)?;
-    }
-    if let Some(process) = args.spec.process().as_ref() {
-        // As late as possible: the fewer calls the profile must allow.
-        seal_before_exec(
-            process,
-            seccomp_installer(args, prepared.seccomp.as_ref(), &prepared.state).as_ref(),
-        )?;
     }
     Ok(move || {
         let errno = unistd::execve(&prepared.program, &prepared.argv, &prepared.env).unwrap_err();
