@@ -159,6 +159,15 @@ impl Runtime {
         fs::read_to_string(out).unwrap_or_default()
     }
 
+    /// What a created or detached container wrote on stderr so far.
+    pub fn container_stderr(&self, id: &str) -> String {
+        let m = self.container_out.borrow();
+        let (_, err) = m
+            .get(id)
+            .unwrap_or_else(|| panic!("no detached output for {id}"));
+        fs::read_to_string(err).unwrap_or_default()
+    }
+
     /// `start ID`.
     pub fn start(&self, id: &str) -> Output {
         self.exec(&["start", id])

@@ -390,3 +390,30 @@ fn container_hooks_run_in_runc_s_cwd_with_the_process_env() {
         "/tmp\nfrom-process\n"
     );
 }
+
+/// A failing startContainer hook stops the container, which never runs its
+/// program, and the container's stderr says so in runc's words. The
+/// runtime-spec also asks the runtime to generate an error: berth's `start`
+/// fails with it (runc 1.1.5's exits 0).
+#[test]
+fn failing_start_container_hook_stops_the_container() {
+    let Some(t) = Test::new("hooks_start_container_fails") else {
+        return;
+    };
+    let b = t
+        .bundle()
+        .args(&["echo", "program ran"])
+        .hook("startContainer", json!({"path": "/bin/false"}));
+    ok(&t.rt.create(&b.id, &b.path));
+    let start = t.rt.start(&b.id);
+    t.rt.wait_status(&b.id, "stopped");
+    assert_eq!(t.rt.container_stdout(&b.id), "");
+    let stderr = t.rt.container_stderr(&b.id);
+    assert!(stderr.contains("error running hook #0"), "{stderr}");
+    if !runtime_is_runc() {
+        let line = single_error_line(&start);
+        assert!(line.contains("error running hook #0"), "{line}");
+        assert!(line.contains("startContainer"), "{line}");
+        assert_eq!(start.status.code(), Some(1));
+    }
+}

@@ -460,7 +460,10 @@ impl Container {
         Ok(self
             .hooks(|h| h.poststop())
             .iter()
-            .filter_map(|hook| hooks::run("poststop", hook, stopped.as_bytes()).err())
+            .enumerate()
+            .filter_map(|(index, hook)| {
+                hooks::run("poststop", index, hook, stopped.as_bytes()).err()
+            })
             .map(|e| e.to_string())
             .collect())
     }

@@ -43,9 +43,12 @@ pub enum Error {
         errno: nix::errno::Errno,
     },
 
-    #[error("{hook} hook {path:?} failed: {message}")]
+    /// runc's words ("error running hook #N"), which callers grep for.
+    #[error("error running hook #{index} ({hook} {path:?}): {message}")]
     Hook {
         hook: &'static str,
+        /// The hook's place in its list, from 0 as runc counts.
+        index: usize,
         path: PathBuf,
         message: String,
     },

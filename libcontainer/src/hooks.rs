@@ -38,9 +38,9 @@ pub fn run_all(
     state_json: &[u8],
     place: &InContainer<'_>,
 ) -> Result<()> {
-    hooks
-        .iter()
-        .try_for_each(|hook| run_watched(kind, hook, state_json, Some(place), None))
+    hooks.iter().enumerate().try_for_each(|(index, hook)| {
+        run_watched(kind, (index, hook), state_json, Some(place), None)
+    })
 }
 
 /// [`run_all`], telling `started` each hook's pid before the hook may run
@@ -52,24 +52,26 @@ pub fn run_all_watched(
     state_json: &[u8],
     started: &mut dyn FnMut(Pid) -> Result<()>,
 ) -> Result<()> {
-    hooks
-        .iter()
-        .try_for_each(|hook| run_watched(kind, hook, state_json, None, Some(&mut *started)))
+    hooks.iter().enumerate().try_for_each(|(index, hook)| {
+        run_watched(kind, (index, hook), state_json, None, Some(&mut *started))
+    })
 }
 
-pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
-    run_watched(kind, hook, state_json, None, None)
+/// Runs the hook at `index` of its list.
+pub fn run(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> Result<()> {
+    run_watched(kind, (index, hook), state_json, None, None)
 }
 
 fn run_watched(
     kind: &'static str,
-    hook: &Hook,
+    (index, hook): (usize, &Hook),
     state_json: &[u8],
     place: Option<&InContainer<'_>>,
     started: Option<&mut dyn FnMut(Pid) -> Result<()>>,
 ) -> Result<()> {
     let fail = |message: String| Error::Hook {
         hook: kind,
+        index,
         path: hook.path().clone(),
         message,
     };
@@ -339,13 +341,15 @@ mod tests {
             r#"read line; [ "$line" = '{"id":"x"}' ] && [ "$GREETING" = hello ]"#,
             None,
         );
-        run("poststop", &hook, b"{\"id\":\"x\"}\n").unwrap();
+        run("poststop", 0, &hook, b"{\"id\":\"x\"}\n").unwrap();
     }
 
     #[test]
     fn failing_hook_reports_status_and_stderr() {
         let hook = sh("echo broken >&2; exit 3", None);
-        let err = run("createRuntime", &hook, b"{}").unwrap_err().to_string();
+        let err = run("createRuntime", 0, &hook, b"{}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("createRuntime"), "{err}");
         assert!(err.contains("exit status 3"), "{err}");
         assert!(err.contains("broken"), "{err}");
@@ -411,7 +415,7 @@ mod tests {
     fn hanging_hook_is_killed_at_timeout() {
         let hook = sh("exec sleep 30", Some(1));
         let started = Instant::now();
-        let err = run("prestart", &hook, b"{}").unwrap_err().to_string();
+        let err = run("prestart", 0, &hook, b"{}").unwrap_err().to_string();
         assert!(err.contains("timed out"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
@@ -419,7 +423,7 @@ mod tests {
     #[test]
     fn flooding_hook_does_not_block() {
         let hook = sh("head -c 10000000 /dev/zero; exit 1", None);
-        let err = run("poststart", &hook, b"{}").unwrap_err().to_string();
+        let err = run("poststart", 0, &hook, b"{}").unwrap_err().to_string();
         assert!(err.len() < OUTPUT_LIMIT + 512);
     }
 
@@ -429,7 +433,7 @@ mod tests {
             .path("/nonexistent/hook")
             .build()
             .unwrap();
-        let err = run("poststop", &hook, b"{}").unwrap_err().to_string();
+        let err = run("poststop", 0, &hook, b"{}").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/hook"), "{err}");
     }
 }
