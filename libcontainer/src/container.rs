@@ -23,13 +23,10 @@ use serde_json::value::RawValue;
 use crate::cgroups::{self, Cgroup};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::Plan;
+use crate::process::channel::StartReply;
 use crate::process::{self, InitArgs};
 use crate::state::{self, State, StateDir, Status};
 use crate::{hooks, spec, sys};
-
-/// Longest failure message the init sends back to `start` through the exec
-/// fifo (kept below PIPE_BUF so the write is atomic).
-pub const START_MESSAGE_MAX: usize = 4000;
 
 /// How long `delete --force` and `kill` wait for a killed init to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -155,7 +152,7 @@ impl Container {
     }
 
     fn set_up(&mut self, options: CreateOptions, spec: &spec::Spec, plan: &Plan) -> Result<()> {
-        fail::fail_point!("create:after-state-dir", |_| failpoint(
+        fail::fail_point!("create:after-state-dir", |_| crate::error::failpoint(
             "create:after-state-dir"
         ));
         let fifo = self.dir.fifo_path();
@@ -188,7 +185,9 @@ impl Container {
         // Journal: should this process die now, delete --force finds the
         // cgroup it made.
         self.dir.save(&self.state)?;
-        fail::fail_point!("create:after-cgroup", |_| failpoint("create:after-cgroup"));
+        fail::fail_point!("create:after-cgroup", |_| crate::error::failpoint(
+            "create:after-cgroup"
+        ));
         // Without a devices list this still installs the default rules.
         cgroup.apply(&resources)?;
         let seccomp_listener = connect_seccomp_agent(seccomp)?;
@@ -213,7 +212,9 @@ impl Container {
             .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
         // Journal: and now the init it started.
         self.dir.save(&self.state)?;
-        fail::fail_point!("create:after-clone", |_| failpoint("create:after-clone"));
+        fail::fail_point!("create:after-clone", |_| crate::error::failpoint(
+            "create:after-clone"
+        ));
 
         let creating = self.state_json(Status::Creating);
         if let Some(all) = spec.hooks() {
@@ -233,10 +234,14 @@ impl Container {
             )?;
             self.state.running_hook = None;
         }
-        fail::fail_point!("create:after-hooks", |_| failpoint("create:after-hooks"));
+        fail::fail_point!("create:after-hooks", |_| crate::error::failpoint(
+            "create:after-hooks"
+        ));
 
         process::build(&mut init, creating)?;
-        fail::fail_point!("create:before-save", |_| failpoint("create:before-save"));
+        fail::fail_point!("create:before-save", |_| crate::error::failpoint(
+            "create:before-save"
+        ));
         self.state.creating = false;
         self.dir.save(&self.state)?;
         if let Some(pid_file) = &options.pid_file {
@@ -346,7 +351,7 @@ impl Container {
             }
         }
         let pidfd = self.open_init()?;
-        fail::fail_point!("start:before-release", |_| failpoint(
+        fail::fail_point!("start:before-release", |_| crate::error::failpoint(
             "start:before-release"
         ));
         let fifo_path = self.dir.fifo_path();
@@ -362,7 +367,9 @@ impl Container {
         // Opening the read end is what releases the init; from now on the
         // container counts as started, whatever happens to us.
         fs::remove_file(&fifo_path).io_ctx(|| format!("removing {}", fifo_path.display()))?;
-        fail::fail_point!("start:after-release", |_| failpoint("start:after-release"));
+        fail::fail_point!("start:after-release", |_| crate::error::failpoint(
+            "start:after-release"
+        ));
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -377,16 +384,17 @@ impl Container {
             }
         }
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let mut reply = [0u8; START_MESSAGE_MAX];
-        let len = if fifo_ready {
-            nix::unistd::read(&fifo, &mut reply).unwrap_or(0)
+        let reply = if fifo_ready {
+            StartReply::read(fifo.as_fd())
         } else {
-            0
+            StartReply::Silent
         };
-        match &reply[..len] {
-            b"0" => {}
-            [] => return Err(self.wrong_status("container init exited before it could be started")),
-            message => return Err(Error::Init(String::from_utf8_lossy(message).into_owned())),
+        match reply {
+            StartReply::Started => {}
+            StartReply::Silent => {
+                return Err(self.wrong_status("container init exited before it could be started"))
+            }
+            StartReply::Failed(message) => return Err(Error::Init(message)),
         }
 
         let running = self.state_json(Status::Running);
@@ -438,7 +446,9 @@ impl Container {
                 )))
             }
         }
-        fail::fail_point!("delete:after-kill", |_| failpoint("delete:after-kill"));
+        fail::fail_point!("delete:after-kill", |_| crate::error::failpoint(
+            "delete:after-kill"
+        ));
         self.end_running_hook();
         if let Some(cgroup) = &self.state.cgroup {
             // Anything still there (forked after the kill, or the container
@@ -447,7 +457,7 @@ impl Container {
             let _ = cgroup.thaw();
             cgroup.destroy()?;
         }
-        fail::fail_point!("delete:before-remove", |_| failpoint(
+        fail::fail_point!("delete:before-remove", |_| crate::error::failpoint(
             "delete:before-remove"
         ));
         self.dir.remove()?;
@@ -687,12 +697,6 @@ fn journal_hook(dir: &StateDir, state: &mut State, pid: Pid) -> Result<()> {
         start_time: stat.start_time,
     });
     dir.save(state)
-}
-
-/// The error a failpoint injects (fault tests only).
-#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
-pub(crate) fn failpoint<T>(name: &str) -> Result<T> {
-    Err(Error::Other(format!("failpoint {name}")))
 }
 
 /// The seccomp agent's socket (`listenerPath`), connected in the runtime:

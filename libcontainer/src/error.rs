@@ -112,3 +112,9 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| Error::io(what(), e))
     }
 }
+
+/// The error a failpoint injects (fault tests only).
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+pub(crate) fn failpoint<T>(name: &str) -> Result<T> {
+    Err(Error::Other(format!("failpoint {name}")))
+}

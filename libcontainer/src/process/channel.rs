@@ -11,6 +11,11 @@
 //! 4. init → parent `Ready`: the rootfs is built and pivoted, the process
 //!    attributes applied; the init now blocks on `exec.fifo` until `start`.
 //!
+//! 5. `start` → init, over `exec.fifo` instead (the runtime that created the
+//!    init is gone by then): opening the fifo's read end releases the init;
+//!    the init answers with [`StartReply`]: `0` just before execve, or the
+//!    text of the error that stopped it (a startContainer hook, say).
+//!
 //! For `exec` the parent sends `ExecGo` once the new process sits in the
 //! container's cgroups; the process then joins the namespaces and execs.
 //!
@@ -37,6 +42,50 @@ pub enum Message {
 
 /// Largest packet accepted; a state document with many annotations fits.
 const MAX_MESSAGE: usize = 1 << 20;
+
+/// Longest failure text the init sends back to `start` through the exec
+/// fifo: below PIPE_BUF, so it arrives in one write.
+const START_REPLY_MAX: usize = 4000;
+
+/// Stage 5: what the init tells `start` over the exec fifo.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartReply {
+    /// The init is about to execve.
+    Started,
+    /// The init stopped with this error instead.
+    Failed(String),
+    /// The init went away without a word.
+    Silent,
+}
+
+impl StartReply {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            StartReply::Started => b"0".to_vec(),
+            StartReply::Failed(message) => {
+                let mut message = message.clone();
+                let mut end = message.len().min(START_REPLY_MAX);
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                message.truncate(end);
+                message.into_bytes()
+            }
+            StartReply::Silent => Vec::new(),
+        }
+    }
+
+    /// Reads the init's one write from the fifo's read end.
+    pub fn read(fifo: std::os::fd::BorrowedFd<'_>) -> StartReply {
+        let mut reply = [0u8; START_REPLY_MAX];
+        let len = nix::unistd::read(fifo, &mut reply).unwrap_or(0);
+        match &reply[..len] {
+            [] => StartReply::Silent,
+            b"0" => StartReply::Started,
+            message => StartReply::Failed(String::from_utf8_lossy(message).into_owned()),
+        }
+    }
+}
 
 pub struct Channel {
     fd: OwnedFd,
@@ -113,6 +162,29 @@ mod tests {
         ));
         drop(parent);
         assert_eq!(init.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn start_replies_cross_a_pipe() {
+        use std::io::Write;
+        for reply in [
+            StartReply::Started,
+            StartReply::Failed("error running hook #0".into()),
+            StartReply::Silent,
+        ] {
+            let (read, write) = nix::unistd::pipe().unwrap();
+            std::fs::File::from(write)
+                .write_all(&reply.encode())
+                .unwrap();
+            assert_eq!(StartReply::read(read.as_fd()), reply);
+        }
+    }
+
+    #[test]
+    fn a_long_failure_is_cut_on_a_character_boundary() {
+        let encoded = StartReply::Failed("é".repeat(START_REPLY_MAX)).encode();
+        assert!(encoded.len() <= START_REPLY_MAX);
+        assert!(String::from_utf8(encoded).is_ok());
     }
 
     #[test]

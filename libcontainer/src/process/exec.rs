@@ -122,7 +122,7 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
     fail::fail_point!("exec:after-clone", |_| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
-        crate::container::failpoint("exec:after-clone")
+        crate::error::failpoint("exec:after-clone")
     });
     let reap = |e: Error| {
         let _ = kill(pid, Signal::SIGKILL);
@@ -172,7 +172,7 @@ fn exec_in_container(
     if let Some(cgroup) = args.cgroup {
         cgroup.join_v1_as_current_thread()?;
     }
-    fail::fail_point!("exec:in-container", |_| crate::container::failpoint(
+    fail::fail_point!("exec:in-container", |_| crate::error::failpoint(
         "exec:in-container"
     ));
     for typ in JOIN_ORDER {

@@ -19,7 +19,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process};
 use super::attributes::{
     assume_identity, install_late_filter, reset_signals, take_terminal, Image,
 };
-use super::channel::{Channel, Message};
+use super::channel::{Channel, Message, StartReply};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::rootfs::{
@@ -92,7 +92,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     args.plan.join_in_init()?;
     args.plan.unshare_in_init()?;
 
-    fail::fail_point!("init:after-namespaces", |_| crate::container::failpoint(
+    fail::fail_point!("init:after-namespaces", |_| crate::error::failpoint(
         "init:after-namespaces"
     ));
     channel.send(&Message::NamespacesReady)?;
@@ -138,7 +138,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     rootfs::prepare(spec)?;
     let root = rootfs::bind_rootfs(args.rootfs)?;
     rootfs::mount_all(root.as_fd(), &ctx)?;
-    fail::fail_point!("init:after-mounts", |_| crate::container::failpoint(
+    fail::fail_point!("init:after-mounts", |_| crate::error::failpoint(
         "init:after-mounts"
     ));
     rootfs::setup_dev(root.as_fd(), &ctx)?;
@@ -174,7 +174,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     drop(root);
 
     rootfs::pivot(args.rootfs, args.no_pivot)?;
-    fail::fail_point!("init:after-pivot", |_| crate::container::failpoint(
+    fail::fail_point!("init:after-pivot", |_| crate::error::failpoint(
         "init:after-pivot"
     ));
     // Before finalize: /proc/sys is usually among the read-only paths.
@@ -196,7 +196,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         assume_identity(process, installer.as_ref(), args.preserve_fds)?;
     install_late_filter(process, installer.as_ref())?;
 
-    fail::fail_point!("init:before-ready", |_| crate::container::failpoint(
+    fail::fail_point!("init:before-ready", |_| crate::error::failpoint(
         "init:before-ready"
     ));
     channel.send(&Message::Ready)?;
@@ -217,9 +217,7 @@ fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<In
     match run_start_hooks_and_exec(args, &prepared) {
         Err(e) => {
             // `start` is waiting on the fifo: it reports this, not "0".
-            let mut message = e.to_string();
-            message.truncate(crate::container::START_MESSAGE_MAX);
-            let _ = fifo.write_all(message.as_bytes());
+            let _ = fifo.write_all(&StartReply::Failed(e.to_string()).encode());
             Err(e)
         }
         Ok(exec) => {
@@ -227,7 +225,7 @@ fn wait_for_start_and_exec(args: &InitArgs<'_>, prepared: Prepared) -> Result<In
             // runtime has died since. Its "0" is a courtesy, so a reader
             // that went away (EPIPE) must not kill us with SIGPIPE.
             ignore_sigpipe(true)?;
-            let _ = fifo.write_all(b"0");
+            let _ = fifo.write_all(&StartReply::Started.encode());
             ignore_sigpipe(false)?;
             // The fifo is close-on-exec: `start` sees it close as we exec.
             exec()
