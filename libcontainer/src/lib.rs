@@ -18,6 +18,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;
+pub mod relay;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

@@ -10,10 +10,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use libcontainer::cgroups::OomEvent;
 use libcontainer::container::force_remove_state;
+use libcontainer::relay::SignalRelay;
 use libcontainer::{spec, Container, CreateOptions, Error as LibError};
 
 use crate::log::Log;
-use crate::{tty, Cli, Command, CreateArgs, ExecArgs};
+use crate::{Cli, Command, CreateArgs, ExecArgs};
 use oci_spec::runtime::{Capabilities, Capability, Process};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -236,7 +237,7 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
     let relay = if args.detach {
         None
     } else {
-        Some(tty::SignalRelay::block()?)
+        Some(SignalRelay::block()?)
     };
     let pid = container.exec(libcontainer::ExecOptions {
         process,
@@ -402,7 +403,7 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
     let relay = if detach {
         None
     } else {
-        Some(tty::SignalRelay::block()?)
+        Some(SignalRelay::block()?)
     };
 
     let mut options = create_options(root, args, console);

@@ -4,7 +4,6 @@
 
 mod commands;
 mod log;
-mod tty;
 mod update;
 
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
-//! Foreground `run`: relays signals to the container and, when the runtime
-//! owns the container's terminal, copies between it and our own stdio.
+//! A container process in the foreground (runc's `run` and `exec` without
+//! `--detach`): signals sent to the caller are relayed to the process and,
+//! when the caller owns the process's terminal, the pty is copied to and
+//! from the caller's own stdio, with the window size kept in step.
 //!
 //! Signals are blocked and read from a signalfd from before the container is
 //! cloned, so a container that exits at once is never missed (its SIGCHLD
@@ -8,7 +10,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use anyhow::{Context, Result};
+use crate::error::{Result, SysContext};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -17,6 +19,8 @@ use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+/// Signals blocked and read from a signalfd from before the container
+/// process is cloned (so its SIGCHLD is never missed), then relayed.
 pub struct SignalRelay {
     signals: SignalFd,
 }
@@ -36,8 +40,9 @@ impl SignalRelay {
             mask.remove(fault);
         }
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-            .context("blocking signals")?;
-        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+            .ctx(|| "blocking signals".to_string())?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+            .ctx(|| "creating a signalfd".to_string())?;
         Ok(SignalRelay { signals })
     }
 
@@ -63,7 +68,8 @@ impl SignalRelay {
             match poll(&mut fds, PollTimeout::NONE) {
                 Err(Errno::EINTR) => continue,
                 other => {
-                    other.context("poll")?;
+                    other
+                        .ctx(|| "waiting for the container process or its terminal".to_string())?;
                 }
             }
             let ready: Vec<bool> = fds
@@ -107,7 +113,11 @@ impl SignalRelay {
         master: Option<&OwnedFd>,
         stdin: &std::io::Stdin,
     ) -> Result<Option<i32>> {
-        let Some(info) = self.signals.read_signal().context("reading signalfd")? else {
+        let Some(info) = self
+            .signals
+            .read_signal()
+            .ctx(|| "reading the signalfd".to_string())?
+        else {
             return Ok(None);
         };
         let signal = info.ssi_signo as i32;
@@ -135,7 +145,7 @@ fn try_wait(child: Pid) -> Result<Option<i32>> {
         Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
         Ok(WaitStatus::Signaled(_, signal, _)) => Ok(Some(128 + signal as i32)),
         Ok(_) | Err(Errno::EINTR) => Ok(None),
-        Err(e) => Err(e).context("waiting for the container process"),
+        Err(e) => Err(e).ctx(|| "waiting for the container process".to_string()),
     }
 }
 
@@ -160,8 +170,8 @@ fn pump_into(from: &mut impl Read, to: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
 }
 
 fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
-    if let Ok((rows, cols)) = libcontainer::console::window_size(from) {
-        let _ = libcontainer::console::set_window_size(to, rows, cols);
+    if let Ok((rows, cols)) = crate::console::window_size(from) {
+        let _ = crate::console::set_window_size(to, rows, cols);
     }
 }
 
