@@ -160,13 +160,13 @@ fn kill_defaults_to_sigterm() {
         .join("ready")
         .exists()));
     ok(&t.rt.kill(&b.id, None));
+    // The file exists a moment before `echo` has written to it.
     assert!(
-        wait_until(Duration::from_secs(10), || out.join("signal").exists()),
+        wait_until(Duration::from_secs(10), || fs::read_to_string(
+            out.join("signal")
+        )
+        .is_ok_and(|s| s.trim() == "TERM")),
         "no TERM seen"
-    );
-    assert_eq!(
-        fs::read_to_string(out.join("signal")).unwrap().trim(),
-        "TERM"
     );
     t.rt.wait_status(&b.id, "stopped");
 }
