@@ -205,6 +205,7 @@ impl Container {
             seccomp,
             seccomp_listener,
             cgroup: Some(&cgroup),
+            kernel: &crate::kernel::Linux,
         })?;
         self.state.pid = init.pid.as_raw();
         self.state.init_start_time = state::proc_stat(init.pid)
@@ -665,6 +666,7 @@ impl Container {
             state: self.state_json(Status::Running),
             cgroup: self.state.cgroup.as_ref(),
             personality: linux.personality.as_ref(),
+            kernel: &crate::kernel::Linux,
         })?;
         if let Some(pid_file) = &options.pid_file {
             state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;

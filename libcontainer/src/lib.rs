@@ -14,6 +14,7 @@ pub mod exe_seal;
 pub mod features;
 pub mod hooks;
 pub mod json;
+pub mod kernel;
 pub mod lsm;
 pub mod namespaces;
 pub mod process;

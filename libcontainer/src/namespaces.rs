@@ -17,10 +17,11 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux, LinuxNamespaceType};
 
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::kernel::Kernel;
 
 /// The order in which namespaces given by path are joined: user first, so the
 /// rest are joined with its credentials; mount last, since joining it changes
@@ -177,8 +178,12 @@ impl Plan {
 
     /// In the parent, before clone: enter the namespaces that only affect
     /// children. The guard returns the parent to its own when dropped.
-    pub fn enter_for_children(&self) -> Result<ChildOnlyNamespaces> {
+    pub fn enter_for_children<'k>(
+        &self,
+        kernel: &'k dyn Kernel,
+    ) -> Result<ChildOnlyNamespaces<'k>> {
         let mut guard = ChildOnlyNamespaces {
+            kernel,
             restore: Vec::new(),
         };
         if let Some(joined) = self
@@ -187,14 +192,17 @@ impl Plan {
             .find(|j| j.typ == LinuxNamespaceType::Pid)
         {
             let own = own_namespace("pid")?;
-            setns(joined.fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            kernel
+                .setns(joined.fd.as_fd(), CloneFlags::CLONE_NEWPID)
                 .ctx(|| format!("joining pid namespace {}", joined.path.display()))?;
             guard.restore.push((own, CloneFlags::CLONE_NEWPID));
         }
         if let Some(offsets) = &self.time_offsets {
             let time = clone_flag(LinuxNamespaceType::Time);
             let own = own_namespace("time")?;
-            unshare(time).ctx(|| "creating time namespace".to_string())?;
+            kernel
+                .unshare(time)
+                .ctx(|| "creating time namespace".to_string())?;
             guard.restore.push((own, time));
             std::fs::write("/proc/self/timens_offsets", offsets)
                 .io_ctx(|| format!("linux.timeOffsets: writing {offsets:?}"))?;
@@ -204,10 +212,10 @@ impl Plan {
 
     /// In the init: join the namespaces given by path that the init itself
     /// must be in (all but pid, which the parent handled).
-    pub fn join_in_init(&self) -> Result<()> {
+    pub fn join_in_init(&self, kernel: &dyn Kernel) -> Result<()> {
         for typ in JOIN_ORDER {
             if let Some(joined) = self.joined.iter().find(|j| j.typ == typ) {
-                setns(joined.fd.as_fd(), clone_flag(typ)).ctx(|| {
+                kernel.setns(joined.fd.as_fd(), clone_flag(typ)).ctx(|| {
                     format!(
                         "joining {} namespace {}",
                         proc_name(typ),
@@ -219,10 +227,12 @@ impl Plan {
         Ok(())
     }
 
-    pub fn unshare_in_init(&self) -> Result<()> {
+    pub fn unshare_in_init(&self, kernel: &dyn Kernel) -> Result<()> {
         let flags = self.unshare_flags();
         if !flags.is_empty() {
-            unshare(flags).ctx(|| "creating namespaces".to_string())?;
+            kernel
+                .unshare(flags)
+                .ctx(|| "creating namespaces".to_string())?;
         }
         Ok(())
     }
@@ -250,25 +260,27 @@ fn check_namespace_type(fd: &OwnedFd, typ: LinuxNamespaceType) -> std::result::R
 }
 
 /// Namespaces the parent entered only for the child's sake.
-pub struct ChildOnlyNamespaces {
+pub struct ChildOnlyNamespaces<'k> {
+    kernel: &'k dyn Kernel,
     restore: Vec<(OwnedFd, CloneFlags)>,
 }
 
-impl ChildOnlyNamespaces {
+impl ChildOnlyNamespaces<'_> {
     pub fn leave(mut self) -> Result<()> {
         self.leave_all()
     }
 
     fn leave_all(&mut self) -> Result<()> {
         while let Some((fd, flag)) = self.restore.pop() {
-            setns(fd.as_fd(), flag)
+            self.kernel
+                .setns(fd.as_fd(), flag)
                 .ctx(|| "returning to the runtime's own namespace".to_string())?;
         }
         Ok(())
     }
 }
 
-impl Drop for ChildOnlyNamespaces {
+impl Drop for ChildOnlyNamespaces<'_> {
     fn drop(&mut self) {
         let _ = self.leave_all();
     }
@@ -314,6 +326,51 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("/nonexistent/ns"), "{err}");
+    }
+
+    #[test]
+    fn the_init_joins_the_user_namespace_first_and_the_mount_namespace_last() {
+        use crate::kernel::{Call, Recorder};
+        let plan = Plan::from_spec(&linux(serde_json::json!({
+            "namespaces": [
+                {"type": "mount", "path": "/proc/self/ns/mnt"},
+                {"type": "network", "path": "/proc/self/ns/net"},
+                {"type": "user", "path": "/proc/self/ns/user"},
+                {"type": "uts"}, {"type": "ipc"}, {"type": "pid"}
+            ]
+        })))
+        .unwrap();
+        let kernel = Recorder::default();
+        plan.join_in_init(&kernel).unwrap();
+        plan.unshare_in_init(&kernel).unwrap();
+        assert_eq!(
+            kernel.calls(),
+            [
+                Call::Setns(CloneFlags::CLONE_NEWUSER),
+                Call::Setns(CloneFlags::CLONE_NEWNET),
+                Call::Setns(CloneFlags::CLONE_NEWNS),
+                Call::Unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_joined_pid_namespace_is_entered_for_the_children_and_left_again() {
+        use crate::kernel::{Call, Recorder};
+        let plan = Plan::from_spec(&linux(serde_json::json!({
+            "namespaces": [{"type": "pid", "path": "/proc/self/ns/pid"}]
+        })))
+        .unwrap();
+        let kernel = Recorder::default();
+        plan.enter_for_children(&kernel).unwrap().leave().unwrap();
+        plan.join_in_init(&kernel).unwrap();
+        assert_eq!(
+            kernel.calls(),
+            [
+                Call::Setns(CloneFlags::CLONE_NEWPID),
+                Call::Setns(CloneFlags::CLONE_NEWPID),
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 
 use super::scheduling;
 use crate::error::{Error, Result, SysContext};
+use crate::kernel::Kernel;
 use crate::seccomp::Installer;
 use crate::{capabilities, sys};
 
@@ -81,7 +82,7 @@ fn apply_rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
-fn switch_user(process: &Process) -> Result<()> {
+fn switch_user(kernel: &dyn Kernel, process: &Process) -> Result<()> {
     let user = process.user();
     let groups: Vec<Gid> = user
         .additional_gids()
@@ -93,7 +94,7 @@ fn switch_user(process: &Process) -> Result<()> {
     // Keep the permitted set across the uid change; the sets are applied
     // right after.
     nix::sys::prctl::set_keepcaps(true).ctx(|| "prctl(PR_SET_KEEPCAPS)".to_string())?;
-    match unistd::setgroups(&groups) {
+    match kernel.setgroups(&groups) {
         Ok(()) => {}
         // setgroups is denied in a user namespace whose gid_map was written
         // with setgroups=deny; only an empty list is then acceptable.
@@ -109,9 +110,13 @@ fn switch_user(process: &Process) -> Result<()> {
         }
     }
     let gid = Gid::from_raw(user.gid());
-    unistd::setresgid(gid, gid, gid).ctx(|| format!("process.user.gid: setresgid({gid})"))?;
+    kernel
+        .setresgid(gid)
+        .ctx(|| format!("process.user.gid: setresgid({gid})"))?;
     let uid = Uid::from_raw(user.uid());
-    unistd::setresuid(uid, uid, uid).ctx(|| format!("process.user.uid: setresuid({uid})"))?;
+    kernel
+        .setresuid(uid)
+        .ctx(|| format!("process.user.uid: setresuid({uid})"))?;
     nix::sys::prctl::set_keepcaps(false).ctx(|| "prctl(PR_SET_KEEPCAPS)".to_string())
 }
 
@@ -166,7 +171,8 @@ fn find_program(process: &Process) -> Result<CString> {
                 }
             }
             Ok(meta) => {
-                if executable_by(&meta, process.user()) {
+                use std::os::unix::fs::MetadataExt;
+                if executable_by(meta.mode(), (meta.uid(), meta.gid()), process.user()) {
                     return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| not_found());
                 }
                 if name.contains('/') {
@@ -182,23 +188,21 @@ fn find_program(process: &Process) -> Result<CString> {
     Err(not_found())
 }
 
-/// Whether the container's user may execute the file `meta` describes, by
-/// its mode bits: the lookup runs while the process is still root, whose
+/// Whether the container's user may execute a file of this mode and owner,
+/// by its mode bits: the lookup runs while the process is still root, whose
 /// own answer would be yes for any file with an x bit. (POSIX ACLs are not
 /// read; execve stays the final judge.)
-fn executable_by(meta: &std::fs::Metadata, user: &oci_spec::runtime::User) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let mode = meta.mode();
+fn executable_by(mode: u32, (owner, group): (u32, u32), user: &oci_spec::runtime::User) -> bool {
     if user.uid() == 0 {
         return mode & 0o111 != 0;
     }
-    let in_group = meta.gid() == user.gid()
+    let in_group = group == user.gid()
         || user
             .additional_gids()
             .as_deref()
             .unwrap_or_default()
-            .contains(&meta.gid());
-    let bit = if meta.uid() == user.uid() {
+            .contains(&group);
+    let bit = if owner == user.uid() {
         0o100
     } else if in_group {
         0o010
@@ -225,6 +229,7 @@ fn executable_by(meta: &std::fs::Metadata, user: &oci_spec::runtime::User) -> bo
 /// After the filter come only the identity change (and a second chdir where
 /// root was refused the cwd), the caller's own last steps and execve.
 pub(crate) fn assume_identity(
+    kernel: &dyn Kernel,
     process: &Process,
     seccomp: Option<&Installer<'_>>,
     preserve_fds: u32,
@@ -252,7 +257,7 @@ pub(crate) fn assume_identity(
     }
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
-    switch_user(process)?;
+    switch_user(kernel, process)?;
     capabilities::apply_process_sets(caps)?;
     if !cwd_entered {
         enter_cwd(process.cwd())?;
@@ -416,4 +421,81 @@ pub(crate) fn take_terminal(tty: OwnedFd) -> Result<()> {
         nix::errno::Errno::result(ret).ctx(|| format!("dup2 console onto fd {target}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Call, Recorder};
+
+    fn process(user: serde_json::Value) -> Process {
+        serde_json::from_value(serde_json::json!({"cwd": "/", "user": user})).unwrap()
+    }
+
+    #[test]
+    fn the_user_switch_sets_groups_then_gid_then_uid() {
+        let kernel = Recorder::default();
+        let p = process(serde_json::json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20]}));
+        switch_user(&kernel, &p).unwrap();
+        assert_eq!(
+            kernel.calls(),
+            [
+                Call::Setgroups(vec![10, 20]),
+                Call::Setresgid(1001),
+                Call::Setresuid(1000)
+            ]
+        );
+    }
+
+    #[test]
+    fn no_groups_where_setgroups_is_denied_is_fine() {
+        // A user namespace whose gid_map was written with setgroups=deny.
+        let kernel = Recorder {
+            refuse: Some((
+                |call| matches!(call, Call::Setgroups(_)),
+                nix::errno::Errno::EPERM,
+            )),
+            ..Recorder::default()
+        };
+        switch_user(&kernel, &process(serde_json::json!({"uid": 1, "gid": 1}))).unwrap();
+        let p = process(serde_json::json!({"uid": 1, "gid": 1, "additionalGids": [5]}));
+        let err = switch_user(&kernel, &p).unwrap_err().to_string();
+        assert!(err.contains("process.user.additionalGids"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_uid_names_the_field() {
+        let kernel = Recorder {
+            refuse: Some((
+                |call| matches!(call, Call::Setresuid(_)),
+                nix::errno::Errno::EINVAL,
+            )),
+            ..Recorder::default()
+        };
+        let err = switch_user(
+            &kernel,
+            &process(serde_json::json!({"uid": 70000, "gid": 0})),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("process.user.uid: setresuid(70000)"), "{err}");
+    }
+
+    #[test]
+    fn executable_by_reads_the_bits_of_the_user_s_class() {
+        let user = |json| process(json).user().clone();
+        let owner = user(serde_json::json!({"uid": 1000, "gid": 1000}));
+        let member = user(serde_json::json!({"uid": 2000, "gid": 1, "additionalGids": [1000]}));
+        let other = user(serde_json::json!({"uid": 3000, "gid": 3000}));
+        let root = user(serde_json::json!({"uid": 0, "gid": 0}));
+        let file = (1000, 1000);
+        assert!(executable_by(0o700, file, &owner));
+        assert!(!executable_by(0o700, file, &member));
+        assert!(executable_by(0o010, file, &member));
+        assert!(!executable_by(0o010, file, &owner));
+        assert!(executable_by(0o001, file, &other));
+        assert!(!executable_by(0o770, file, &other));
+        assert!(executable_by(0o001, file, &root));
+        assert!(!executable_by(0o600, file, &root));
+    }
 }

@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::sched::{setns, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
@@ -52,6 +52,8 @@ pub struct ExecArgs<'a> {
     pub cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The container's `linux.personality`, which exec'd processes share.
     pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// Where namespace joins and identity changes go (see `InitArgs`).
+    pub kernel: &'a dyn crate::kernel::Kernel,
 }
 
 struct NamespaceFd {
@@ -97,7 +99,8 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
             let own: OwnedFd = File::open("/proc/self/ns/pid")
                 .io_ctx(|| "opening /proc/self/ns/pid".to_string())?
                 .into();
-            setns(target.fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            args.kernel
+                .setns(target.fd.as_fd(), CloneFlags::CLONE_NEWPID)
                 .ctx(|| "joining the container's pid namespace".to_string())?;
             Some(own)
         }
@@ -111,7 +114,8 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
         run(&args, &namespaces, child_end)
     }
     if let Some(own) = &own_pid_ns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+        args.kernel
+            .setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
             .ctx(|| "returning to the runtime's pid namespace".to_string())?;
     }
     let pid = match forked? {
@@ -177,7 +181,8 @@ fn exec_in_container(
     ));
     for typ in JOIN_ORDER {
         if let Some(ns) = namespaces.iter().find(|ns| ns.typ == typ) {
-            setns(ns.fd.as_fd(), clone_flag(typ))
+            args.kernel
+                .setns(ns.fd.as_fd(), clone_flag(typ))
                 .ctx(|| format!("joining the container's {} namespace", proc_name(typ)))?;
         }
     }
@@ -201,7 +206,7 @@ fn exec_in_container(
     // The channel is among the fds made close-on-exec: it closes on
     // execve, which is how the runtime learns that it succeeded.
     let Image { program, argv, env } =
-        assume_identity(process, seccomp.as_ref(), args.preserve_fds)?;
+        assume_identity(args.kernel, process, seccomp.as_ref(), args.preserve_fds)?;
     // The program must survive a `--detach` runtime exiting: no death
     // signal past execve. If the runtime died just before, stop here.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "prctl(PR_SET_PDEATHSIG)".to_string())?;

@@ -22,6 +22,7 @@ use super::attributes::{
 use super::channel::{Channel, Message, StartReply};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::kernel::Kernel;
 use crate::rootfs::{
     self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
 };
@@ -87,10 +88,10 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
             Some(other) => return Err(Error::Init(format!("unexpected {other:?} from runtime"))),
             None => return Ok(None),
         }
-        become_root_in_user_namespace()?;
+        become_root_in_user_namespace(args.kernel)?;
     }
-    args.plan.join_in_init()?;
-    args.plan.unshare_in_init()?;
+    args.plan.join_in_init(args.kernel)?;
+    args.plan.unshare_in_init(args.kernel)?;
 
     fail::fail_point!("init:after-namespaces", |_| crate::error::failpoint(
         "init:after-namespaces"
@@ -114,15 +115,11 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         Vec::new()
     };
     if args.plan.is_new(LinuxNamespaceType::Cgroup) {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        args.kernel
+            .unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx(|| "creating cgroup namespace".to_string())?;
     }
-    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        unistd::sethostname(hostname).ctx(|| format!("hostname: setting {hostname:?}"))?;
-    }
-    if let Some(domain) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        sys::setdomainname(domain.as_bytes()).ctx(|| format!("domainname: setting {domain:?}"))?;
-    }
+    set_names(spec, args.kernel)?;
     if !args.no_new_keyring {
         join_keyring(args.id)?;
     }
@@ -193,7 +190,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
     scheduling::apply_personality(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))?;
     let installer = seccomp_installer(args, seccomp.as_ref(), &state);
     let Image { program, argv, env } =
-        assume_identity(process, installer.as_ref(), args.preserve_fds)?;
+        assume_identity(args.kernel, process, installer.as_ref(), args.preserve_fds)?;
     install_late_filter(process, installer.as_ref())?;
 
     fail::fail_point!("init:before-ready", |_| crate::error::failpoint(
@@ -301,14 +298,28 @@ fn start_state(args: &InitArgs<'_>) -> String {
     .to_string()
 }
 
-fn become_root_in_user_namespace() -> Result<()> {
+fn set_names(spec: &oci_spec::runtime::Spec, kernel: &dyn Kernel) -> Result<()> {
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        kernel
+            .sethostname(hostname)
+            .ctx(|| format!("hostname: setting {hostname:?}"))?;
+    }
+    if let Some(domain) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        kernel
+            .setdomainname(domain)
+            .ctx(|| format!("domainname: setting {domain:?}"))?;
+    }
+    Ok(())
+}
+
+fn become_root_in_user_namespace(kernel: &dyn Kernel) -> Result<()> {
     // Container root may be unmapped; then we keep the overflow identity and
     // the namespace's full capabilities, which is all setup needs.
-    match unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)) {
+    match kernel.setresgid(Gid::from_raw(0)) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
         Err(e) => return Err(Error::sys("setresgid(0) in the user namespace", e)),
     }
-    match unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)) {
+    match kernel.setresuid(Uid::from_raw(0)) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) => Ok(()),
         Err(e) => Err(Error::sys("setresuid(0) in the user namespace", e)),
     }
@@ -366,4 +377,32 @@ fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Call, Recorder};
+
+    #[test]
+    fn an_unmapped_root_keeps_the_overflow_identity() {
+        let kernel = Recorder {
+            refuse: Some((|_| true, nix::errno::Errno::EINVAL)),
+            ..Recorder::default()
+        };
+        become_root_in_user_namespace(&kernel).unwrap();
+        assert_eq!(kernel.calls(), [Call::Setresgid(0), Call::Setresuid(0)]);
+    }
+
+    #[test]
+    fn empty_names_are_left_alone() {
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "hostname": "box", "domainname": ""
+        }))
+        .unwrap();
+        let kernel = Recorder::default();
+        set_names(&spec, &kernel).unwrap();
+        assert_eq!(kernel.calls(), [Call::Sethostname("box".into())]);
+    }
 }

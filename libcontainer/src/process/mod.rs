@@ -43,6 +43,9 @@ pub struct InitArgs<'a> {
     /// The container's cgroup: the init is cloned into its cgroup2 part
     /// and joins the v1 hierarchies itself, first thing.
     pub cgroup: Option<&'a crate::cgroups::Cgroup>,
+    /// Where mounts, namespaces and identity changes go: the real kernel,
+    /// or a recorder in unit tests.
+    pub kernel: &'a dyn crate::kernel::Kernel,
 }
 
 /// The init, as seen from the parent while it is being set up: killed and
@@ -101,7 +104,7 @@ impl Drop for InitProcess {
 /// Clones the init and takes it up to `NamespacesReady`.
 pub fn spawn(args: InitArgs<'_>) -> Result<InitProcess> {
     let (parent_end, init_end) = channel::pair()?;
-    let for_children = args.plan.enter_for_children()?;
+    let for_children = args.plan.enter_for_children(args.kernel)?;
     let leaf = args.cgroup.map(|c| c.leaf_fd()).transpose()?.flatten();
     let forked = clone3_fork(
         args.plan.clone_flags().bits() as u64,
