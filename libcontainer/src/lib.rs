@@ -19,6 +19,7 @@ pub mod namespaces;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod salvage;
 pub mod seccomp;
 pub mod signal;
 pub mod spec;
