@@ -57,10 +57,14 @@ pub struct ExecOptions {
 pub struct Container {
     dir: StateDir,
     state: State,
+    /// What `create` had to warn about (see [`Container::take_warnings`]).
+    warnings: Warnings,
 }
 
-/// Non-fatal problems (poststart and poststop hooks) that the caller should
-/// report as warnings: runtime-spec says the lifecycle goes on.
+/// Non-fatal problems that the caller should report as warnings: failed
+/// poststart and poststop hooks (runtime-spec says the lifecycle goes on),
+/// and settings runc also only warns about (kernel memory limits the kernel
+/// ignores, a cgroup that already holds processes).
 pub type Warnings = Vec<String>;
 
 impl Container {
@@ -136,6 +140,7 @@ impl Container {
                     .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
             },
             dir,
+            warnings: Vec::new(),
         };
         match container.set_up(options, &spec, &plan) {
             Ok(()) => Ok(container),
@@ -176,20 +181,27 @@ impl Container {
         // Every resource the host cannot honour fails here, before anything
         // is made.
         cgroup.check(&resources)?;
-        if let Err(e) = cgroup.create() {
-            // Only what this create made goes, never a parent it found.
-            let _ = cgroup.destroy();
-            return Err(e);
+        match cgroup.create() {
+            Ok(warnings) => self.warnings.extend(warnings),
+            Err(e) => {
+                // Only what this create made goes, never a parent it found.
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
         }
         self.state.cgroup = Some(cgroup.clone());
         // Journal: should this process die now, delete --force finds the
-        // cgroup it made.
+        // cgroup it made; and in a file of its own, so that it finds it
+        // even if state.json, rewritten at every step, is later damaged.
+        self.dir.save_cgroup(&cgroup)?;
         self.dir.save(&self.state)?;
         fail::fail_point!("create:after-cgroup", |_| crate::error::failpoint(
             "create:after-cgroup"
         ));
         // Without a devices list this still installs the default rules.
-        cgroup.apply(&resources)?;
+        let own_devices = spec_device_paths(linux.and_then(|l| l.devices().as_deref()));
+        let warnings = cgroup.apply(&resources, &own_devices)?;
+        self.warnings.extend(warnings);
         let seccomp_listener = connect_seccomp_agent(seccomp)?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
@@ -267,15 +279,29 @@ impl Container {
     pub fn load(root: &Path, id: &str) -> Result<Container> {
         let dir = StateDir::new(root, id)?;
         let state = dir.load()?;
-        Ok(Container { dir, state })
+        Ok(Container {
+            dir,
+            state,
+            warnings: Vec::new(),
+        })
     }
 
-    /// Every container under `root`, by id. Entries that are not containers
-    /// (or a create still in progress) are skipped.
-    pub fn list(root: &Path) -> Result<Vec<Container>> {
+    /// Warnings from `create` for the caller to print: settings the kernel
+    /// ignores, a cgroup shared with processes already there.
+    pub fn take_warnings(&mut self) -> Warnings {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Every container under `root`, by id, and the errors of the entries
+    /// whose state cannot be read: a damaged state.json must not make a
+    /// container that may still run disappear from the list. A directory
+    /// without state.json (a create in progress) is skipped.
+    pub fn list(root: &Path) -> Result<(Vec<Container>, Vec<Error>)> {
         let entries = match fs::read_dir(root) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()))
+            }
             Err(e) => {
                 return Err(Error::io(
                     format!("reading state root {}", root.display()),
@@ -289,10 +315,16 @@ impl Container {
             .filter_map(|entry| entry.file_name().into_string().ok())
             .collect();
         ids.sort();
-        Ok(ids
-            .iter()
-            .filter_map(|id| Container::load(root, id).ok())
-            .collect())
+        let mut containers = Vec::new();
+        let mut errors = Vec::new();
+        for id in &ids {
+            match Container::load(root, id) {
+                Ok(container) => containers.push(container),
+                Err(e) if !root.join(id).join(state::STATE_FILE).exists() => drop(e),
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok((containers, errors))
     }
 
     pub fn id(&self) -> &str {
@@ -425,6 +457,7 @@ impl Container {
     }
 
     /// `kill ID SIGNAL`, through a pidfd so a reused pid is never signalled.
+    /// Signal 0 sends nothing: it succeeds while the init lives.
     pub fn kill(&self, signal: i32) -> Result<()> {
         if self.status() == Status::Stopped {
             return Err(self.wrong_status("container is not running"));
@@ -453,8 +486,12 @@ impl Container {
         self.end_running_hook();
         if let Some(cgroup) = &self.state.cgroup {
             // Anything still there (forked after the kill, or the container
-            // was already stopped with stragglers) goes before the rmdir.
-            let _ = cgroup.kill_all(libc::SIGKILL);
+            // was already stopped with stragglers) goes before the rmdir;
+            // in a cgroup shared with processes that were there before the
+            // container, those are not ours to kill.
+            if !cgroup.shared {
+                let _ = cgroup.kill_all(libc::SIGKILL);
+            }
             let _ = cgroup.thaw();
             cgroup.destroy()?;
         }
@@ -514,7 +551,9 @@ impl Container {
             // A frozen process cannot act on SIGKILL until it is thawed (a
             // paused container), and without its own PID namespace the
             // others outlive the init.
-            let _ = cgroup.kill_all(libc::SIGKILL);
+            if !cgroup.shared {
+                let _ = cgroup.kill_all(libc::SIGKILL);
+            }
             let _ = cgroup.thaw();
         }
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
@@ -556,10 +595,11 @@ impl Container {
         }
     }
 
-    /// `pause`: freezes every process of the container.
+    /// `pause`: freezes every process of the container; a created one too
+    /// (as runc), which `resume` takes back to created.
     pub fn pause(&self) -> Result<()> {
         match self.require_live()? {
-            Status::Running => self.cgroup()?.freeze(),
+            Status::Running | Status::Created => self.cgroup()?.freeze(),
             status => Err(self.wrong_status(format!("cannot pause a {status} container"))),
         }
     }
@@ -572,9 +612,12 @@ impl Container {
         }
     }
 
-    /// Every process of the container (its cgroup's members).
+    /// Every process of the container (its cgroup's members); none once it
+    /// has stopped, as runc's `ps` shows it.
     pub fn processes(&self) -> Result<Vec<Pid>> {
-        self.require_live()?;
+        if self.status() == Status::Stopped {
+            return Ok(Vec::new());
+        }
         self.cgroup()?.pids()
     }
 
@@ -584,19 +627,30 @@ impl Container {
         self.cgroup()?.kill_all(signal)
     }
 
+    /// Resource usage of a live container (a stopped one has none to
+    /// report, as runc says).
     pub fn stats(&self) -> Result<cgroups::Stats> {
+        self.require_live()?;
         self.cgroup()?.stats()
     }
 
-    /// A watcher of the container's OOM events (`events`).
-    pub fn oom_events(&self) -> Result<cgroups::OomWatcher> {
-        self.cgroup()?.oom_events()
+    /// A watcher of the container's OOM events that also reports the end
+    /// of its init (`events` must not outlive the container).
+    pub fn events(&self) -> Result<cgroups::OomWatcher> {
+        self.require_live()?;
+        let mut watcher = self.cgroup()?.oom_events()?;
+        watcher.end_with(self.open_init()?);
+        Ok(watcher)
     }
 
-    /// `update`: new resource limits for a live container.
-    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    /// `update`: new resource limits for a live container; returns warnings
+    /// for settings the kernel ignores.
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<Warnings> {
         self.require_live()?;
-        self.cgroup()?.update(&cgroups::zeros_as_unset(resources))
+        let devices = self.state.config_view().linux.and_then(|l| l.devices);
+        let own_devices = spec_device_paths(devices.as_deref());
+        self.cgroup()?
+            .update(&cgroups::zeros_as_unset(resources), &own_devices)
     }
 
     /// The container's own process from config.json: `exec` with a command
@@ -701,6 +755,16 @@ fn journal_hook(dir: &StateDir, state: &mut State, pid: Pid) -> Result<()> {
     dir.save(state)
 }
 
+/// The paths of the spec's `linux.devices`: their default cgroup rules give
+/// way to the spec's own.
+fn spec_device_paths(devices: Option<&[oci_spec::runtime::LinuxDevice]>) -> Vec<&Path> {
+    devices
+        .unwrap_or_default()
+        .iter()
+        .map(|d| d.path().as_path())
+        .collect()
+}
+
 /// The seccomp agent's socket (`listenerPath`), connected in the runtime:
 /// it is a host path, out of the container's reach.
 fn connect_seccomp_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
@@ -714,15 +778,4 @@ fn connect_seccomp_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedF
         )
     })?;
     Ok(Some(stream.into()))
-}
-
-/// `delete --force` of an id whose state cannot be read (a create killed
-/// half-way): the directory is all there is to remove.
-pub fn force_remove_state(root: &Path, id: &str) -> Result<bool> {
-    let dir = StateDir::new(root, id)?;
-    if !dir.exists() {
-        return Ok(false);
-    }
-    dir.remove()?;
-    Ok(true)
 }

@@ -21,6 +21,7 @@ pub mod process;
 pub mod procfs;
 pub mod relay;
 pub mod rootfs;
+pub mod salvage;
 pub mod seccomp;
 pub mod signal;
 pub mod spec;

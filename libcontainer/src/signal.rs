@@ -1,5 +1,6 @@
 //! Signal names and numbers as `kill` accepts them: `KILL`, `SIGKILL`, `9`,
-//! and the real-time forms `RTMIN+3` / `SIGRTMAX-1`.
+//! the real-time forms `RTMIN+3` / `SIGRTMAX-1`, and `0` (no signal: an
+//! existence check, as kill(2) and runc take it).
 
 use crate::error::{Error, Result};
 
@@ -43,12 +44,13 @@ const NAMES: &[(&str, i32)] = &[
 pub fn parse(text: &str) -> Result<i32> {
     let bad = || {
         Error::Other(format!(
-            "unknown signal {text:?}; expected a name like TERM or SIGKILL, or a number from 1 to {}",
+            "unknown signal {text:?}; expected a name like TERM or SIGKILL, or a number from 0 to {}",
             libc::SIGRTMAX()
         ))
     };
     if let Ok(number) = text.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&number) {
+        // 0 sends nothing: `kill ID 0` asks whether the container lives.
+        return if (0..=libc::SIGRTMAX()).contains(&number) {
             Ok(number)
         } else {
             Err(bad())
@@ -92,7 +94,8 @@ mod tests {
         assert_eq!(parse("9").unwrap(), 9);
         assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert_eq!(parse("SIGRTMAX").unwrap(), libc::SIGRTMAX());
-        for bad in ["", "0", "65", "NOPE", "RTMIN+99", "-1"] {
+        assert_eq!(parse("0").unwrap(), 0);
+        for bad in ["", "65", "NOPE", "RTMIN+99", "-1"] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -17,13 +17,16 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use oci_spec::runtime::{Hooks, LinuxSeccomp, Process};
+use oci_spec::runtime::{Hooks, LinuxDevice, LinuxSeccomp, Process};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, IoContext, Result};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The container's cgroups, written once at create beside state.json: with
+/// state.json damaged, `delete` still finds the processes through them.
+pub const CGROUP_FILE: &str = "cgroup.json";
 /// The runtime-spec version this runtime implements, as reported in state.
 pub const OCI_VERSION: &str = "1.2.0";
 
@@ -105,13 +108,14 @@ pub struct ConfigView {
     pub linux: Option<LinuxView>,
 }
 
-/// The part of `linux` that exec needs.
+/// The part of `linux` that exec and update need.
 #[derive(Debug, Default, Deserialize)]
 pub struct LinuxView {
     #[serde(default)]
     pub seccomp: Option<LinuxSeccomp>,
     #[serde(default)]
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    pub devices: Option<Vec<LinuxDevice>>,
 }
 
 /// The state document of runtime-spec runtime.md, as `state` prints it and as
@@ -261,6 +265,34 @@ impl StateDir {
         write_atomic(&self.state_path(), &bytes, 0o600)
     }
 
+    pub fn cgroup_path(&self) -> PathBuf {
+        self.path.join(CGROUP_FILE)
+    }
+
+    pub fn save_cgroup(&self, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
+        let bytes = serde_json::to_vec(cgroup)
+            .map_err(|e| Error::Other(format!("serialising cgroups of {:?}: {e}", self.id)))?;
+        write_atomic(&self.cgroup_path(), &bytes, 0o600)
+    }
+
+    /// The cgroup record of [`StateDir::save_cgroup`]; `None` when there is
+    /// none (create did not get as far as making cgroups).
+    pub fn load_cgroup(&self) -> Result<Option<crate::cgroups::Cgroup>> {
+        let path = self.cgroup_path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::State {
+                id: self.id.clone(),
+                path,
+                message: format!("corrupt: {e}"),
+            })
+    }
+
     pub fn remove(&self) -> Result<()> {
         match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
@@ -330,17 +362,18 @@ pub fn derive_status(dir: &StateDir, state: &State) -> Status {
     if state.creating {
         return Status::Creating;
     }
-    if dir.fifo_path().exists() {
-        return Status::Created;
-    }
     // The freezer's own state is the truth: a frozen task's /proc state is
-    // not reliably distinguishable from an ordinary sleep.
+    // not reliably distinguishable from an ordinary sleep. Checked before
+    // the fifo: a created container can be paused too (as in runc).
     if state
         .cgroup
         .as_ref()
         .is_some_and(|cgroup| cgroup.is_frozen())
     {
         return Status::Paused;
+    }
+    if dir.fifo_path().exists() {
+        return Status::Created;
     }
     Status::Running
 }

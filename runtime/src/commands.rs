@@ -9,8 +9,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use libcontainer::cgroups::OomEvent;
-use libcontainer::container::force_remove_state;
 use libcontainer::relay::SignalRelay;
+use libcontainer::salvage::{self, Salvaged};
 use libcontainer::{spec, Container, CreateOptions, Error as LibError};
 
 use crate::log::Log;
@@ -42,7 +42,10 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
                 .as_deref()
                 .map(connect_console)
                 .transpose()?;
-            Container::create(create_options(root, args, console))?;
+            let mut container = Container::create(create_options(root, args, console))?;
+            for warning in container.take_warnings() {
+                log.warn(&warning);
+            }
             Ok(0)
         }
         Command::Start { id } => {
@@ -70,7 +73,7 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
             Ok(0)
         }
         Command::Delete { force, id } => delete(root, id, *force, log),
-        Command::List { format, quiet } => list(root, *format, *quiet),
+        Command::List { format, quiet } => list(root, *format, *quiet, log),
         Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
         Command::Exec(args) => exec(root, args),
         Command::Pause { id } => {
@@ -93,7 +96,9 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         } => events(&Container::load(root, id)?, *stats, interval),
         Command::Update(args) => {
             let resources = crate::update::resources(args)?;
-            Container::load(root, &args.id)?.update(&resources)?;
+            for warning in Container::load(root, &args.id)?.update(&resources)? {
+                log.warn(&warning);
+            }
             Ok(0)
         }
         Command::Features => {
@@ -169,7 +174,8 @@ fn parse_interval(text: &str) -> Result<std::time::Duration> {
 
 /// `events`: a stats event (once with --stats, else every interval) and an
 /// oom event whenever the container hits its memory limit, one JSON object
-/// a line, until the container stops.
+/// a line, until the container stops (at once, not at the next interval).
+/// A stopped container is an error, as in runc.
 fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
     let interval = parse_interval(interval)?;
     let id = container.id().to_string();
@@ -184,15 +190,17 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
         print("stats", serde_json::to_value(container.stats()?)?)?;
         return Ok(0);
     }
-    let mut ooms = container.oom_events()?;
+    let mut ooms = container.events()?;
     let mut next_stats = std::time::Instant::now();
     loop {
-        if container.status() == libcontainer::Status::Stopped {
-            return Ok(0);
-        }
         let now = std::time::Instant::now();
         if now >= next_stats {
-            print("stats", serde_json::to_value(container.stats()?)?)?;
+            match container.stats() {
+                Ok(stats) => print("stats", serde_json::to_value(stats)?)?,
+                // Stopped since the last wait: the end, not an error.
+                Err(LibError::WrongStatus { .. }) => return Ok(0),
+                Err(e) => return Err(e.into()),
+            }
             next_stats = now + interval;
         }
         // OOMs are reported as they happen, stats at the interval.
@@ -257,8 +265,16 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
 }
 
 fn read_process_file(path: &Path) -> Result<Process> {
-    let bytes =
+    let mut bytes =
         std::fs::read(path).with_context(|| format!("--process: reading {}", path.display()))?;
+    // runc runs a process without `user` as uid 0, gid 0; the spec's type
+    // requires the field.
+    if let Ok(serde_json::Value::Object(mut process)) = serde_json::from_slice(&bytes) {
+        if !process.contains_key("user") {
+            process.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+            bytes = serde_json::to_vec(&process)?;
+        }
+    }
     libcontainer::json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))
 }
@@ -357,14 +373,14 @@ fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
             Ok(0)
         }
         // A create that died before writing state.json leaves only its
-        // directory: remove it, and with --force a missing id is no error
-        // (both as runc does).
+        // directory, and a damaged state.json must not orphan the processes
+        // it described: the library finds them through the container's
+        // cgroups (or refuses). With --force a missing id is no error (as
+        // runc).
         Err(e @ (LibError::NotFound(_) | LibError::State { .. })) => {
-            let removed = force_remove_state(root, id)?;
-            if force || (removed && !matches!(e, LibError::NotFound(_))) {
-                Ok(0)
-            } else {
-                Err(e.into())
+            match salvage::delete_unreadable(root, id, force, &e)? {
+                Salvaged::Nothing if !force => Err(e.into()),
+                _ => Ok(0),
             }
         }
         Err(e) => Err(e.into()),
@@ -408,7 +424,10 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
 
     let mut options = create_options(root, args, console);
     options.bundle = bundle;
-    let container = Container::create_with_spec(options, config)?;
+    let mut container = Container::create_with_spec(options, config)?;
+    for warning in container.take_warnings() {
+        log.warn(&warning);
+    }
     let master = match &console_peer {
         Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
         None => None,
@@ -438,8 +457,13 @@ fn owner_name(path: &Path) -> String {
     }
 }
 
-fn list(root: &Path, format: ListFormat, quiet: bool) -> Result<u8> {
-    let containers = Container::list(root)?;
+fn list(root: &Path, format: ListFormat, quiet: bool, log: &mut Log) -> Result<u8> {
+    let (containers, unreadable) = Container::list(root)?;
+    // Listed on stderr, not skipped: a damaged state.json may belong to a
+    // container that still runs (runc reports them the same way).
+    for error in &unreadable {
+        log.warn(&error.to_string());
+    }
     let mut out = std::io::stdout().lock();
     if quiet {
         for container in &containers {

@@ -9,7 +9,12 @@
 //!    mknod of any node, null, zero, full, random, urandom, tty, console,
 //!    ptmx and /dev/pts/*). They live here, not in the caller, so that
 //!    `create` and `update` cannot disagree; like runc they come last, so a
-//!    spec cannot deny them.
+//!    spec cannot deny them, except that a default for a path the spec lists
+//!    in `linux.devices` is left out (as runc does): the spec's own entry
+//!    for that path wins, and its `linux.resources.devices` decide access.
+//!
+//! Access is a combination of `r`, `w` and `m`; an `a` in it is accepted
+//! and grants nothing (runc ignores it too: `rwa` is `rw`).
 //!
 //! The rules are evaluated with the v1 kernel's semantics (an emulation of
 //! security/device_cgroup.c), so a spec means the same on v1 and v2: a
@@ -88,9 +93,29 @@ pub const DEFAULT_ALLOWED: &[(DevType, Option<u32>, Option<u32>, u8)] = &[
     (DevType::Char, Some(136), None, ACC_ALL),  // /dev/pts/*
 ];
 
-pub fn default_rules() -> impl Iterator<Item = Rule> {
+/// The default rules that stand for a device node the spec may list itself
+/// in `linux.devices` (runc's default devices with a path).
+const DEFAULT_NODE_PATHS: &[(&str, u32, u32)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+/// The default rules, less those for the paths in `own_devices`.
+pub fn default_rules<'a>(own_devices: &'a [&'a Path]) -> impl Iterator<Item = Rule> + 'a {
+    let replaced = move |major: Option<u32>, minor: Option<u32>| {
+        DEFAULT_NODE_PATHS.iter().any(|&(path, ma, mi)| {
+            major == Some(ma)
+                && minor == Some(mi)
+                && own_devices.iter().any(|p| *p == Path::new(path))
+        })
+    };
     DEFAULT_ALLOWED
         .iter()
+        .filter(move |&&(_, major, minor, _)| !replaced(major, minor))
         .map(|&(typ, major, minor, access)| Rule::Node {
             allow: true,
             node: Node { typ, major, minor },
@@ -105,6 +130,7 @@ fn parse_access(text: &str) -> Option<u8> {
             'r' => ACC_READ,
             'w' => ACC_WRITE,
             'm' => ACC_MKNOD,
+            'a' => 0,
             _ => return None,
         };
     }
@@ -154,7 +180,7 @@ pub fn parse_rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
                 _ => {
                     return Err(Error::field(
                         format!("{field}.access"),
-                        format!("{access_text:?}: expected a combination of r, w and m"),
+                        format!("{access_text:?}: expected a combination of r, w and m (and a, which adds nothing)"),
                     ))
                 }
             };
@@ -188,14 +214,18 @@ impl DeviceState {
         }
     }
 
-    /// deny-all, the spec's rules, then the defaults.
-    pub fn for_spec(spec: Option<&[LinuxDeviceCgroup]>) -> Result<DeviceState> {
+    /// deny-all, the spec's rules, then the defaults but those for the
+    /// paths in `own_devices` (the spec's `linux.devices`).
+    pub fn for_spec(
+        spec: Option<&[LinuxDeviceCgroup]>,
+        own_devices: &[&Path],
+    ) -> Result<DeviceState> {
         let mut state = DeviceState::deny_all();
         let rules = parse_rules(spec.unwrap_or_default())?;
         for (i, rule) in rules.into_iter().enumerate() {
             state.apply(rule, &format!("linux.resources.devices[{i}]"))?;
         }
-        for rule in default_rules() {
+        for rule in default_rules(own_devices) {
             state.apply(rule, "default device rules")?;
         }
         Ok(state)
@@ -391,7 +421,7 @@ mod tests {
 
     #[test]
     fn cgroups_devices_start_denied_and_end_with_defaults() {
-        let state = DeviceState::for_spec(None).unwrap();
+        let state = DeviceState::for_spec(None, &[]).unwrap();
         assert!(!state.default_allow);
         assert_eq!(state.exceptions.len(), DEFAULT_ALLOWED.len());
         let null = Node {
@@ -408,7 +438,7 @@ mod tests {
             rule(true, "c", Some(10), Some(200), "rwm"),
             rule(false, "c", Some(10), Some(200), "w"),
         ];
-        let state = DeviceState::for_spec(Some(&spec)).unwrap();
+        let state = DeviceState::for_spec(Some(&spec), &[]).unwrap();
         let tun = Node {
             typ: DevType::Char,
             major: Some(10),
@@ -420,7 +450,7 @@ mod tests {
     #[test]
     fn cgroups_devices_privileged_spec_allows_all() {
         let spec = [rule(true, "a", None, None, "rwm")];
-        let state = DeviceState::for_spec(Some(&spec)).unwrap();
+        let state = DeviceState::for_spec(Some(&spec), &[]).unwrap();
         assert!(state.default_allow);
         assert!(state.exceptions.is_empty());
     }
@@ -431,17 +461,55 @@ mod tests {
             rule(true, "c", Some(1), None, "rwm"),
             rule(false, "c", Some(1), Some(5), "r"),
         ];
-        let err = DeviceState::for_spec(Some(&spec)).unwrap_err().to_string();
+        let err = DeviceState::for_spec(Some(&spec), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("linux.resources.devices[1]"), "{err}");
+    }
+
+    #[test]
+    fn cgroups_devices_spec_node_replaces_the_default_rule_for_its_path() {
+        let deny = [rule(false, "a", None, None, "rwm")];
+        let full = Node {
+            typ: DevType::Char,
+            major: Some(1),
+            minor: Some(7),
+        };
+        let state = DeviceState::for_spec(Some(&deny), &[Path::new("/dev/full")]).unwrap();
+        assert!(!state.exceptions.contains_key(&full));
+        assert_eq!(state.exceptions.len(), DEFAULT_ALLOWED.len() - 1);
+        let state = DeviceState::for_spec(Some(&deny), &[Path::new("/dev/other")]).unwrap();
+        assert_eq!(state.exceptions[&full], ACC_ALL);
+    }
+
+    #[test]
+    fn cgroups_devices_access_a_is_accepted_and_adds_nothing() {
+        let spec = [
+            rule(false, "a", None, None, "rwm"),
+            rule(true, "c", Some(10), Some(200), "rwa"),
+        ];
+        let state = DeviceState::for_spec(Some(&spec), &[]).unwrap();
+        let tun = Node {
+            typ: DevType::Char,
+            major: Some(10),
+            minor: Some(200),
+        };
+        assert_eq!(state.exceptions[&tun], ACC_READ | ACC_WRITE);
+        let spec = [rule(true, "c", Some(10), Some(200), "a")];
+        assert!(DeviceState::for_spec(Some(&spec), &[]).is_err());
     }
 
     #[test]
     fn cgroups_devices_fifo_rule_is_refused() {
         let spec = [rule(true, "p", Some(1), Some(5), "r")];
-        let err = DeviceState::for_spec(Some(&spec)).unwrap_err().to_string();
+        let err = DeviceState::for_spec(Some(&spec), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("linux.resources.devices[0].type"), "{err}");
         let spec = [rule(true, "c", Some(1), Some(5), "rx")];
-        let err = DeviceState::for_spec(Some(&spec)).unwrap_err().to_string();
+        let err = DeviceState::for_spec(Some(&spec), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("linux.resources.devices[0].access"), "{err}");
     }
 

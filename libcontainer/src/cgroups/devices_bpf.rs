@@ -562,7 +562,7 @@ mod tests {
 
     #[test]
     fn cgroups_bpf_program_of_the_defaults_matches_the_v1_rules() {
-        let state = DeviceState::for_spec(None).unwrap();
+        let state = DeviceState::for_spec(None, &[]).unwrap();
         let p = program(&state);
         assert_eq!(run(&p, CHAR, R | W, 1, 3), 1, "/dev/null");
         assert_eq!(run(&p, CHAR, R | W, 5, 2), 1, "/dev/ptmx");

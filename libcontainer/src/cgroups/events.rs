@@ -46,6 +46,9 @@ enum Source {
 pub struct OomWatcher {
     source: Source,
     dir: PathBuf,
+    /// Readable when the watch should end although the cgroup stays: the
+    /// container init's pidfd ([`OomWatcher::end_with`]).
+    end: Option<OwnedFd>,
 }
 
 fn eventfd() -> nix::Result<OwnedFd> {
@@ -100,6 +103,7 @@ impl OomWatcher {
                 _oom_control: oom_control,
             },
             dir: dir.to_path_buf(),
+            end: None,
         })
     }
 
@@ -118,6 +122,7 @@ impl OomWatcher {
                 last_oom_kills,
             },
             dir: dir.to_path_buf(),
+            end: None,
         })
     }
 
@@ -128,6 +133,14 @@ impl OomWatcher {
             Source::V1 { eventfd, .. } => eventfd.as_fd(),
             Source::V2 { inotify, .. } => inotify.as_fd(),
         }
+    }
+
+    /// Makes [`OomWatcher::wait`] report [`OomEvent::Gone`] once `fd`
+    /// becomes readable: a pidfd, when its process exits. A stopped
+    /// container's cgroup stays until `delete`, and v1 says nothing when
+    /// its last process goes.
+    pub fn end_with(&mut self, fd: OwnedFd) {
+        self.end = Some(fd);
     }
 
     /// Waits up to `timeout` (forever with `None`) for the next OOM.
@@ -143,12 +156,23 @@ impl OomWatcher {
             if !self.dir.exists() {
                 return Ok(OomEvent::Gone);
             }
-            let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
+            let mut fds = vec![PollFd::new(self.fd(), PollFlags::POLLIN)];
+            if let Some(end) = &self.end {
+                fds.push(PollFd::new(end.as_fd(), PollFlags::POLLIN));
+            }
             match poll(&mut fds, timeout) {
                 Ok(0) => return Ok(OomEvent::Timeout),
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("waiting for OOM notifications", e)),
+            }
+            let oom_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            let ended = fds
+                .get(1)
+                .is_some_and(|fd| fd.revents().is_some_and(|r| !r.is_empty()));
+            // An OOM that killed the init is reported before the end.
+            if !oom_ready && ended {
+                return Ok(OomEvent::Gone);
             }
             if let Some(event) = self.take()? {
                 return Ok(event);

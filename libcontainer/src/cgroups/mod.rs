@@ -101,6 +101,11 @@ pub struct Cgroup {
     /// and nothing else.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// A leaf already held processes at `create` (joined with a warning, as
+    /// runc does): they are not the container's, so `delete` ends only the
+    /// container's init (and its PID namespace), never the whole cgroup.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// Where a controller's files are.
@@ -186,6 +191,7 @@ impl Cgroup {
             v1,
             unified,
             created: Vec::new(),
+            shared: false,
         })
     }
 
@@ -200,14 +206,21 @@ impl Cgroup {
     /// mkdir -p in every hierarchy, recording what it made. A v1 cpuset
     /// directory starts with no cpus and mems, so each one made gets its
     /// parent's. On v2 the controllers are enabled in the ancestors. A leaf
-    /// that already existed is joined only if it holds no process. On error
+    /// that already holds processes is joined with a warning (runc 1.1
+    /// does the same); a frozen one is an error, since the init would
+    /// freeze on arrival and `create` wait for it for ever. On error
     /// everything made here is removed again.
-    pub fn create(&mut self) -> Result<()> {
+    pub fn create(&mut self) -> Result<Vec<String>> {
         let mut made = Vec::new();
-        match self.make_dirs(&mut made) {
+        let mut populated = Vec::new();
+        let result = self
+            .make_dirs(&mut made, &mut populated)
+            .and_then(|()| self.refuse_frozen());
+        match result {
             Ok(()) => {
                 self.created.extend(made);
-                Ok(())
+                self.shared = !populated.is_empty();
+                Ok(populated)
             }
             Err(e) => {
                 fs::remove_made(&made);
@@ -216,7 +229,26 @@ impl Cgroup {
         }
     }
 
-    fn make_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
+    fn refuse_frozen(&self) -> Result<()> {
+        let frozen = match self.freezer() {
+            Ok(Place::V1(dir)) => v1::is_frozen(dir)?.then_some(dir),
+            Ok(Place::V2(dir)) => v2::is_frozen_effective(dir)?.then_some(dir),
+            // No freezer on this host: nothing can be frozen.
+            Err(_) => None,
+        };
+        match frozen {
+            Some(dir) => Err(Error::Other(format!(
+                "container's cgroup {} is frozen (paused, or below a frozen cgroup): \
+                 its init could never run; thaw it or choose another linux.cgroupsPath",
+                dir.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The directories, as `create` describes; a warning in `populated` for
+    /// each existing leaf that holds processes.
+    fn make_dirs(&self, made: &mut Vec<PathBuf>, populated: &mut Vec<String>) -> Result<()> {
         for d in &self.v1 {
             let new = fs::mkdir_below(&d.mount, &d.dir)?;
             made.extend(new.iter().cloned());
@@ -232,7 +264,7 @@ impl Cgroup {
                 }
             }
             if !new.contains(&d.dir) {
-                refuse_populated(&d.dir)?;
+                populated.extend(populated_warning(&d.dir)?);
             }
         }
         if let Some(u) = &self.unified {
@@ -241,7 +273,7 @@ impl Cgroup {
             v2::enable_controllers(&u.mount, &u.dir, &u.controllers);
             v2::check_type(&u.dir)?;
             if !new.contains(&u.dir) {
-                refuse_populated(&u.dir)?;
+                populated.extend(populated_warning(&u.dir)?);
             }
         }
         Ok(())
@@ -430,8 +462,9 @@ impl Cgroup {
             }
         }
         // Frozen, nothing forks away while the pids are read and signalled;
-        // a container paused before stays paused.
-        let froze = !self.is_frozen() && self.freeze().is_ok();
+        // a container paused before stays paused. Signal 0 only asks whether
+        // they exist, which needs no freeze.
+        let froze = signal != 0 && !self.is_frozen() && self.freeze().is_ok();
         let mut result = Ok(());
         for pid in self.pids()? {
             let sent = crate::sys::pidfd_open(pid).and_then(|fd| {
@@ -549,17 +582,18 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An existing leaf is joined only when empty: two containers in one
-/// cgroup would share limits and `kill --all`.
-fn refuse_populated(dir: &Path) -> Result<()> {
+/// An existing leaf that holds processes: they will share the container's
+/// limits and `kill --all`, which the caller should hear about.
+fn populated_warning(dir: &Path) -> Result<Option<String>> {
     let procs = fs::read_opt(dir, "cgroup.procs")?.unwrap_or_default();
-    if procs.lines().any(|l| !l.trim().is_empty()) {
-        return Err(Error::Other(format!(
-            "cgroup {} already exists and holds processes; refusing to share it",
+    let count = procs.lines().filter(|l| !l.trim().is_empty()).count();
+    Ok((count > 0).then(|| {
+        format!(
+            "container's cgroup {} is not empty: it already holds {count} process(es), \
+             which will share its limits",
             dir.display()
-        )));
-    }
-    Ok(())
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! controller's place, checking it can be honoured, then writing it (the
 //! per-version details are in v1.rs, v2.rs, devices.rs, devices_bpf.rs).
 
+use std::path::Path;
+
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
 use super::{devices, devices_bpf, fs, v1, v2, Cgroup, DeviceState, Mode, Place};
@@ -63,7 +65,7 @@ impl Cgroup {
             self.check_unified(unified.keys())?;
         }
         if with_devices || r.devices().is_some() {
-            DeviceState::for_spec(r.devices().as_deref())?;
+            DeviceState::for_spec(r.devices().as_deref(), &[])?;
             self.devices_place()?;
         }
         Ok(())
@@ -103,24 +105,33 @@ impl Cgroup {
     }
 
     /// Applies every field of `resources` (at create): a missing
-    /// `devices` list means the default rules only.
-    pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        self.set(resources, true)
+    /// `devices` list means the default rules only. `own_devices` are the
+    /// paths of the spec's `linux.devices`, whose default rules give way to
+    /// the spec's own ([`DeviceState::for_spec`]). Returns warnings for
+    /// settings the kernel ignores.
+    pub fn apply(&self, resources: &LinuxResources, own_devices: &[&Path]) -> Result<Vec<String>> {
+        self.set(resources, true, own_devices)
     }
 
     /// Like `apply`, for `update`: fields that are absent are left as they
     /// are, the device rules included.
-    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
-        self.set(resources, false)
+    pub fn update(&self, resources: &LinuxResources, own_devices: &[&Path]) -> Result<Vec<String>> {
+        self.set(resources, false, own_devices)
     }
 
-    fn set(&self, r: &LinuxResources, with_devices: bool) -> Result<()> {
+    fn set(
+        &self,
+        r: &LinuxResources,
+        with_devices: bool,
+        own_devices: &[&Path],
+    ) -> Result<Vec<String>> {
         self.check_resources(r, with_devices)?;
+        let mut warnings = Vec::new();
         if let Some(c) = r.cpu() {
             self.set_cpuset(c)?;
         }
         if with_devices || r.devices().is_some() {
-            let state = DeviceState::for_spec(r.devices().as_deref())?;
+            let state = DeviceState::for_spec(r.devices().as_deref(), own_devices)?;
             match self.devices_place()? {
                 Place::V1(dir) => devices::write_v1(dir, &state)?,
                 Place::V2(dir) => devices_bpf::apply(dir, &state)?,
@@ -129,10 +140,10 @@ impl Cgroup {
         if let Some(m) = r.memory().as_ref().filter(|m| memory_fields(m)) {
             let place = self.locate("memory", "linux.resources.memory")?;
             check_before_update(place, m)?;
-            match place {
+            warnings.extend(match place {
                 Place::V1(dir) => v1::memory(dir, m)?,
                 Place::V2(dir) => v2::memory(dir, m)?,
-            }
+            });
         }
         if let Some(c) = r.cpu().as_ref().filter(|c| cpu_controller_fields(c)) {
             match self.locate("cpu", "linux.resources.cpu")? {
@@ -200,7 +211,7 @@ impl Cgroup {
                 v2::unified(dir, key, value)?;
             }
         }
-        Ok(())
+        Ok(warnings)
     }
 
     fn set_cpuset(&self, c: &LinuxCpu) -> Result<()> {

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | memory.limit / swap | memory.limit_in_bytes / memory.memsw.limit_in_bytes (ordered so the kernel's limit ≤ memsw check holds) |
 //! | memory.reservation | memory.soft_limit_in_bytes |
-//! | memory.kernel / kernelTCP | memory.kmem.limit_in_bytes / memory.kmem.tcp.limit_in_bytes (read back: kernels ≥ 5.16 ignore kmem limits) |
+//! | memory.kernel / kernelTCP | memory.kmem.limit_in_bytes / memory.kmem.tcp.limit_in_bytes (read back: kernels ≥ 5.16 ignore kmem limits, a warning then) |
 //! | memory.swappiness / disableOOMKiller / useHierarchy | memory.swappiness / memory.oom_control / memory.use_hierarchy |
 //! | cpu.shares (read back), period, quota, burst | cpu.shares, cpu.cfs_period_us, cpu.cfs_quota_us, cpu.cfs_burst_us |
 //! | cpu.realtimePeriod / realtimeRuntime / idle | cpu.rt_period_us / cpu.rt_runtime_us / cpu.idle |
@@ -28,28 +28,36 @@ use crate::error::{Error, Result};
 const MEM: &str = "linux.resources.memory";
 
 /// Kernel memory limits must be read back: since Linux 5.16 the kernel
-/// accepts the write and keeps "unlimited".
-fn write_checked_limit(dir: &Path, file: &str, value: i64, field: &str) -> Result<()> {
+/// accepts the write to memory.kmem.limit_in_bytes and keeps "unlimited",
+/// and later kernels drop the files. A limit the kernel does not enforce is
+/// a warning, not an error: runc and crun run such configs (Docker still
+/// sends them).
+fn write_kernel_limit(dir: &Path, file: &str, value: i64, field: &str) -> Result<Option<String>> {
+    if !fs::exists(dir, file) {
+        return Ok(Some(format!(
+            "{field}: ignored: this kernel has no {file} (kernel memory limits are no longer enforced)"
+        )));
+    }
     write_field(dir, file, &value.to_string(), field)?;
     if value < 0 {
-        return Ok(());
+        return Ok(None);
     }
     let now = fs::read_u64(dir, file)?;
     // The kernel rounds a limit down to whole pages, never up.
-    if now > value as u64 {
-        return Err(Error::field(
-            field,
-            format!(
-                "the kernel accepted {value} in {} but keeps {now}: it no longer enforces this limit",
-                dir.join(file).display()
-            ),
-        ));
-    }
-    Ok(())
+    Ok((now > value as u64).then(|| {
+        format!(
+            "{field}: ignored: the kernel accepted {value} in {} but keeps {now}: \
+             it no longer enforces this limit",
+            dir.join(file).display()
+        )
+    }))
 }
 
+/// Writes the memory fields; returns warnings for the kernel memory limits
+/// the kernel ignores.
 #[allow(deprecated)] // LinuxMemory::kernel: deprecated in the spec, still a field to honour
-pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
+pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
     let limit = m.limit();
     let mut swap = m.swap();
     let memsw_exists = fs::exists(dir, "memory.memsw.limit_in_bytes");
@@ -99,20 +107,20 @@ pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
         )?;
     }
     if let Some(k) = m.kernel() {
-        write_checked_limit(
+        warnings.extend(write_kernel_limit(
             dir,
             "memory.kmem.limit_in_bytes",
             k,
             &format!("{MEM}.kernel"),
-        )?;
+        )?);
     }
     if let Some(k) = m.kernel_tcp() {
-        write_checked_limit(
+        warnings.extend(write_kernel_limit(
             dir,
             "memory.kmem.tcp.limit_in_bytes",
             k,
             &format!("{MEM}.kernelTCP"),
-        )?;
+        )?);
     }
     if let Some(s) = m.swappiness() {
         write_field(
@@ -138,7 +146,7 @@ pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
             &format!("{MEM}.useHierarchy"),
         )?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 const CPU: &str = "linux.resources.cpu";

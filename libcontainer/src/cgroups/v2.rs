@@ -6,7 +6,8 @@
 //! | memory.limit | memory.max (`max` for -1) |
 //! | memory.swap (memory+swap, as on v1) | memory.swap.max = swap − limit |
 //! | memory.reservation | memory.low |
-//! | memory.kernel, kernelTCP, swappiness, disableOOMKiller=true | no v2 equivalent: an error |
+//! | memory.kernel, kernelTCP | no v2 equivalent: ignored with a warning (runc and crun do the same) |
+//! | memory.swappiness, disableOOMKiller=true | no v2 equivalent: an error |
 //! | cpu.shares | cpu.weight = 1 + (shares − 2) × 9999 / 262142 |
 //! | cpu.quota, period | cpu.max `QUOTA PERIOD` (a missing half keeps the current one) |
 //! | cpu.burst / idle | cpu.max.burst / cpu.idle |
@@ -103,11 +104,9 @@ pub fn swap_only(limit: Option<i64>, swap: Option<i64>) -> Result<Option<i64>> {
 }
 
 /// The fields v2 has no file for; checked before anything is written.
-#[allow(deprecated)] // LinuxMemory::kernel is deprecated in the spec
+/// (Kernel memory limits are not among them: see [`kernel_memory_ignored`].)
 pub fn check_memory(m: &LinuxMemory) -> Result<()> {
     let unsupported = [
-        ("kernel", m.kernel().is_some()),
-        ("kernelTCP", m.kernel_tcp().is_some()),
         ("swappiness", m.swappiness().is_some()),
         ("disableOOMKiller", m.disable_oom_killer() == Some(true)),
         ("useHierarchy", m.use_hierarchy() == Some(false)),
@@ -121,7 +120,18 @@ pub fn check_memory(m: &LinuxMemory) -> Result<()> {
     swap_only(m.limit(), m.swap()).map(drop)
 }
 
-pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
+/// Warnings for the kernel memory limits, which v2 has no file for: runc
+/// and crun ignore them there, and so do we rather than refuse the config.
+#[allow(deprecated)] // LinuxMemory::kernel is deprecated in the spec
+pub fn kernel_memory_ignored(m: &LinuxMemory) -> Vec<String> {
+    [("kernel", m.kernel()), ("kernelTCP", m.kernel_tcp())]
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(name, _)| format!("{MEM}.{name}: ignored: cgroup v2 has no kernel memory limit"))
+        .collect()
+}
+
+pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<Vec<String>> {
     check_memory(m)?;
     let swap = swap_only(m.limit(), m.swap())?;
     if let Some(s) = swap {
@@ -153,7 +163,7 @@ pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
             &format!("{MEM}.reservation"),
         )?;
     }
-    Ok(())
+    Ok(kernel_memory_ignored(m))
 }
 
 const CPU: &str = "linux.resources.cpu";
@@ -409,6 +419,13 @@ pub fn thaw(dir: &Path) -> Result<()> {
 /// A freeze was asked for (cgroup.freeze is 1), finished or not.
 pub fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(fs::read_opt(dir, "cgroup.freeze")?.as_deref() == Some("1"))
+}
+
+/// Frozen by its own cgroup.freeze or by a frozen ancestor (which only
+/// cgroup.events' `frozen` shows).
+pub fn is_frozen_effective(dir: &Path) -> Result<bool> {
+    let events = fs::read_opt(dir, "cgroup.events")?.unwrap_or_default();
+    Ok(is_frozen(dir)? || fs::keyed_value(&events, "frozen") == Some(1))
 }
 
 /// SIGKILL to every process of the cgroup and its descendants, atomically

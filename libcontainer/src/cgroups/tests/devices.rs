@@ -57,14 +57,15 @@ fn cgroups_devices_spec_rules_apply_in_order_and_update_replaces_them() {
     assert_eq!(open_in_cgroup(&mut fx, KMSG), 0);
     // An update without devices keeps them.
     fx.cg
-        .update(&resources(r#"{"pids": {"limit": 100}}"#))
+        .update(&resources(r#"{"pids": {"limit": 100}}"#), &[])
         .unwrap();
     assert_eq!(open_in_cgroup(&mut fx, KMSG), 0);
     // An update with devices replaces them, without a reset in between.
     fx.cg
-        .update(&resources(
-            r#"{"devices": [{"allow": false, "access": "rwm"}]}"#,
-        ))
+        .update(
+            &resources(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#),
+            &[],
+        )
         .unwrap();
     assert_eq!(open_in_cgroup(&mut fx, KMSG), libc::EPERM);
     assert_eq!(open_in_cgroup(&mut fx, NULL), 0);
@@ -101,7 +102,7 @@ fn cgroups_devices_bpf_program_controls_opens_and_is_replaced() {
     assert_eq!(open_in_cgroup(&mut fx, ZERO), libc::EPERM);
 
     // Replacing: the defaults allow /dev/zero; the old program is detached.
-    devices_bpf::apply(&dir, &DeviceState::for_spec(None).unwrap()).unwrap();
+    devices_bpf::apply(&dir, &DeviceState::for_spec(None, &[]).unwrap()).unwrap();
     assert_eq!(devices_bpf::attached_count(&dir).unwrap(), 1);
     assert_eq!(open_in_cgroup(&mut fx, ZERO), 0);
     assert_eq!(open_in_cgroup(&mut fx, KMSG), libc::EPERM);

@@ -212,7 +212,7 @@ fn cgroups_check_before_update_refuses_limit_below_usage() {
         r#"{{"memory": {{"limit": {}, "checkBeforeUpdate": true}}}}"#,
         4 * MIB
     ));
-    let err = fx.cg.update(&r).unwrap_err().to_string();
+    let err = fx.cg.update(&r, &[]).unwrap_err().to_string();
     assert!(err.contains("linux.resources.memory.limit"), "{err}");
     assert!(err.contains("checkBeforeUpdate"), "{err}");
     assert_eq!(

@@ -132,19 +132,35 @@ fn cgroups_shared_parent_stays_while_a_sibling_uses_it() {
 }
 
 #[test]
-fn cgroups_existing_leaf_with_processes_is_not_shared() {
+fn cgroups_existing_leaf_with_processes_is_joined_with_a_warning() {
     let path = unique_path("busy");
     let mut first = Fixture::at(&path);
     first.run(|_| body::sleep_forever());
     let mode = detect().unwrap();
     let mut second = Cgroup::resolve(&path, mode).unwrap();
-    let err = second.create().unwrap_err().to_string();
-    assert!(err.contains("holds processes"), "{err}");
+    let warnings = second.create().unwrap();
+    assert!(!warnings.is_empty());
+    assert!(warnings[0].contains("not empty"), "{warnings:?}");
+    assert!(second.shared);
     assert!(second.created.is_empty());
     // The first container's cgroups are untouched.
     for d in first.cg.dirs() {
         assert!(d.is_dir());
     }
+}
+
+#[test]
+fn cgroups_frozen_leaf_is_refused_by_name() {
+    let fx = Fixture::new("frozen");
+    fx.cg.freeze().unwrap();
+    let mut second = Cgroup::resolve(&fx.cg.path, detect().unwrap()).unwrap();
+    let err = second.create().unwrap_err().to_string();
+    fx.cg.thaw().unwrap();
+    assert!(err.contains("frozen"), "{err}");
+    assert!(
+        fx.cg.dirs().any(|d| err.contains(&d.display().to_string())),
+        "{err}"
+    );
 }
 
 #[test]

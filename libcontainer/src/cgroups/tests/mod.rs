@@ -67,7 +67,7 @@ impl Fixture {
     }
 
     pub fn apply(&self, r: &LinuxResources) {
-        self.cg.apply(r).unwrap();
+        self.cg.apply(r, &[]).unwrap();
     }
 
     /// The directory of `controller` and whether it is v1.

@@ -187,9 +187,9 @@ fn cgroups_blkio_weight_is_written_or_named_as_unsupported() {
         &["io.bfq.weight", "io.weight"]
     };
     if files.iter().any(|f| dir.join(f).exists()) {
-        fx.cg.apply(&r).unwrap();
+        fx.cg.apply(&r, &[]).unwrap();
     } else {
-        let err = fx.cg.apply(&r).unwrap_err().to_string();
+        let err = fx.cg.apply(&r, &[]).unwrap_err().to_string();
         assert!(err.contains("linux.resources.blockIO.weight"), "{err}");
     }
 }
@@ -245,7 +245,7 @@ fn cgroups_update_leaves_absent_fields_alone() {
         r#"{"pids": {"limit": 7}, "cpu": {"shares": 300}}"#,
     ));
     fx.cg
-        .update(&resources(r#"{"pids": {"limit": 9}}"#))
+        .update(&resources(r#"{"pids": {"limit": 9}}"#), &[])
         .unwrap();
     assert_eq!(fx.read("pids", "pids.max", "pids.max"), "9");
     let shares = fx.read("cpu", "cpu.shares", "cpu.weight");
