@@ -257,12 +257,6 @@ fn validate_mount(i: usize, mount: &Mount) -> Result<()> {
         ));
     }
     let options = mount.options().as_deref().unwrap_or_default();
-    if options.iter().any(|o| o == "tmpcopyup") {
-        return Err(Error::field(
-            format!("mounts[{i}].options"),
-            "tmpcopyup is not supported yet",
-        ));
-    }
     let is_bind = mount.typ().as_deref() == Some("bind")
         || options.iter().any(|o| o == "bind" || o == "rbind");
     if is_bind && mount.source().is_none() {

@@ -4,6 +4,7 @@
 //! read-only paths and a read-only root.
 
 pub mod cgroup;
+mod copyup;
 pub mod devices;
 pub mod mountinfo;
 pub mod options;
@@ -21,6 +22,7 @@ use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::sys;
 use options::MountOptions;
 use path::{ensure_in_root, fd_path, open_in_root, Kind};
 
@@ -136,44 +138,93 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
     let typ = entry.typ().as_deref().unwrap_or_default();
 
     if is_bind(entry, &opts) {
-        let source = source_path(ctx, entry)
-            .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
-        let kind = match std::fs::metadata(&source) {
-            Ok(meta) if meta.is_dir() => Kind::Dir,
-            Ok(_) => Kind::File,
-            Err(e) => {
-                return Err(Error::field(
-                    format!("mounts[{index}].source"),
-                    format!("{}: {e}", source.display()),
-                ))
-            }
-        };
-        let target = ensure_in_root(root, dest, kind)?;
-        mount_at(
-            Some(&source),
-            target.as_fd(),
-            None,
-            MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
-            None,
-        )
-        .ctx(|| format!("bind-mounting {}", source.display()))?;
-        let mounted = open_in_root(root, dest, OFlag::O_PATH)
-            .ctx(|| "reopening the mount target".to_string())?;
-        remount_bind(mounted.as_fd(), &opts)?;
-        return apply_propagation(mounted.as_fd(), &opts);
+        mount_bind(root, ctx, index, entry, &opts)?;
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources)?;
+    } else {
+        mount_filesystem(root, ctx, entry, typ, &opts)?;
     }
-
-    if typ == "cgroup" || typ == "cgroup2" {
-        return cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources);
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
+    apply_propagation(mounted.as_fd(), &opts)?;
+    if is_dev(entry) && !is_bind(entry, &opts) {
+        // Read-only and the recursive attributes wait for finalize: the
+        // devices and links are made in this /dev first (as in runc).
+        return Ok(());
     }
+    apply_recursive(mounted.as_fd(), &opts)
+}
 
+fn is_dev(entry: &Mount) -> bool {
+    entry.destination() == Path::new("/dev")
+}
+
+fn mount_bind(
+    root: BorrowedFd<'_>,
+    ctx: &Context<'_>,
+    index: usize,
+    entry: &Mount,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = entry.destination();
+    let source = source_path(ctx, entry)
+        .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
+    let kind = match std::fs::metadata(&source) {
+        Ok(meta) if meta.is_dir() => Kind::Dir,
+        Ok(_) => Kind::File,
+        Err(e) => {
+            return Err(Error::field(
+                format!("mounts[{index}].source"),
+                format!("{}: {e}", source.display()),
+            ))
+        }
+    };
+    let target = ensure_in_root(root, dest, kind)?;
+    mount_at(
+        Some(&source),
+        target.as_fd(),
+        None,
+        MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+        None,
+    )
+    .ctx(|| format!("bind-mounting {}", source.display()))?;
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
+    remount_bind(mounted.as_fd(), opts)
+}
+
+/// A filesystem of its own (tmpfs, proc, ...). A tmpfs is mounted writable
+/// and made read-only once its content is in place (`tmpcopyup`), as runc
+/// does.
+fn mount_filesystem(
+    root: BorrowedFd<'_>,
+    ctx: &Context<'_>,
+    entry: &Mount,
+    typ: &str,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = entry.destination();
     if typ == "proc" || typ == "sysfs" {
         refuse_unless_plain_dir(root, dest, typ)?;
     }
     let target = ensure_in_root(root, dest, Kind::Dir)?;
+    let copy_from = if typ == "tmpfs" && opts.copy_up {
+        // Opened before the tmpfs covers it: the fd still reaches the
+        // image's directory afterwards.
+        Some(
+            open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .ctx(|| format!("tmpcopyup: opening {}", dest.display()))?,
+        )
+    } else {
+        None
+    };
+    let write_first = typ == "tmpfs" || is_dev(entry);
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let mut flags = opts.flags & !MsFlags::MS_REMOUNT;
+    if write_first {
+        flags.remove(MsFlags::MS_RDONLY);
+    }
     match mount_at(
         Some(&source),
         target.as_fd(),
@@ -200,7 +251,7 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
             .ctx(|| format!("bind-mounting host {host}"))?;
             let mounted = open_in_root(root, dest, OFlag::O_PATH)
                 .ctx(|| "reopening the mount target".to_string())?;
-            remount_bind(mounted.as_fd(), &opts)?;
+            return remount_bind(mounted.as_fd(), opts);
         }
         Err(e) => {
             return Err(Error::sys(
@@ -209,12 +260,58 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
             ))
         }
     }
-    if !opts.propagation.is_empty() {
+    if let Some(from) = copy_from {
+        let onto = open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .ctx(|| "tmpcopyup: opening the new tmpfs".to_string())?;
+        copyup::copy_tree(from.as_fd(), onto.as_fd())
+            .map_err(|e| Error::Other(format!("tmpcopyup: {e}")))?;
+    }
+    if write_first && !is_dev(entry) && opts.flags.contains(MsFlags::MS_RDONLY) {
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
             .ctx(|| "reopening the mount target".to_string())?;
-        apply_propagation(mounted.as_fd(), &opts)?;
+        remount_readonly(mounted.as_fd(), opts)?;
     }
     Ok(())
+}
+
+/// A filesystem mounted writable for set-up, made read-only with the
+/// per-mount flags it was given (MS_BIND: the superblock is left alone).
+fn remount_readonly(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    let per_mount = opts.flags
+        & (MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NOATIME
+            | MsFlags::MS_NODIRATIME
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_STRICTATIME);
+    mount_at(
+        None,
+        target,
+        None,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | per_mount,
+        None,
+    )
+    .ctx(|| "remounting read-only".to_string())
+}
+
+/// `rro`, `rnosuid`, ...: one mount_setattr(AT_RECURSIVE) for the mount and
+/// everything below it, never passed to the filesystem as data.
+fn apply_recursive(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    if opts.recursive.is_empty() {
+        return Ok(());
+    }
+    let attr = sys::MountAttr {
+        attr_set: opts.recursive.set,
+        attr_clr: opts.recursive.clear,
+        ..sys::MountAttr::default()
+    };
+    sys::mount_setattr(target, true, &attr).ctx(|| {
+        format!(
+            "setting recursive mount attributes (set {:#x}, clear {:#x}; mount_setattr needs Linux 5.12)",
+            attr.attr_set, attr.attr_clr
+        )
+    })
 }
 
 /// proc and sysfs go only onto a directory of the image itself, never through a
@@ -393,6 +490,7 @@ pub fn open_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = open_in_root_dir()?;
+    finish_dev(spec, root.as_fd())?;
     for path in linux
         .and_then(|l| l.readonly_paths().as_deref())
         .unwrap_or_default()
@@ -424,6 +522,27 @@ pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
         .ctx(|| "remounting / read-only (root.readonly)".to_string())?;
     }
     Ok(())
+}
+
+/// The read-only flag and recursive attributes of a `/dev` filesystem, held
+/// back while its devices, links and console were made.
+fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let Some((index, entry)) = mounts.iter().enumerate().rev().find(|(_, m)| is_dev(m)) else {
+        return Ok(());
+    };
+    let opts = options::parse(entry.options().as_deref().unwrap_or_default());
+    if is_bind(entry, &opts) {
+        return Ok(());
+    }
+    let named = |e: Error| Error::Other(format!("mounts[{index}] (/dev): {e}"));
+    let dev = open_in_root(root, Path::new("/dev"), OFlag::O_PATH)
+        .ctx(|| "reopening /dev".to_string())
+        .map_err(named)?;
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        remount_readonly(dev.as_fd(), &opts).map_err(named)?;
+    }
+    apply_recursive(dev.as_fd(), &opts).map_err(named)
 }
 
 fn open_in_root_dir() -> Result<OwnedFd> {
