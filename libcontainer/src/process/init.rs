@@ -23,7 +23,7 @@ use super::channel::{Channel, Message};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::rootfs::{
-    self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
+    self, cgroup, jail::Jail, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
 };
 use crate::seccomp::{Compiled, Installer};
 use crate::{console, hooks, sys};
@@ -138,7 +138,13 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         in_user_ns,
         cgroup_sources: &cgroup_sources,
     };
-    rootfs::prepare(spec)?;
+    // Without a mount namespace of its own the container shares the
+    // caller's (runc allows it): its mounts are made there, under the rootfs,
+    // and the caller's / keeps the propagation it has.
+    let own_mount_ns = args.plan.has(LinuxNamespaceType::Mount);
+    if own_mount_ns {
+        rootfs::prepare(spec)?;
+    }
     let root = rootfs::bind_rootfs(args.rootfs)?;
     rootfs::mount_all(root.as_fd(), &ctx)?;
     fail::fail_point!("init:after-mounts", |_| crate::container::failpoint(
@@ -172,13 +178,16 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         .transpose()?;
     drop(root);
 
-    rootfs::pivot(args.rootfs, args.no_pivot)?;
+    rootfs::jail::enter(args.rootfs, Jail::choose(own_mount_ns, args.no_pivot))?;
     fail::fail_point!("init:after-pivot", |_| crate::container::failpoint(
         "init:after-pivot"
     ));
     // Before finalize: /proc/sys is usually among the read-only paths.
     apply_sysctl(spec)?;
     rootfs::finalize(spec, null.as_ref().map(|fd| fd.as_fd()))?;
+    if own_mount_ns {
+        rootfs::jail::apply_root_propagation(spec)?;
+    }
 
     if let Some(slave) = console_slave {
         take_terminal(slave)?;

@@ -1,11 +1,13 @@
-//! The container's root filesystem, built inside its new mount namespace:
-//! propagation, the rootfs bind, each mount of config.json (targets resolved
-//! inside the rootfs), /dev, the console, pivot_root, then masked and
-//! read-only paths and a read-only root.
+//! The container's root filesystem, built inside its new mount namespace
+//! (or, without one, in the caller's, as runc does): propagation, the rootfs
+//! bind, each mount of config.json (targets resolved inside the rootfs),
+//! /dev, the console, pivot_root, then masked and read-only paths, a
+//! read-only root and the propagation of the new `/`.
 
 pub mod cgroup;
 mod copyup;
 pub mod devices;
+pub mod jail;
 pub mod mountinfo;
 pub mod options;
 pub mod path;
@@ -15,10 +17,9 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
-use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -53,15 +54,10 @@ fn mount_at(
     mount(source, &fd_path(target), fstype, flags, data)
 }
 
-/// Step 1: make our mount namespace private to us (so nothing we mount
-/// propagates to the host) and make the rootfs a mount point of its own.
+/// Step 1, in the container's own mount namespace only: cut it off from the
+/// host's (so nothing we mount propagates there), unless `shared` was asked.
 pub fn prepare(spec: &Spec) -> Result<()> {
-    let propagation = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flags)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    let propagation = jail::setup_propagation(jail::requested_propagation(spec));
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .ctx(|| "setting propagation of / in the container's mount namespace".to_string())
 }
@@ -427,41 +423,6 @@ pub fn setup_dev(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
     devices::create_links(root)
 }
 
-/// Step 4: make the rootfs `/`. pivot_root(".", ".") stacks the old root
-/// under the new one, where it is detached without needing a directory in
-/// the image for it.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    chdir(rootfs).ctx(|| format!("chdir to rootfs {}", rootfs.display()))?;
-    if no_pivot {
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
-        chroot(".").ctx(|| "chroot into the rootfs".to_string())?;
-    } else {
-        let old_root = nix::fcntl::open(
-            "/",
-            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ctx(|| "opening the old root".to_string())?;
-        pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
-        // "." must name the old root, now stacked over the new one: only it
-        // becomes a slave and goes, the container's own mounts keep the
-        // propagation they were given.
-        nix::unistd::fchdir(&old_root).ctx(|| "fchdir to the old root".to_string())?;
-        // Keep the unmount of the old root from propagating to the host.
-        mount(
-            None::<&str>,
-            ".",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx(|| "making the old root a slave".to_string())?;
-        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".to_string())?;
-    }
-    chdir("/").ctx(|| "chdir to the new /".to_string())
-}
-
 /// The container's /dev/null, opened before pivot and checked to be the
 /// null device (1:3): masking binds this fd, never the path `/dev/null`,
 /// which a volume, a mount or a racing process may have swapped for
@@ -486,6 +447,7 @@ pub fn open_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 }
 
 /// Step 5, after pivot: masked paths, read-only paths, read-only root.
+/// ([`jail::apply_root_propagation`] comes last.)
 /// `null` is [`open_null`], needed when there are masked paths.
 pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
     let linux = spec.linux().as_ref();
