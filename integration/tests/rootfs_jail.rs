@@ -208,3 +208,37 @@ fn no_pivot_leaves_no_host_proc_to_mount_a_bare_proc_from() {
         .lines()
         .any(|l| l.contains(" /proc ") && l.contains(" - proc ")));
 }
+
+#[test]
+fn bind_sources_only_host_root_reaches_work_in_a_user_namespace() {
+    let Some(t) = Test::new("userns_bind_sources") else {
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let secret = t.dir.join("secret");
+    fs::create_dir_all(secret.join("dir")).unwrap();
+    fs::write(secret.join("dir/inside"), "in a dir\n").unwrap();
+    fs::write(secret.join("file"), "a file\n").unwrap();
+    // Only the host's root may enter: the container's root is uid 100000.
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
+    let b = t.bundle();
+    // The container's root may not create them in a rootfs the host's root owns.
+    fs::create_dir(b.rootfs().join("data")).unwrap();
+    fs::write(b.rootfs().join("etc/from-host"), "").unwrap();
+    let b = b
+        .namespace("user", None)
+        .edit(|c| {
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        })
+        .bind(&secret.join("dir"), "/data", &["rbind", "ro"])
+        .bind(&secret.join("file"), "/etc/from-host", &["bind"]);
+    let out = t.sh(
+        b,
+        "cat /data/inside /etc/from-host; touch /data/new 2>&1 && echo written || echo refused",
+    );
+    assert!(out.starts_with("in a dir\na file\n"), "{out}");
+    assert!(out.contains("refused"), "ro still applies: {out}");
+}

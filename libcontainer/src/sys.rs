@@ -191,6 +191,26 @@ pub fn open_tree_clone(path: &CStr, recursive: bool) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// Attaches the detached mount `from` (from [`open_tree_clone`]) onto the
+/// file behind `onto` (move_mount with both paths empty).
+pub fn move_mount_onto(from: BorrowedFd<'_>, onto: BorrowedFd<'_>) -> nix::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are "" (static C strings) and name the fds
+    // themselves; the fds are live for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            onto.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// struct mount_attr of <linux/mount.h>: attributes to set and clear, and
 /// a propagation type (MS_SHARED, MS_SLAVE, ... or 0 to leave it).
 #[repr(C)]

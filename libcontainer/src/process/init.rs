@@ -22,6 +22,7 @@ use super::attributes::{
 use super::channel::{Channel, Message};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::rootfs::bind_source::BindSources;
 use crate::rootfs::{
     self, cgroup, jail::Jail, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
 };
@@ -29,8 +30,8 @@ use crate::seccomp::{Compiled, Installer};
 use crate::{console, hooks, sys};
 
 /// Entry point of the child. Never returns.
-pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
-    let prepared = match build(&args, &channel) {
+pub fn run(args: InitArgs<'_>, channel: Channel, bind_sources: BindSources) -> ! {
+    let prepared = match build(&args, &channel, &bind_sources) {
         Ok(Some(prepared)) => prepared,
         // The parent went away without a word: nothing to report to.
         Ok(None) => sys::exit_now(1),
@@ -58,7 +59,11 @@ struct Prepared {
     env: Vec<CString>,
 }
 
-fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
+fn build(
+    args: &InitArgs<'_>,
+    channel: &Channel,
+    bind_sources: &BindSources,
+) -> Result<Option<Prepared>> {
     let spec = args.spec;
     let process = spec
         .process()
@@ -137,6 +142,7 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         bundle: args.bundle,
         in_user_ns,
         cgroup_sources: &cgroup_sources,
+        bind_sources,
     };
     // Without a mount namespace of its own the container shares the
     // caller's (runc allows it): its mounts are made there, under the rootfs,

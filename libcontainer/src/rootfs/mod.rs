@@ -4,6 +4,7 @@
 //! /dev, the console, pivot_root, then masked and read-only paths, a
 //! read-only root and the propagation of the new `/`.
 
+pub mod bind_source;
 pub mod cgroup;
 mod copyup;
 pub mod devices;
@@ -42,6 +43,8 @@ pub struct Context<'a> {
     /// Host paths to bind for a `cgroup` mount, computed before the cgroup
     /// namespace was unshared.
     pub cgroup_sources: &'a [cgroup::Source],
+    /// Bind sources the runtime took for a user namespace.
+    pub bind_sources: &'a bind_source::BindSources,
 }
 
 fn mount_at(
@@ -163,6 +166,20 @@ fn mount_bind(
     opts: &MountOptions,
 ) -> Result<()> {
     let dest = entry.destination();
+    if let Some(detached) = ctx.bind_sources.get(index) {
+        let stat = fstat(detached).ctx(|| "stat of the bind source".to_string())?;
+        let kind = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        let target = ensure_in_root(root, dest, kind)?;
+        sys::move_mount_onto(detached, target.as_fd())
+            .ctx(|| "attaching the bind source the runtime opened".to_string())?;
+        let mounted = open_in_root(root, dest, OFlag::O_PATH)
+            .ctx(|| "reopening the mount target".to_string())?;
+        return remount_bind(mounted.as_fd(), opts);
+    }
     let source = source_path(ctx, entry)
         .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
     let kind = match std::fs::metadata(&source) {
