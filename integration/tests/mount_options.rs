@@ -189,3 +189,56 @@ fn read_only_dev_gets_its_devices_and_links_first() {
         "devpts under a read-only /dev"
     );
 }
+
+#[test]
+fn podman_read_only_mounts_work_on_a_read_only_root() {
+    let Some(t) = Test::new("podman_read_only") else {
+        return;
+    };
+    let b = t.bundle().readonly(true);
+    fs::create_dir_all(b.rootfs().join("run/lock")).unwrap();
+    fs::create_dir_all(b.rootfs().join("var/tmp")).unwrap();
+    // What `podman run --read-only` adds to the spec.
+    let mut b = b;
+    for dest in ["/run", "/tmp", "/var/tmp"] {
+        b = b.mount(json!({
+            "destination": dest, "type": "tmpfs", "source": "tmpfs",
+            "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+        }));
+    }
+    let out = t.sh(
+        b,
+        "ls -d /run/lock && touch /run/x /tmp/x /var/tmp/x && echo writable; \
+         touch /etc/x 2>&1 || echo root-read-only",
+    );
+    assert!(out.contains("/run/lock\n"), "{out}");
+    assert!(out.contains("writable"), "{out}");
+    assert!(out.contains("root-read-only"), "{out}");
+}
+
+#[test]
+fn tmpcopyup_works_in_a_user_namespace() {
+    let Some(t) = Test::new("tmpcopyup_userns") else {
+        return;
+    };
+    let b = t.bundle();
+    fs::create_dir_all(b.rootfs().join("opt/app")).unwrap();
+    fs::write(b.rootfs().join("opt/app/config"), "from the image\n").unwrap();
+    let b = b
+        .namespace("user", None)
+        .edit(|c| {
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        })
+        .mount(json!({
+            "destination": "/opt/app", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", "tmpcopyup"]
+        }));
+    let out = t.sh(
+        b,
+        "cat /opt/app/config; touch /opt/app/new && echo writable",
+    );
+    assert_eq!(out, "from the image\nwritable\n");
+}

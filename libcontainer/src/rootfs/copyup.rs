@@ -67,7 +67,7 @@ fn copy_dir(
                 let dst = open_dir(to, &name).map_err(|e| fail("opening copy of", at, e))?;
                 copy_dir(src.as_fd(), dst.as_fd(), depth + 1, at)?;
                 // Mode and owner last: a read-only directory is still filled.
-                fchown(dst.as_fd(), uid, gid).map_err(|e| fail("chown of", at, e))?;
+                owned(fchown(dst.as_fd(), uid, gid)).map_err(|e| fail("chown of", at, e))?;
                 fchmod(dst.as_fd(), mode).map_err(|e| fail("chmod of", at, e))?;
             }
             SFlag::S_IFREG => copy_file(from, to, &name, mode, st.st_uid, st.st_gid)
@@ -77,14 +77,26 @@ fn copy_dir(
                     readlinkat(from, name.as_c_str()).map_err(|e| fail("reading link", at, e))?;
                 symlinkat(target.as_os_str(), to, name.as_c_str())
                     .map_err(|e| fail("creating link", at, e))?;
-                fchownat(to, name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(|e| fail("chown of link", at, e))?;
+                owned(fchownat(
+                    to,
+                    name.as_c_str(),
+                    uid,
+                    gid,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                ))
+                .map_err(|e| fail("chown of link", at, e))?;
             }
             kind @ (SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO) => {
                 mknodat(to, name.as_c_str(), kind, mode, st.st_rdev)
                     .map_err(|e| fail("creating node", at, e))?;
-                fchownat(to, name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(|e| fail("chown of", at, e))?;
+                owned(fchownat(
+                    to,
+                    name.as_c_str(),
+                    uid,
+                    gid,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                ))
+                .map_err(|e| fail("chown of", at, e))?;
             }
             _ => {}
         }
@@ -124,14 +136,24 @@ fn copy_file(
     )?;
     let (mut src, mut dst) = (File::from(src), File::from(dst));
     std::io::copy(&mut src, &mut dst)?;
-    fchown(
+    owned(fchown(
         dst.as_fd(),
         Some(Uid::from_raw(uid)),
         Some(Gid::from_raw(gid)),
-    )?;
+    ))?;
     // After chown, which clears setuid and setgid bits.
     fchmod(dst.as_fd(), mode)?;
     Ok(())
+}
+
+/// A copy keeps the owner of the original where it can; in a user
+/// namespace an owner the namespace does not map (EINVAL), or may not give
+/// (EPERM), leaves the copy to the container's root instead.
+fn owned(result: nix::Result<()>) -> nix::Result<()> {
+    match result {
+        Err(Errno::EINVAL | Errno::EPERM) => Ok(()),
+        other => other,
+    }
 }
 
 fn shown(at: &[String]) -> String {
