@@ -143,15 +143,20 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
     } else {
         mount_filesystem(root, ctx, entry, typ, &opts)?;
     }
+    // Read-only and the recursive attributes of a /dev filesystem wait for
+    // finalize: its devices and links are made first (as in runc).
+    let dev_filesystem = is_dev(entry) && !is_bind(entry, &opts);
+    let recursive_now = !dev_filesystem && !opts.recursive.is_empty();
+    if opts.propagation.is_empty() && !recursive_now {
+        return Ok(());
+    }
     let mounted =
         open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
     apply_propagation(mounted.as_fd(), &opts)?;
-    if is_dev(entry) && !is_bind(entry, &opts) {
-        // Read-only and the recursive attributes wait for finalize: the
-        // devices and links are made in this /dev first (as in runc).
-        return Ok(());
+    if recursive_now {
+        apply_recursive(mounted.as_fd(), &opts)?;
     }
-    apply_recursive(mounted.as_fd(), &opts)
+    Ok(())
 }
 
 fn is_dev(entry: &Mount) -> bool {
