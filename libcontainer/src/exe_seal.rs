@@ -39,7 +39,7 @@ pub fn ensure_sealed() -> Result<()> {
         std::fs::read_link("/proc/self/exe").io_ctx(|| "reading /proc/self/exe".to_string())?;
     let exe_c = CString::new(exe.as_os_str().as_bytes())
         .map_err(|_| Error::Other(format!("runtime path {} contains NUL", exe.display())))?;
-    let sealed = sys::open_tree_clone(&exe_c)
+    let sealed = sys::open_tree_clone(&exe_c, false)
         .ctx(|| format!("sealing the runtime binary: open_tree of {}", exe.display()))?;
     sys::make_mount_read_only(sealed.as_fd())
         .ctx(|| "sealing the runtime binary: making its bind mount read-only".to_string())?;

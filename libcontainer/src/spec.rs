@@ -110,10 +110,20 @@ pub fn validate(spec: &Spec) -> Result<()> {
         crate::process::scheduling::check_io_priority(priority)?;
     }
     if !has(LinuxNamespaceType::Mount) {
-        return Err(Error::field(
-            "linux.namespaces",
-            "no mount namespace; the container's rootfs can only be set up in one of its own",
-        ));
+        // Masks and read-only binds in the caller's mount namespace would
+        // hide the host's own /proc and /sys (runc refuses the same).
+        let nonempty = |paths: &Option<Vec<String>>| paths.as_ref().is_some_and(|p| !p.is_empty());
+        for (field, paths) in [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ] {
+            if nonempty(paths) {
+                return Err(Error::field(
+                    field,
+                    "needs a mount namespace of the container's own in linux.namespaces",
+                ));
+            }
+        }
     }
 
     let has_mappings = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -257,12 +267,6 @@ fn validate_mount(i: usize, mount: &Mount) -> Result<()> {
         ));
     }
     let options = mount.options().as_deref().unwrap_or_default();
-    if options.iter().any(|o| o == "tmpcopyup") {
-        return Err(Error::field(
-            format!("mounts[{i}].options"),
-            "tmpcopyup is not supported yet",
-        ));
-    }
     let is_bind = mount.typ().as_deref() == Some("bind")
         || options.iter().any(|o| o == "bind" || o == "rbind");
     if is_bind && mount.source().is_none() {
@@ -377,10 +381,22 @@ mod tests {
     }
 
     #[test]
-    fn mount_namespace_is_required() {
+    fn no_mount_namespace_is_accepted_as_by_runc() {
         let mut config = minimal();
         config["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
-        assert!(check(config).unwrap_err().contains("no mount namespace"));
+        check(config).unwrap();
+    }
+
+    #[test]
+    fn masks_without_a_mount_namespace_are_rejected() {
+        for field in ["maskedPaths", "readonlyPaths"] {
+            let mut config = minimal();
+            config["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+            config["linux"][field] = serde_json::json!(["/proc/kcore"]);
+            let err = check(config).unwrap_err();
+            assert!(err.contains(&format!("linux.{field}")), "{err}");
+            assert!(err.contains("mount namespace"), "{err}");
+        }
     }
 
     #[test]

@@ -201,18 +201,16 @@ pub fn exit_now(code: i32) -> ! {
 }
 
 /// A detached bind mount of `path` (open_tree OPEN_TREE_CLONE), attached
-/// nowhere: only the returned fd reaches it.
-pub fn open_tree_clone(path: &CStr) -> nix::Result<OwnedFd> {
+/// nowhere: only the returned fd reaches it. With `recursive`, the mounts
+/// below `path` come along (AT_RECURSIVE, as for an rbind).
+pub fn open_tree_clone(path: &CStr, recursive: bool) -> nix::Result<OwnedFd> {
     const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
     // SAFETY: path is a valid C string for the call; flags are plain ints.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
     if ret < 0 {
         return Err(Errno::last());
     }
@@ -220,23 +218,44 @@ pub fn open_tree_clone(path: &CStr) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
-/// Makes the mount behind `fd` read-only (mount_setattr MOUNT_ATTR_RDONLY).
-pub fn make_mount_read_only(fd: BorrowedFd<'_>) -> nix::Result<()> {
-    /// struct mount_attr of <linux/mount.h>.
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
+/// Attaches the detached mount `from` (from [`open_tree_clone`]) onto the
+/// file behind `onto` (move_mount with both paths empty).
+pub fn move_mount_onto(from: BorrowedFd<'_>, onto: BorrowedFd<'_>) -> nix::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are "" (static C strings) and name the fds
+    // themselves; the fds are live for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            onto.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
     };
+    Errno::result(ret).map(drop)
+}
+
+/// struct mount_attr of <linux/mount.h>: attributes to set and clear, and
+/// a propagation type (MS_SHARED, MS_SLAVE, ... or 0 to leave it).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount behind `fd`, and with `recursive` on every
+/// mount below it too (AT_RECURSIVE).
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
     // SAFETY: attr is a live mount_attr of the size passed; "" with
     // AT_EMPTY_PATH names the fd itself.
     let ret = unsafe {
@@ -244,12 +263,22 @@ pub fn make_mount_read_only(fd: BorrowedFd<'_>) -> nix::Result<()> {
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
+            flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// Makes the mount behind `fd` read-only (mount_setattr MOUNT_ATTR_RDONLY).
+pub fn make_mount_read_only(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        ..MountAttr::default()
+    };
+    mount_setattr(fd, false, &attr)
 }
 
 /// execveat(fd, "", AT_EMPTY_PATH): runs the file behind `fd`. Returns only

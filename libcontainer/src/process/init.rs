@@ -23,15 +23,16 @@ use super::channel::{Channel, Message, StartReply};
 use super::{scheduling, InitArgs};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::kernel::Kernel;
+use crate::rootfs::bind_source::BindSources;
 use crate::rootfs::{
-    self, cgroup, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
+    self, cgroup, jail::Jail, path::ensure_in_root, path::fd_path, path::open_in_root, path::Kind,
 };
 use crate::seccomp::{Compiled, Installer};
 use crate::{console, hooks, sys};
 
 /// Entry point of the child. Never returns.
-pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
-    let prepared = match build(&args, &channel) {
+pub fn run(args: InitArgs<'_>, channel: Channel, bind_sources: BindSources) -> ! {
+    let prepared = match build(&args, &channel, &bind_sources) {
         Ok(Some(prepared)) => prepared,
         // The parent went away without a word: nothing to report to.
         Ok(None) => sys::exit_now(1),
@@ -56,7 +57,11 @@ struct Prepared {
     env: Vec<CString>,
 }
 
-fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
+fn build(
+    args: &InitArgs<'_>,
+    channel: &Channel,
+    bind_sources: &BindSources,
+) -> Result<Option<Prepared>> {
     let spec = args.spec;
     let process = spec
         .process()
@@ -131,8 +136,15 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         bundle: args.bundle,
         in_user_ns,
         cgroup_sources: &cgroup_sources,
+        bind_sources,
     };
-    rootfs::prepare(spec)?;
+    // Without a mount namespace of its own the container shares the
+    // caller's (runc allows it): its mounts are made there, under the rootfs,
+    // and the caller's / keeps the propagation it has.
+    let own_mount_ns = args.plan.has(LinuxNamespaceType::Mount);
+    if own_mount_ns {
+        rootfs::prepare(spec)?;
+    }
     let root = rootfs::bind_rootfs(args.rootfs)?;
     rootfs::mount_all(root.as_fd(), &ctx)?;
     fail::fail_point!("init:after-mounts", |_| crate::error::failpoint(
@@ -170,13 +182,16 @@ fn build(args: &InitArgs<'_>, channel: &Channel) -> Result<Option<Prepared>> {
         .transpose()?;
     drop(root);
 
-    rootfs::pivot(args.rootfs, args.no_pivot)?;
+    rootfs::jail::enter(args.rootfs, Jail::choose(own_mount_ns, args.no_pivot))?;
     fail::fail_point!("init:after-pivot", |_| crate::error::failpoint(
         "init:after-pivot"
     ));
     // Before finalize: /proc/sys is usually among the read-only paths.
     apply_sysctl(spec)?;
     rootfs::finalize(spec, null.as_ref().map(|fd| fd.as_fd()))?;
+    if own_mount_ns {
+        rootfs::jail::apply_root_propagation(spec)?;
+    }
 
     if let Some(slave) = console_slave {
         take_terminal(slave)?;

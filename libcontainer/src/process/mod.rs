@@ -18,6 +18,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::Plan;
+use crate::rootfs::bind_source::BindSources;
 use crate::sys::{clone3_fork, Forked};
 use channel::{Channel, Message};
 
@@ -104,6 +105,12 @@ impl Drop for InitProcess {
 /// Clones the init and takes it up to `NamespacesReady`.
 pub fn spawn(args: InitArgs<'_>) -> Result<InitProcess> {
     let (parent_end, init_end) = channel::pair()?;
+    // Taken while we are still the host's root; the init inherits the fds.
+    let bind_sources = BindSources::open(
+        args.spec,
+        args.bundle,
+        args.plan.has(LinuxNamespaceType::User),
+    )?;
     let for_children = args.plan.enter_for_children(args.kernel)?;
     let leaf = args.cgroup.map(|c| c.leaf_fd()).transpose()?.flatten();
     let forked = clone3_fork(
@@ -116,12 +123,13 @@ pub fn spawn(args: InitArgs<'_>) -> Result<InitProcess> {
             // The child stays where it was cloned: the way back is the parent's.
             std::mem::forget(for_children);
             drop(parent_end);
-            init::run(args, init_end)
+            init::run(args, init_end, bind_sources)
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => return Err(e),
     };
     drop(init_end);
+    drop(bind_sources);
     let mut process = InitProcess {
         pid,
         channel: parent_end,

@@ -1,10 +1,14 @@
-//! The container's root filesystem, built inside its new mount namespace:
-//! propagation, the rootfs bind, each mount of config.json (targets resolved
-//! inside the rootfs), /dev, the console, pivot_root, then masked and
-//! read-only paths and a read-only root.
+//! The container's root filesystem, built inside its new mount namespace
+//! (or, without one, in the caller's, as runc does): propagation, the rootfs
+//! bind, each mount of config.json (targets resolved inside the rootfs),
+//! /dev, the console, pivot_root, then masked and read-only paths, a
+//! read-only root and the propagation of the new `/`.
 
+pub mod bind_source;
 pub mod cgroup;
+mod copyup;
 pub mod devices;
+pub mod jail;
 pub mod mountinfo;
 pub mod options;
 pub mod path;
@@ -14,13 +18,13 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
-use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::sys;
 use options::MountOptions;
 use path::{ensure_in_root, fd_path, open_in_root, Kind};
 
@@ -39,6 +43,8 @@ pub struct Context<'a> {
     /// Host paths to bind for a `cgroup` mount, computed before the cgroup
     /// namespace was unshared.
     pub cgroup_sources: &'a [cgroup::Source],
+    /// Bind sources the runtime took for a user namespace.
+    pub bind_sources: &'a bind_source::BindSources,
 }
 
 fn mount_at(
@@ -51,15 +57,10 @@ fn mount_at(
     mount(source, &fd_path(target), fstype, flags, data)
 }
 
-/// Step 1: make our mount namespace private to us (so nothing we mount
-/// propagates to the host) and make the rootfs a mount point of its own.
+/// Step 1, in the container's own mount namespace only: cut it off from the
+/// host's (so nothing we mount propagates there), unless `shared` was asked.
 pub fn prepare(spec: &Spec) -> Result<()> {
-    let propagation = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flags)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    let propagation = jail::setup_propagation(jail::requested_propagation(spec));
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .ctx(|| "setting propagation of / in the container's mount namespace".to_string())
 }
@@ -136,44 +137,112 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
     let typ = entry.typ().as_deref().unwrap_or_default();
 
     if is_bind(entry, &opts) {
-        let source = source_path(ctx, entry)
-            .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
-        let kind = match std::fs::metadata(&source) {
-            Ok(meta) if meta.is_dir() => Kind::Dir,
-            Ok(_) => Kind::File,
-            Err(e) => {
-                return Err(Error::field(
-                    format!("mounts[{index}].source"),
-                    format!("{}: {e}", source.display()),
-                ))
-            }
+        mount_bind(root, ctx, index, entry, &opts)?;
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources)?;
+    } else {
+        mount_filesystem(root, ctx, entry, typ, &opts)?;
+    }
+    // Read-only and the recursive attributes of a /dev filesystem wait for
+    // finalize: its devices and links are made first (as in runc).
+    let dev_filesystem = is_dev(entry) && !is_bind(entry, &opts);
+    let recursive_now = !dev_filesystem && !opts.recursive.is_empty();
+    if opts.propagation.is_empty() && !recursive_now {
+        return Ok(());
+    }
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
+    apply_propagation(mounted.as_fd(), &opts)?;
+    if recursive_now {
+        apply_recursive(mounted.as_fd(), &opts)?;
+    }
+    Ok(())
+}
+
+fn is_dev(entry: &Mount) -> bool {
+    entry.destination() == Path::new("/dev")
+}
+
+fn mount_bind(
+    root: BorrowedFd<'_>,
+    ctx: &Context<'_>,
+    index: usize,
+    entry: &Mount,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = entry.destination();
+    if let Some(detached) = ctx.bind_sources.get(index) {
+        let stat = fstat(detached).ctx(|| "stat of the bind source".to_string())?;
+        let kind = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            Kind::Dir
+        } else {
+            Kind::File
         };
         let target = ensure_in_root(root, dest, kind)?;
-        mount_at(
-            Some(&source),
-            target.as_fd(),
-            None,
-            MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
-            None,
-        )
-        .ctx(|| format!("bind-mounting {}", source.display()))?;
+        sys::move_mount_onto(detached, target.as_fd())
+            .ctx(|| "attaching the bind source the runtime opened".to_string())?;
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
             .ctx(|| "reopening the mount target".to_string())?;
-        remount_bind(mounted.as_fd(), &opts)?;
-        return apply_propagation(mounted.as_fd(), &opts);
+        return remount_bind(mounted.as_fd(), opts);
     }
+    let source = source_path(ctx, entry)
+        .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
+    let kind = match std::fs::metadata(&source) {
+        Ok(meta) if meta.is_dir() => Kind::Dir,
+        Ok(_) => Kind::File,
+        Err(e) => {
+            return Err(Error::field(
+                format!("mounts[{index}].source"),
+                format!("{}: {e}", source.display()),
+            ))
+        }
+    };
+    let target = ensure_in_root(root, dest, kind)?;
+    mount_at(
+        Some(&source),
+        target.as_fd(),
+        None,
+        MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+        None,
+    )
+    .ctx(|| format!("bind-mounting {}", source.display()))?;
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
+    remount_bind(mounted.as_fd(), opts)
+}
 
-    if typ == "cgroup" || typ == "cgroup2" {
-        return cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources);
-    }
-
+/// A filesystem of its own (tmpfs, proc, ...). A tmpfs is mounted writable
+/// and made read-only once its content is in place (`tmpcopyup`), as runc
+/// does.
+fn mount_filesystem(
+    root: BorrowedFd<'_>,
+    ctx: &Context<'_>,
+    entry: &Mount,
+    typ: &str,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = entry.destination();
     if typ == "proc" || typ == "sysfs" {
         refuse_unless_plain_dir(root, dest, typ)?;
     }
     let target = ensure_in_root(root, dest, Kind::Dir)?;
+    let copy_from = if typ == "tmpfs" && opts.copy_up {
+        // Opened before the tmpfs covers it: the fd still reaches the
+        // image's directory afterwards.
+        Some(
+            open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .ctx(|| format!("tmpcopyup: opening {}", dest.display()))?,
+        )
+    } else {
+        None
+    };
+    let write_first = typ == "tmpfs" || is_dev(entry);
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let mut flags = opts.flags & !MsFlags::MS_REMOUNT;
+    if write_first {
+        flags.remove(MsFlags::MS_RDONLY);
+    }
     match mount_at(
         Some(&source),
         target.as_fd(),
@@ -200,7 +269,7 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
             .ctx(|| format!("bind-mounting host {host}"))?;
             let mounted = open_in_root(root, dest, OFlag::O_PATH)
                 .ctx(|| "reopening the mount target".to_string())?;
-            remount_bind(mounted.as_fd(), &opts)?;
+            return remount_bind(mounted.as_fd(), opts);
         }
         Err(e) => {
             return Err(Error::sys(
@@ -209,12 +278,58 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
             ))
         }
     }
-    if !opts.propagation.is_empty() {
+    if let Some(from) = copy_from {
+        let onto = open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .ctx(|| "tmpcopyup: opening the new tmpfs".to_string())?;
+        copyup::copy_tree(from.as_fd(), onto.as_fd())
+            .map_err(|e| Error::Other(format!("tmpcopyup: {e}")))?;
+    }
+    if write_first && !is_dev(entry) && opts.flags.contains(MsFlags::MS_RDONLY) {
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
             .ctx(|| "reopening the mount target".to_string())?;
-        apply_propagation(mounted.as_fd(), &opts)?;
+        remount_readonly(mounted.as_fd(), opts)?;
     }
     Ok(())
+}
+
+/// A filesystem mounted writable for set-up, made read-only with the
+/// per-mount flags it was given (MS_BIND: the superblock is left alone).
+fn remount_readonly(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    let per_mount = opts.flags
+        & (MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NOATIME
+            | MsFlags::MS_NODIRATIME
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_STRICTATIME);
+    mount_at(
+        None,
+        target,
+        None,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | per_mount,
+        None,
+    )
+    .ctx(|| "remounting read-only".to_string())
+}
+
+/// `rro`, `rnosuid`, ...: one mount_setattr(AT_RECURSIVE) for the mount and
+/// everything below it, never passed to the filesystem as data.
+fn apply_recursive(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    if opts.recursive.is_empty() {
+        return Ok(());
+    }
+    let attr = sys::MountAttr {
+        attr_set: opts.recursive.set,
+        attr_clr: opts.recursive.clear,
+        ..sys::MountAttr::default()
+    };
+    sys::mount_setattr(target, true, &attr).ctx(|| {
+        format!(
+            "setting recursive mount attributes (set {:#x}, clear {:#x}; mount_setattr needs Linux 5.12)",
+            attr.attr_set, attr.attr_clr
+        )
+    })
 }
 
 /// proc and sysfs go only onto a directory of the image itself, never through a
@@ -330,41 +445,6 @@ pub fn setup_dev(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
     devices::create_links(root)
 }
 
-/// Step 4: make the rootfs `/`. pivot_root(".", ".") stacks the old root
-/// under the new one, where it is detached without needing a directory in
-/// the image for it.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    chdir(rootfs).ctx(|| format!("chdir to rootfs {}", rootfs.display()))?;
-    if no_pivot {
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
-        chroot(".").ctx(|| "chroot into the rootfs".to_string())?;
-    } else {
-        let old_root = nix::fcntl::open(
-            "/",
-            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ctx(|| "opening the old root".to_string())?;
-        pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
-        // "." must name the old root, now stacked over the new one: only it
-        // becomes a slave and goes, the container's own mounts keep the
-        // propagation they were given.
-        nix::unistd::fchdir(&old_root).ctx(|| "fchdir to the old root".to_string())?;
-        // Keep the unmount of the old root from propagating to the host.
-        mount(
-            None::<&str>,
-            ".",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx(|| "making the old root a slave".to_string())?;
-        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".to_string())?;
-    }
-    chdir("/").ctx(|| "chdir to the new /".to_string())
-}
-
 /// The container's /dev/null, opened before pivot and checked to be the
 /// null device (1:3): masking binds this fd, never the path `/dev/null`,
 /// which a volume, a mount or a racing process may have swapped for
@@ -389,10 +469,12 @@ pub fn open_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 }
 
 /// Step 5, after pivot: masked paths, read-only paths, read-only root.
+/// ([`jail::apply_root_propagation`] comes last.)
 /// `null` is [`open_null`], needed when there are masked paths.
 pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = open_in_root_dir()?;
+    finish_dev(spec, root.as_fd())?;
     for path in linux
         .and_then(|l| l.readonly_paths().as_deref())
         .unwrap_or_default()
@@ -424,6 +506,27 @@ pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
         .ctx(|| "remounting / read-only (root.readonly)".to_string())?;
     }
     Ok(())
+}
+
+/// The read-only flag and recursive attributes of a `/dev` filesystem, held
+/// back while its devices, links and console were made.
+fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let Some((index, entry)) = mounts.iter().enumerate().rev().find(|(_, m)| is_dev(m)) else {
+        return Ok(());
+    };
+    let opts = options::parse(entry.options().as_deref().unwrap_or_default());
+    if is_bind(entry, &opts) {
+        return Ok(());
+    }
+    let named = |e: Error| Error::Other(format!("mounts[{index}] (/dev): {e}"));
+    let dev = open_in_root(root, Path::new("/dev"), OFlag::O_PATH)
+        .ctx(|| "reopening /dev".to_string())
+        .map_err(named)?;
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        remount_readonly(dev.as_fd(), &opts).map_err(named)?;
+    }
+    apply_recursive(dev.as_fd(), &opts).map_err(named)
 }
 
 fn open_in_root_dir() -> Result<OwnedFd> {

@@ -1,6 +1,7 @@
-//! Mount options of config.json, split the way mount(2) wants them: flags to
-//! set, flags to clear, propagation changes (each a separate call), and the
-//! filesystem-specific data string.
+//! Mount options of config.json, split the way the kernel wants them: flags
+//! to set, flags to clear, propagation changes (each a separate call), the
+//! recursive attributes runc and crun know (`rro`, `rnosuid`, ...: one
+//! mount_setattr(AT_RECURSIVE) call), and the filesystem-specific data string.
 
 use nix::mount::MsFlags;
 
@@ -14,6 +15,82 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// runc's `tmpcopyup`: a tmpfs starts with the content of what it covers.
     pub copy_up: bool,
+    /// The `r*` options, for the mount and every mount below it.
+    pub recursive: RecursiveAttrs,
+}
+
+/// MOUNT_ATTR_* bits of <linux/mount.h> to set and clear recursively.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecursiveAttrs {
+    pub set: u64,
+    pub clear: u64,
+}
+
+impl RecursiveAttrs {
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clear == 0
+    }
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// The atime modes are a 3-bit field, not flags: setting one means clearing
+/// the whole field (mount_setattr(2)).
+pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
+
+enum Recursive {
+    Set(u64),
+    Clear(u64),
+    Atime(u64),
+}
+
+/// The recursive options, named as runc and crun name them.
+const RECURSIVE: &[(&str, Recursive)] = &[
+    ("rro", Recursive::Set(MOUNT_ATTR_RDONLY)),
+    ("rrw", Recursive::Clear(MOUNT_ATTR_RDONLY)),
+    ("rnosuid", Recursive::Set(MOUNT_ATTR_NOSUID)),
+    ("rsuid", Recursive::Clear(MOUNT_ATTR_NOSUID)),
+    ("rnodev", Recursive::Set(MOUNT_ATTR_NODEV)),
+    ("rdev", Recursive::Clear(MOUNT_ATTR_NODEV)),
+    ("rnoexec", Recursive::Set(MOUNT_ATTR_NOEXEC)),
+    ("rexec", Recursive::Clear(MOUNT_ATTR_NOEXEC)),
+    ("rnodiratime", Recursive::Set(MOUNT_ATTR_NODIRATIME)),
+    ("rdiratime", Recursive::Clear(MOUNT_ATTR_NODIRATIME)),
+    ("rnoatime", Recursive::Atime(MOUNT_ATTR_NOATIME)),
+    ("rstrictatime", Recursive::Atime(MOUNT_ATTR_STRICTATIME)),
+    // Back to the kernel's default mode, as `atime` is for mount(8).
+    ("ratime", Recursive::Atime(MOUNT_ATTR_RELATIME)),
+    ("rrelatime", Recursive::Atime(MOUNT_ATTR_RELATIME)),
+    ("rnorelatime", Recursive::Atime(MOUNT_ATTR_STRICTATIME)),
+    ("rnostrictatime", Recursive::Atime(MOUNT_ATTR_RELATIME)),
+    ("rnosymfollow", Recursive::Set(MOUNT_ATTR_NOSYMFOLLOW)),
+    ("rsymfollow", Recursive::Clear(MOUNT_ATTR_NOSYMFOLLOW)),
+];
+
+impl RecursiveAttrs {
+    fn apply(&mut self, option: &Recursive) {
+        match *option {
+            Recursive::Set(bit) => {
+                self.set |= bit;
+                self.clear &= !bit;
+            }
+            Recursive::Clear(bit) => {
+                self.clear |= bit;
+                self.set &= !bit;
+            }
+            Recursive::Atime(mode) => {
+                self.clear |= MOUNT_ATTR_ATIME_MASK;
+                self.set = (self.set & !MOUNT_ATTR_ATIME_MASK) | mode;
+            }
+        }
+    }
 }
 
 impl Default for MountOptions {
@@ -24,6 +101,7 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             data: Vec::new(),
             copy_up: false,
+            recursive: RecursiveAttrs::default(),
         }
     }
 }
@@ -84,13 +162,16 @@ const PROPAGATION: [&str; 8] = [
     "runbindable",
 ];
 
-/// Every option name understood as a flag or a propagation (anything else
-/// is passed to the filesystem as data).
+/// Every option name understood as a flag, a propagation, a recursive
+/// attribute or an extension (anything else is passed to the filesystem as
+/// data).
 pub fn known_options() -> Vec<&'static str> {
     FLAGS
         .iter()
         .map(|(name, _, _)| *name)
         .chain(PROPAGATION)
+        .chain(RECURSIVE.iter().map(|(name, _)| *name))
+        .chain(["tmpcopyup"])
         .collect()
 }
 
@@ -122,6 +203,8 @@ pub fn parse(options: &[String]) -> MountOptions {
             }
         } else if let Some(flags) = propagation(option) {
             parsed.propagation.push(flags);
+        } else if let Some((_, attr)) = RECURSIVE.iter().find(|(name, _)| name == option) {
+            parsed.recursive.apply(attr);
         } else if option == "tmpcopyup" {
             parsed.copy_up = true;
         } else {
@@ -166,6 +249,45 @@ mod tests {
             let parsed = opts(&[name]);
             assert!(parsed.data.is_empty(), "{name} would be passed as data");
         }
+    }
+
+    #[test]
+    fn recursive_attributes_are_never_data() {
+        let parsed = opts(&["rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow"]);
+        assert!(parsed.data.is_empty());
+        assert!(parsed.flags.is_empty(), "not mount(2) flags: {parsed:?}");
+        assert_eq!(
+            parsed.recursive.set,
+            MOUNT_ATTR_RDONLY
+                | MOUNT_ATTR_NOSUID
+                | MOUNT_ATTR_NODEV
+                | MOUNT_ATTR_NOEXEC
+                | MOUNT_ATTR_NOSYMFOLLOW
+        );
+        assert_eq!(parsed.recursive.clear, 0);
+    }
+
+    #[test]
+    fn later_recursive_option_wins() {
+        let parsed = opts(&["rro", "rrw", "rnodev", "rdev", "rexec"]);
+        assert_eq!(parsed.recursive.set, 0);
+        assert_eq!(
+            parsed.recursive.clear,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
+        );
+    }
+
+    #[test]
+    fn atime_modes_clear_the_whole_field() {
+        let parsed = opts(&["rnoatime", "rstrictatime", "rnodiratime"]);
+        assert_eq!(
+            parsed.recursive.set,
+            MOUNT_ATTR_STRICTATIME | MOUNT_ATTR_NODIRATIME
+        );
+        assert_eq!(parsed.recursive.clear, MOUNT_ATTR_ATIME_MASK);
+        let parsed = opts(&["rnoatime", "ratime"]);
+        assert_eq!(parsed.recursive.set, MOUNT_ATTR_RELATIME);
+        assert_eq!(parsed.recursive.clear, MOUNT_ATTR_ATIME_MASK);
     }
 
     #[test]
