@@ -92,6 +92,54 @@ fn without_a_mount_namespace_the_container_shares_the_callers() {
     assert!(host_mounts_mentioning(&rootfs).is_empty());
 }
 
+/// `cmd`, run in the mount namespace of `pid`.
+fn in_mount_namespace_of(pid: u32, mut cmd: Command) -> Command {
+    let ns = fs::File::open(format!("/proc/{pid}/ns/mnt")).expect("helper's mount namespace");
+    // SAFETY: setns in the forked child before exec; the fd is open.
+    unsafe {
+        cmd.pre_exec(move || {
+            use std::os::fd::AsRawFd;
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+#[test]
+fn exec_without_a_mount_namespace_shares_the_container_s_root() {
+    let Some(t) = Test::new("no_mount_namespace_exec") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5 execs such a process in the caller's root") {
+        return;
+    }
+    let helper = mount_namespace_helper(&t);
+    let b = t
+        .bundle()
+        .without_namespace("mount")
+        .edit(|c| {
+            let linux = c["linux"].as_object_mut().expect("linux");
+            linux.remove("maskedPaths");
+            linux.remove("readonlyPaths");
+        })
+        .args(&["sleep", "60"]);
+    let path = b.path.to_string_lossy().into_owned();
+    let create = t.rt.command(&["create", "--bundle", &path, &b.id]);
+    ok(&t
+        .rt
+        .create_from(&b.id, in_mount_namespace_of(helper, create)));
+    ok(&t.rt.start(&b.id));
+    let exec =
+        t.rt.command(&["exec", &b.id, "sh", "-c", "cat /etc/passwd; pwd"]);
+    let out = ok(&t.rt.output(in_mount_namespace_of(helper, exec)));
+    assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n/\n");
+    ok(&t.rt.kill(&b.id, Some("KILL")));
+    t.rt.wait_status(&b.id, "stopped");
+}
+
 #[test]
 fn masked_paths_without_a_mount_namespace_are_refused() {
     let Some(t) = Test::new("no_mount_ns_masks") else {

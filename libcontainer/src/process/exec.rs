@@ -68,6 +68,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+fn open_root_of(init: Pid) -> Result<OwnedFd> {
+    let root = format!("/proc/{init}/root");
+    nix::fcntl::open(
+        root.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening {root}"))
+}
+
 /// Every namespace of the init that is not also ours, opened.
 fn container_namespaces(init: Pid) -> Result<Vec<NamespaceFd>> {
     let mut found = Vec::new();
@@ -89,6 +99,16 @@ fn container_namespaces(init: Pid) -> Result<Vec<NamespaceFd>> {
 /// pid once it has exec'd. The caller is its parent.
 pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
     let namespaces = container_namespaces(args.init_pid)?;
+    // A container in our own mount namespace is a chroot: its root is
+    // only the init's, and the process must share it, not ours.
+    let shared_ns_root = if namespaces
+        .iter()
+        .any(|ns| ns.typ == LinuxNamespaceType::Mount)
+    {
+        None
+    } else {
+        Some(open_root_of(args.init_pid)?)
+    };
     let (parent_end, child_end) = channel::pair()?;
 
     let pid_ns = namespaces
@@ -111,7 +131,7 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
         .ctx(|| "cloning the exec process".to_string());
     if let Ok(Forked::Child) = forked {
         drop(parent_end);
-        run(&args, &namespaces, child_end)
+        run(&args, &namespaces, shared_ns_root.as_ref(), child_end)
     }
     if let Some(own) = &own_pid_ns {
         args.kernel
@@ -146,8 +166,13 @@ pub fn spawn(args: ExecArgs<'_>) -> Result<Pid> {
     }
 }
 
-fn run(args: &ExecArgs<'_>, namespaces: &[NamespaceFd], channel: Channel) -> ! {
-    match exec_in_container(args, namespaces, &channel) {
+fn run(
+    args: &ExecArgs<'_>,
+    namespaces: &[NamespaceFd],
+    shared_ns_root: Option<&OwnedFd>,
+    channel: Channel,
+) -> ! {
+    match exec_in_container(args, namespaces, shared_ns_root, &channel) {
         Err(e) => {
             let _ = channel.send(&Message::Failed(e.to_string()));
             sys::exit_now(1)
@@ -159,6 +184,7 @@ fn run(args: &ExecArgs<'_>, namespaces: &[NamespaceFd], channel: Channel) -> ! {
 fn exec_in_container(
     args: &ExecArgs<'_>,
     namespaces: &[NamespaceFd],
+    shared_ns_root: Option<&OwnedFd>,
     channel: &Channel,
 ) -> Result<Infallible> {
     // Until execve this process is a copy of the runtime inside the
@@ -185,6 +211,13 @@ fn exec_in_container(
                 .setns(ns.fd.as_fd(), clone_flag(typ))
                 .ctx(|| format!("joining the container's {} namespace", proc_name(typ)))?;
         }
+    }
+    if let Some(root) = shared_ns_root {
+        unistd::fchdir(root).ctx(|| "fchdir to the container's root".to_string())?;
+        args.kernel
+            .chroot(Path::new("."))
+            .ctx(|| "chroot into the container's root".to_string())?;
+        unistd::chdir("/").ctx(|| "chdir to the container's /".to_string())?;
     }
     let process = args.process;
     if let (Some(socket), true) = (&args.console_socket, process.terminal().unwrap_or(false)) {
