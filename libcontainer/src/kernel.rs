@@ -127,7 +127,9 @@ pub enum Call {
 pub type Refusal = (fn(&Call) -> bool, nix::errno::Errno);
 
 /// A kernel that records each call and makes none; `refuse` makes the
-/// calls it matches fail with its errno instead.
+/// calls it matches fail with its errno instead. One stand-in: mknod leaves
+/// an empty file where the node would be, so that the steps after it (a
+/// chown, a later open) find something.
 #[cfg(test)]
 #[derive(Default)]
 pub struct Recorder {
@@ -153,9 +155,14 @@ impl Recorder {
 
 #[cfg(test)]
 fn resolved(path: &Path) -> std::path::PathBuf {
-    if path.starts_with("/proc/self/fd") {
-        if let Ok(target) = std::fs::read_link(path) {
-            return target;
+    // "/", "proc", "self", "fd", N
+    let fd_link: std::path::PathBuf = path.components().take(5).collect();
+    if fd_link.starts_with("/proc/self/fd") && fd_link.components().count() == 5 {
+        if let Ok(target) = std::fs::read_link(&fd_link) {
+            return match path.strip_prefix(&fd_link) {
+                Ok(rest) if !rest.as_os_str().is_empty() => target.join(rest),
+                _ => target,
+            };
         }
     }
     path.to_path_buf()
@@ -201,7 +208,9 @@ impl Kernel for Recorder {
     }
 
     fn mknod(&self, path: &Path, kind: SFlag, perm: Mode, dev: libc::dev_t) -> nix::Result<()> {
-        self.record(Call::Mknod(resolved(path), kind, perm.bits(), dev))
+        self.record(Call::Mknod(resolved(path), kind, perm.bits(), dev))?;
+        std::fs::write(path, b"")
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
     }
 
     fn sethostname(&self, name: &str) -> nix::Result<()> {

@@ -137,22 +137,28 @@ fn build(
         in_user_ns,
         cgroup_sources: &cgroup_sources,
         bind_sources,
+        kernel: args.kernel,
     };
     // Without a mount namespace of its own the container shares the
     // caller's (runc allows it): its mounts are made there, under the rootfs,
     // and the caller's / keeps the propagation it has.
     let own_mount_ns = args.plan.has(LinuxNamespaceType::Mount);
     if own_mount_ns {
-        rootfs::prepare(spec)?;
+        rootfs::prepare(args.kernel, spec)?;
     }
-    let root = rootfs::bind_rootfs(args.rootfs)?;
+    let root = rootfs::bind_rootfs(args.kernel, args.rootfs)?;
     rootfs::mount_all(root.as_fd(), &ctx)?;
     fail::fail_point!("init:after-mounts", |_| crate::error::failpoint(
         "init:after-mounts"
     ));
     rootfs::setup_dev(root.as_fd(), &ctx)?;
     let console_slave = match (&args.console_socket, process.terminal().unwrap_or(false)) {
-        (Some(socket), true) => Some(create_console(root.as_fd(), socket.as_fd(), process)?),
+        (Some(socket), true) => Some(create_console(
+            args.kernel,
+            root.as_fd(),
+            socket.as_fd(),
+            process,
+        )?),
         _ => None,
     };
     // The cwd is made now, as root and inside the rootfs, like runc does.
@@ -182,15 +188,19 @@ fn build(
         .transpose()?;
     drop(root);
 
-    rootfs::jail::enter(args.rootfs, Jail::choose(own_mount_ns, args.no_pivot))?;
+    rootfs::jail::enter(
+        args.kernel,
+        args.rootfs,
+        Jail::choose(own_mount_ns, args.no_pivot),
+    )?;
     fail::fail_point!("init:after-pivot", |_| crate::error::failpoint(
         "init:after-pivot"
     ));
     // Before finalize: /proc/sys is usually among the read-only paths.
     apply_sysctl(spec)?;
-    rootfs::finalize(spec, null.as_ref().map(|fd| fd.as_fd()))?;
+    rootfs::finalize(args.kernel, spec, null.as_ref().map(|fd| fd.as_fd()))?;
     if own_mount_ns {
-        rootfs::jail::apply_root_propagation(spec)?;
+        rootfs::jail::apply_root_propagation(args.kernel, spec)?;
     }
 
     if let Some(slave) = console_slave {
@@ -351,6 +361,7 @@ fn join_keyring(id: &str) -> Result<()> {
 }
 
 fn create_console(
+    kernel: &dyn Kernel,
     root: std::os::fd::BorrowedFd<'_>,
     socket: std::os::fd::BorrowedFd<'_>,
     process: &Process,
@@ -365,14 +376,15 @@ fn create_console(
     })?;
     let (slave, pts_name) = console::open_peer(master.as_fd(), process)?;
     let console = ensure_in_root(root, Path::new("/dev/console"), Kind::File)?;
-    nix::mount::mount(
-        Some(&fd_path(slave.as_fd())),
-        &fd_path(console.as_fd()),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .ctx(|| "binding the pty onto /dev/console".to_string())?;
+    kernel
+        .mount(
+            Some(&fd_path(slave.as_fd())),
+            &fd_path(console.as_fd()),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+        .ctx(|| "binding the pty onto /dev/console".to_string())?;
     console::send_fd(socket, &pts_name, master.as_fd())?;
     Ok(slave)
 }

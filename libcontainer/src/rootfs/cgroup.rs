@@ -15,6 +15,7 @@ use super::mountinfo::{self, MountInfo};
 use super::options::MountOptions;
 use super::path::{ensure_in_root, open_in_root, Kind};
 use crate::error::{IoContext, Result, SysContext};
+use crate::kernel::Kernel;
 
 /// One hierarchy to show: its name under /sys/fs/cgroup (empty for a pure v2
 /// host, where the hierarchy is /sys/fs/cgroup itself) and the host directory.
@@ -77,6 +78,7 @@ pub fn plan(mounts: &[MountInfo], own: &[mountinfo::CgroupMembership]) -> Vec<So
 }
 
 pub fn mount_hierarchies(
+    kernel: &dyn Kernel,
     root: BorrowedFd<'_>,
     dest: &Path,
     opts: &MountOptions,
@@ -91,10 +93,11 @@ pub fn mount_hierarchies(
     let target = ensure_in_root(root, dest, Kind::Dir)?;
     let single = sources.iter().find(|s| s.name.is_empty());
     if let Some(source) = single {
-        return bind(root, dest, &source.host_dir, flags);
+        return bind(kernel, root, dest, &source.host_dir, flags);
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy.
     mount_at(
+        kernel,
         Some(Path::new("tmpfs")),
         target.as_fd(),
         Some("tmpfs"),
@@ -105,12 +108,13 @@ pub fn mount_hierarchies(
     for source in sources {
         let sub = dest.join(&source.name);
         ensure_in_root(root, &sub, Kind::Dir)?;
-        bind(root, &sub, &source.host_dir, flags)?;
+        bind(kernel, root, &sub, &source.host_dir, flags)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         let mounted =
             open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening cgroup tmpfs".to_string())?;
         mount_at(
+            kernel,
             None,
             mounted.as_fd(),
             None,
@@ -122,9 +126,16 @@ pub fn mount_hierarchies(
     Ok(())
 }
 
-fn bind(root: BorrowedFd<'_>, dest: &Path, host_dir: &Path, flags: MsFlags) -> Result<()> {
+fn bind(
+    kernel: &dyn Kernel,
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    host_dir: &Path,
+    flags: MsFlags,
+) -> Result<()> {
     let target = ensure_in_root(root, dest, Kind::Dir)?;
     mount_at(
+        kernel,
         Some(host_dir),
         target.as_fd(),
         None,
@@ -135,6 +146,7 @@ fn bind(root: BorrowedFd<'_>, dest: &Path, host_dir: &Path, flags: MsFlags) -> R
     let mounted =
         open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening cgroup mount".to_string())?;
     mount_at(
+        kernel,
         None,
         mounted.as_fd(),
         None,

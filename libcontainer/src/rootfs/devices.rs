@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::path::{ensure_in_root, fd_path, Kind};
 use crate::error::{Error, Result, SysContext};
+use crate::kernel::Kernel;
 
 /// A device node to create: path inside the container and its identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,33 +94,40 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
     }
 }
 
-pub fn create(root: BorrowedFd<'_>, node: &DeviceNode, bind_from_host: bool) -> Result<()> {
+pub fn create(
+    kernel: &dyn Kernel,
+    root: BorrowedFd<'_>,
+    node: &DeviceNode,
+    bind_from_host: bool,
+) -> Result<()> {
     let (parent_path, name) = split(&node.path)?;
     let parent = ensure_in_root(root, parent_path, Kind::Dir)?;
     let shown = node.path.display();
     if bind_from_host {
         let target = ensure_in_root(root, &node.path, Kind::File)?;
-        return mount(
-            Some(&node.path),
-            &fd_path(target.as_fd()),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .ctx(|| format!("bind-mounting host device {shown}"));
+        return kernel
+            .mount(
+                Some(&node.path),
+                &fd_path(target.as_fd()),
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )
+            .ctx(|| format!("bind-mounting host device {shown}"));
     }
     match unlinkat(parent.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(Error::sys(format!("replacing {shown}"), e)),
     }
-    mknodat(
-        parent.as_fd(),
-        name,
-        node.kind,
-        Mode::from_bits_truncate(node.mode),
-        makedev(node.major, node.minor),
-    )
-    .ctx(|| format!("creating device {shown}"))?;
+    // One component below the checked parent fd: nothing is followed.
+    kernel
+        .mknod(
+            &fd_path(parent.as_fd()).join(name),
+            node.kind,
+            Mode::from_bits_truncate(node.mode),
+            makedev(node.major, node.minor),
+        )
+        .ctx(|| format!("creating device {shown}"))?;
     fchownat(
         parent.as_fd(),
         name,

@@ -10,12 +10,13 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::unistd::{chdir, chroot, pivot_root};
+use nix::mount::{MntFlags, MsFlags};
+use nix::unistd::chdir;
 use oci_spec::runtime::Spec;
 
 use super::mountinfo::{self, MountInfo};
 use crate::error::{IoContext, Result, SysContext};
+use crate::kernel::Kernel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Jail {
@@ -37,48 +38,54 @@ impl Jail {
 }
 
 /// Step 4: make the rootfs `/`.
-pub fn enter(rootfs: &Path, jail: Jail) -> Result<()> {
+pub fn enter(kernel: &dyn Kernel, rootfs: &Path, jail: Jail) -> Result<()> {
+    let here = Path::new(".");
     chdir(rootfs).ctx(|| format!("chdir to rootfs {}", rootfs.display()))?;
     match jail {
-        Jail::PivotRoot => pivot(rootfs)?,
+        Jail::PivotRoot => pivot(kernel, rootfs)?,
         Jail::MoveRoot => {
             let mounts = mountinfo::read().io_ctx(|| "reading /proc/self/mountinfo".to_string())?;
             for target in full_proc_and_sys_outside(&mounts, rootfs) {
-                detach_or_cover(target)?;
+                detach_or_cover(kernel, target)?;
             }
-            mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            kernel
+                .mount(Some(here), Path::new("/"), None, MsFlags::MS_MOVE, None)
                 .ctx(|| "moving the rootfs onto / (--no-pivot)".to_string())?;
-            chroot(".").ctx(|| "chroot into the rootfs".to_string())?;
+            kernel
+                .chroot(here)
+                .ctx(|| "chroot into the rootfs".to_string())?;
         }
-        Jail::Chroot => chroot(".").ctx(|| "chroot into the rootfs".to_string())?,
+        Jail::Chroot => kernel
+            .chroot(here)
+            .ctx(|| "chroot into the rootfs".to_string())?,
     }
     chdir("/").ctx(|| "chdir to the new /".to_string())
 }
 
 /// pivot_root(".", ".") stacks the old root under the new one, where it is
 /// detached without needing a directory in the image for it.
-fn pivot(rootfs: &Path) -> Result<()> {
+fn pivot(kernel: &dyn Kernel, rootfs: &Path) -> Result<()> {
+    let here = Path::new(".");
     let old_root = nix::fcntl::open(
         "/",
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .ctx(|| "opening the old root".to_string())?;
-    pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
+    kernel
+        .pivot_root(here, here)
+        .ctx(|| format!("pivot_root into {}", rootfs.display()))?;
     // "." must name the old root, now stacked over the new one: only it
     // becomes a slave and goes, the container's own mounts keep the
     // propagation they were given.
     nix::unistd::fchdir(&old_root).ctx(|| "fchdir to the old root".to_string())?;
     // Keep the unmount of the old root from propagating to the host.
-    mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| "making the old root a slave".to_string())?;
-    umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".to_string())
+    kernel
+        .mount(None, here, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)
+        .ctx(|| "making the old root a slave".to_string())?;
+    kernel
+        .umount(here, MntFlags::MNT_DETACH)
+        .ctx(|| "detaching the old root".to_string())
 }
 
 /// The host's complete proc and sysfs mounts that a chroot would leave in the
@@ -96,15 +103,15 @@ fn full_proc_and_sys_outside<'a>(mounts: &'a [MountInfo], rootfs: &Path) -> Vec<
         .collect()
 }
 
-fn detach_or_cover(target: &Path) -> Result<()> {
+fn detach_or_cover(kernel: &dyn Kernel, target: &Path) -> Result<()> {
     // Only our copy of the host's mount goes: its unmount must not
     // propagate back to the host.
-    match mount(
-        None::<&str>,
+    match kernel.mount(
+        None,
         target,
-        None::<&str>,
+        None,
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
+        None,
     ) {
         Ok(()) => {}
         // Gone with a mount detached before it (a sysfs below a proc).
@@ -116,17 +123,18 @@ fn detach_or_cover(target: &Path) -> Result<()> {
             ))
         }
     }
-    match umount2(target, MntFlags::MNT_DETACH) {
+    match kernel.umount(target, MntFlags::MNT_DETACH) {
         Ok(()) => Ok(()),
         // Locked in a user namespace: hide it under an empty tmpfs instead.
-        Err(Errno::EINVAL | Errno::EPERM) => mount(
-            Some("tmpfs"),
-            target,
-            Some("tmpfs"),
-            MsFlags::empty(),
-            None::<&str>,
-        )
-        .ctx(|| format!("--no-pivot: covering the host's {}", target.display())),
+        Err(Errno::EINVAL | Errno::EPERM) => kernel
+            .mount(
+                Some(Path::new("tmpfs")),
+                target,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None,
+            )
+            .ctx(|| format!("--no-pivot: covering the host's {}", target.display())),
         Err(e) => Err(crate::error::Error::sys(
             format!("--no-pivot: detaching the host's {}", target.display()),
             e,
@@ -165,11 +173,12 @@ pub fn requested_propagation(spec: &Spec) -> Option<MsFlags> {
 }
 
 /// Step 6, last of all the mounts: [`final_propagation`] on `/`.
-pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
+pub fn apply_root_propagation(kernel: &dyn Kernel, spec: &Spec) -> Result<()> {
     let Some(flags) = final_propagation(requested_propagation(spec)) else {
         return Ok(());
     };
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+    kernel
+        .mount(None, Path::new("/"), None, flags, None)
         .ctx(|| format!("linux.rootfsPropagation: setting {flags:?} on the container's /"))
 }
 

@@ -12,18 +12,21 @@ pub mod jail;
 pub mod mountinfo;
 pub mod options;
 pub mod path;
+#[cfg(test)]
+mod tests;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 use nix::sys::stat::{fstat, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::kernel::Kernel;
 use crate::sys;
 use options::MountOptions;
 use path::{ensure_in_root, fd_path, open_in_root, Kind};
@@ -45,37 +48,42 @@ pub struct Context<'a> {
     pub cgroup_sources: &'a [cgroup::Source],
     /// Bind sources the runtime took for a user namespace.
     pub bind_sources: &'a bind_source::BindSources,
+    /// Where every mount goes (see [`crate::kernel`]).
+    pub kernel: &'a dyn Kernel,
 }
 
 fn mount_at(
+    kernel: &dyn Kernel,
     source: Option<&Path>,
     target: BorrowedFd<'_>,
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
 ) -> nix::Result<()> {
-    mount(source, &fd_path(target), fstype, flags, data)
+    kernel.mount(source, &fd_path(target), fstype, flags, data)
 }
 
 /// Step 1, in the container's own mount namespace only: cut it off from the
 /// host's (so nothing we mount propagates there), unless `shared` was asked.
-pub fn prepare(spec: &Spec) -> Result<()> {
+pub fn prepare(kernel: &dyn Kernel, spec: &Spec) -> Result<()> {
     let propagation = jail::setup_propagation(jail::requested_propagation(spec));
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+    kernel
+        .mount(None, Path::new("/"), None, propagation, None)
         .ctx(|| "setting propagation of / in the container's mount namespace".to_string())
 }
 
-pub fn bind_rootfs(rootfs: &Path) -> Result<OwnedFd> {
+pub fn bind_rootfs(kernel: &dyn Kernel, rootfs: &Path) -> Result<OwnedFd> {
     // pivot_root refuses a new root whose parent mount is shared.
-    make_parent_mount_private(rootfs)?;
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind-mounting rootfs {}", rootfs.display()))?;
+    make_parent_mount_private(kernel, rootfs)?;
+    kernel
+        .mount(
+            Some(rootfs),
+            rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .ctx(|| format!("bind-mounting rootfs {}", rootfs.display()))?;
     nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -84,21 +92,16 @@ pub fn bind_rootfs(rootfs: &Path) -> Result<OwnedFd> {
     .ctx(|| format!("opening rootfs {}", rootfs.display()))
 }
 
-fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+fn make_parent_mount_private(kernel: &dyn Kernel, rootfs: &Path) -> Result<()> {
     let mounts = mountinfo::read().io_ctx(|| "reading /proc/self/mountinfo".to_string())?;
     let parent = mounts
         .iter()
         .filter(|m| rootfs.starts_with(&m.mount_point))
         .max_by_key(|m| m.mount_point.as_os_str().len());
     if let Some(parent) = parent.filter(|m| m.optional.contains("shared:")) {
-        mount(
-            None::<&str>,
-            &parent.mount_point,
-            None::<&str>,
-            MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .ctx(|| format!("making {} private", parent.mount_point.display()))?;
+        kernel
+            .mount(None, &parent.mount_point, None, MsFlags::MS_PRIVATE, None)
+            .ctx(|| format!("making {} private", parent.mount_point.display()))?;
     }
     Ok(())
 }
@@ -139,7 +142,7 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
     if is_bind(entry, &opts) {
         mount_bind(root, ctx, index, entry, &opts)?;
     } else if typ == "cgroup" || typ == "cgroup2" {
-        cgroup::mount_hierarchies(root, dest, &opts, ctx.cgroup_sources)?;
+        cgroup::mount_hierarchies(ctx.kernel, root, dest, &opts, ctx.cgroup_sources)?;
     } else {
         mount_filesystem(root, ctx, entry, typ, &opts)?;
     }
@@ -152,7 +155,7 @@ fn mount_entry(root: BorrowedFd<'_>, ctx: &Context<'_>, index: usize, entry: &Mo
     }
     let mounted =
         open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
-    apply_propagation(mounted.as_fd(), &opts)?;
+    apply_propagation(ctx.kernel, mounted.as_fd(), &opts)?;
     if recursive_now {
         apply_recursive(mounted.as_fd(), &opts)?;
     }
@@ -171,6 +174,7 @@ fn mount_bind(
     opts: &MountOptions,
 ) -> Result<()> {
     let dest = entry.destination();
+    let kernel = ctx.kernel;
     if let Some(detached) = ctx.bind_sources.get(index) {
         let stat = fstat(detached).ctx(|| "stat of the bind source".to_string())?;
         let kind = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -183,7 +187,7 @@ fn mount_bind(
             .ctx(|| "attaching the bind source the runtime opened".to_string())?;
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
             .ctx(|| "reopening the mount target".to_string())?;
-        return remount_bind(mounted.as_fd(), opts);
+        return remount_bind(ctx.kernel, mounted.as_fd(), opts);
     }
     let source = source_path(ctx, entry)
         .ok_or_else(|| Error::field(format!("mounts[{index}].source"), "missing"))?;
@@ -199,6 +203,7 @@ fn mount_bind(
     };
     let target = ensure_in_root(root, dest, kind)?;
     mount_at(
+        kernel,
         Some(&source),
         target.as_fd(),
         None,
@@ -208,7 +213,7 @@ fn mount_bind(
     .ctx(|| format!("bind-mounting {}", source.display()))?;
     let mounted =
         open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopening the mount target".to_string())?;
-    remount_bind(mounted.as_fd(), opts)
+    remount_bind(ctx.kernel, mounted.as_fd(), opts)
 }
 
 /// A filesystem of its own (tmpfs, proc, ...). A tmpfs is mounted writable
@@ -222,6 +227,7 @@ fn mount_filesystem(
     opts: &MountOptions,
 ) -> Result<()> {
     let dest = entry.destination();
+    let kernel = ctx.kernel;
     if typ == "proc" || typ == "sysfs" {
         refuse_unless_plain_dir(root, dest, typ)?;
     }
@@ -244,6 +250,7 @@ fn mount_filesystem(
         flags.remove(MsFlags::MS_RDONLY);
     }
     match mount_at(
+        kernel,
         Some(&source),
         target.as_fd(),
         Some(typ),
@@ -260,6 +267,7 @@ fn mount_filesystem(
                 "/dev/mqueue"
             };
             mount_at(
+                kernel,
                 Some(Path::new(host)),
                 target.as_fd(),
                 None,
@@ -269,7 +277,7 @@ fn mount_filesystem(
             .ctx(|| format!("bind-mounting host {host}"))?;
             let mounted = open_in_root(root, dest, OFlag::O_PATH)
                 .ctx(|| "reopening the mount target".to_string())?;
-            return remount_bind(mounted.as_fd(), opts);
+            return remount_bind(ctx.kernel, mounted.as_fd(), opts);
         }
         Err(e) => {
             return Err(Error::sys(
@@ -287,14 +295,18 @@ fn mount_filesystem(
     if write_first && !is_dev(entry) && opts.flags.contains(MsFlags::MS_RDONLY) {
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
             .ctx(|| "reopening the mount target".to_string())?;
-        remount_readonly(mounted.as_fd(), opts)?;
+        remount_readonly(ctx.kernel, mounted.as_fd(), opts)?;
     }
     Ok(())
 }
 
 /// A filesystem mounted writable for set-up, made read-only with the
 /// per-mount flags it was given (MS_BIND: the superblock is left alone).
-fn remount_readonly(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+fn remount_readonly(
+    kernel: &dyn Kernel,
+    target: BorrowedFd<'_>,
+    opts: &MountOptions,
+) -> Result<()> {
     let per_mount = opts.flags
         & (MsFlags::MS_NOSUID
             | MsFlags::MS_NODEV
@@ -304,6 +316,7 @@ fn remount_readonly(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
             | MsFlags::MS_RELATIME
             | MsFlags::MS_STRICTATIME);
     mount_at(
+        kernel,
         None,
         target,
         None,
@@ -384,7 +397,7 @@ fn inherited_flags(target: BorrowedFd<'_>) -> Result<MsFlags> {
 }
 
 /// A bind mount ignores every flag but MS_REC; the others take a remount.
-fn remount_bind(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+fn remount_bind(kernel: &dyn Kernel, target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
     let wanted = opts.flags
         & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_SILENT);
     if wanted.is_empty() {
@@ -392,6 +405,7 @@ fn remount_bind(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
     }
     let keep = inherited_flags(target)? & !opts.cleared;
     mount_at(
+        kernel,
         None,
         target,
         None,
@@ -401,9 +415,13 @@ fn remount_bind(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
     .ctx(|| format!("remounting bind mount with {wanted:?}"))
 }
 
-fn apply_propagation(target: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+fn apply_propagation(
+    kernel: &dyn Kernel,
+    target: BorrowedFd<'_>,
+    opts: &MountOptions,
+) -> Result<()> {
     for flags in &opts.propagation {
-        mount_at(None, target, None, *flags, None)
+        mount_at(kernel, None, target, None, *flags, None)
             .ctx(|| format!("setting propagation {flags:?}"))?;
     }
     Ok(())
@@ -440,7 +458,7 @@ pub fn setup_dev(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
         nodes.push(node);
     }
     for node in &nodes {
-        devices::create(root, node, ctx.in_user_ns)?;
+        devices::create(ctx.kernel, root, node, ctx.in_user_ns)?;
     }
     devices::create_links(root)
 }
@@ -471,15 +489,15 @@ pub fn open_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 /// Step 5, after pivot: masked paths, read-only paths, read-only root.
 /// ([`jail::apply_root_propagation`] comes last.)
 /// `null` is [`open_null`], needed when there are masked paths.
-pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
+pub fn finalize(kernel: &dyn Kernel, spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = open_in_root_dir()?;
-    finish_dev(spec, root.as_fd())?;
+    finish_dev(kernel, spec, root.as_fd())?;
     for path in linux
         .and_then(|l| l.readonly_paths().as_deref())
         .unwrap_or_default()
     {
-        make_readonly(root.as_fd(), Path::new(path))?;
+        make_readonly(kernel, root.as_fd(), Path::new(path))?;
     }
     for path in linux
         .and_then(|l| l.masked_paths().as_deref())
@@ -487,7 +505,7 @@ pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
     {
         let null =
             null.ok_or_else(|| Error::Other("maskedPaths: no /dev/null to mask with".into()))?;
-        mask(root.as_fd(), Path::new(path), null)?;
+        mask(kernel, root.as_fd(), Path::new(path), null)?;
     }
     if spec
         .root()
@@ -496,21 +514,22 @@ pub fn finalize(spec: &Spec, null: Option<BorrowedFd<'_>>) -> Result<()> {
         .unwrap_or(false)
     {
         let keep = inherited_flags(root.as_fd())?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | keep,
-            None::<&str>,
-        )
-        .ctx(|| "remounting / read-only (root.readonly)".to_string())?;
+        kernel
+            .mount(
+                None,
+                Path::new("/"),
+                None,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | keep,
+                None,
+            )
+            .ctx(|| "remounting / read-only (root.readonly)".to_string())?;
     }
     Ok(())
 }
 
 /// The read-only flag and recursive attributes of a `/dev` filesystem, held
 /// back while its devices, links and console were made.
-fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
+fn finish_dev(kernel: &dyn Kernel, spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     let Some((index, entry)) = mounts.iter().enumerate().rev().find(|(_, m)| is_dev(m)) else {
         return Ok(());
@@ -524,7 +543,7 @@ fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
         .ctx(|| "reopening /dev".to_string())
         .map_err(named)?;
     if opts.flags.contains(MsFlags::MS_RDONLY) {
-        remount_readonly(dev.as_fd(), &opts).map_err(named)?;
+        remount_readonly(kernel, dev.as_fd(), &opts).map_err(named)?;
     }
     apply_recursive(dev.as_fd(), &opts).map_err(named)
 }
@@ -538,7 +557,7 @@ fn open_in_root_dir() -> Result<OwnedFd> {
     .ctx(|| "opening /".to_string())
 }
 
-fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+fn make_readonly(kernel: &dyn Kernel, root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
@@ -550,6 +569,7 @@ fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         }
     };
     mount_at(
+        kernel,
         Some(&fd_path(target.as_fd())),
         target.as_fd(),
         None,
@@ -561,6 +581,7 @@ fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         .ctx(|| format!("readonlyPaths: reopening {}", path.display()))?;
     let keep = inherited_flags(mounted.as_fd())?;
     mount_at(
+        kernel,
         None,
         mounted.as_fd(),
         None,
@@ -570,7 +591,12 @@ fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     .ctx(|| format!("readonlyPaths: remounting {} read-only", path.display()))
 }
 
-fn mask(root: BorrowedFd<'_>, path: &Path, null: BorrowedFd<'_>) -> Result<()> {
+fn mask(
+    kernel: &dyn Kernel,
+    root: BorrowedFd<'_>,
+    path: &Path,
+    null: BorrowedFd<'_>,
+) -> Result<()> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
@@ -586,6 +612,7 @@ fn mask(root: BorrowedFd<'_>, path: &Path, null: BorrowedFd<'_>) -> Result<()> {
         .ctx(|| format!("maskedPaths: stat {}", path.display()))?;
     let result = if is_dir {
         mount_at(
+            kernel,
             Some(Path::new("tmpfs")),
             target.as_fd(),
             Some("tmpfs"),
@@ -594,6 +621,7 @@ fn mask(root: BorrowedFd<'_>, path: &Path, null: BorrowedFd<'_>) -> Result<()> {
         )
     } else {
         mount_at(
+            kernel,
             Some(&fd_path(null)),
             target.as_fd(),
             None,
