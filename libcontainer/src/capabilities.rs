@@ -35,8 +35,10 @@ fn to_kernel(cap: Capability) -> Option<Cap> {
 }
 
 fn apply(set: CapSet, caps: &CapsHashSet) -> Result<()> {
-    caps::set(None, set, caps)
-        .map_err(|e| Error::Other(format!("setting {set:?} capabilities: {e}")))
+    caps::set(None, set, caps).map_err(|source| Error::Capabilities {
+        action: format!("setting {set:?}"),
+        source,
+    })
 }
 
 /// Drops from the bounding set every capability the spec leaves out.
@@ -44,8 +46,10 @@ pub fn drop_bounding(spec: Option<&LinuxCapabilities>) -> Result<()> {
     let keep = to_kernel_set(spec.and_then(|c| c.bounding().as_ref()));
     for &cap in supported() {
         if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap)
-                .map_err(|e| Error::Other(format!("dropping {cap} from the bounding set: {e}")))?;
+            caps::drop(None, CapSet::Bounding, cap).map_err(|source| Error::Capabilities {
+                action: format!("dropping {cap} from the bounding set of"),
+                source,
+            })?;
         }
     }
     Ok(())
@@ -64,8 +68,11 @@ pub fn apply_process_sets(spec: Option<&LinuxCapabilities>) -> Result<()> {
 
     // Regain the full permitted set as effective (a non-root uid switch
     // cleared it) so CAP_SETPCAP allows any inheritable set.
-    let current_permitted = caps::read(None, CapSet::Permitted)
-        .map_err(|e| Error::Other(format!("reading permitted capabilities: {e}")))?;
+    let current_permitted =
+        caps::read(None, CapSet::Permitted).map_err(|source| Error::Capabilities {
+            action: "reading permitted".to_string(),
+            source,
+        })?;
     apply(CapSet::Effective, &current_permitted)?;
     apply(CapSet::Inheritable, &inheritable)?;
     // Effective must stay within permitted at every step.

@@ -72,8 +72,10 @@ pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
         }
         (received, msg.bytes)
     };
-    let fd =
-        received.ok_or_else(|| Error::Other("console socket: message carried no fd".into()))?;
+    let fd = received.ok_or_else(|| Error::Protocol {
+        channel: "console socket",
+        message: "the message carried no fd".to_string(),
+    })?;
     name.truncate(bytes);
     Ok((fd, String::from_utf8_lossy(&name).into_owned()))
 }

@@ -65,6 +65,37 @@ pub enum Error {
         message: String,
     },
 
+    /// A message between the runtime and a process of its own (the sync
+    /// channel, the console socket) that does not follow the protocol.
+    #[error("{channel}: {message}")]
+    Protocol {
+        channel: &'static str,
+        message: String,
+    },
+
+    #[error(
+        "unknown signal {0:?}; expected a name like TERM or SIGKILL, or a number from 0 to {max}",
+        max = libc::SIGRTMAX()
+    )]
+    UnknownSignal(String),
+
+    /// A path that must be on procfs (sysctls, /proc itself) is not.
+    #[error("{} is not on procfs", .0.display())]
+    NotProcfs(PathBuf),
+
+    #[error("{action} capabilities: {source}")]
+    Capabilities {
+        action: String,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+
     #[error("{0}")]
     Other(String),
 }

@@ -37,8 +37,12 @@ pub fn ensure_sealed() -> Result<()> {
     }
     let exe =
         std::fs::read_link("/proc/self/exe").io_ctx(|| "reading /proc/self/exe".to_string())?;
-    let exe_c = CString::new(exe.as_os_str().as_bytes())
-        .map_err(|_| Error::Other(format!("runtime path {} contains NUL", exe.display())))?;
+    let exe_c = CString::new(exe.as_os_str().as_bytes()).map_err(|_| {
+        Error::io(
+            format!("sealing the runtime binary {}", exe.display()),
+            std::io::ErrorKind::InvalidInput.into(),
+        )
+    })?;
     let sealed = sys::open_tree_clone(&exe_c, false)
         .ctx(|| format!("sealing the runtime binary: open_tree of {}", exe.display()))?;
     sys::make_mount_read_only(sealed.as_fd())

@@ -30,7 +30,7 @@ impl ProcFs {
         )
         .ctx(|| "opening /proc".to_string())?;
         if !is_procfs(root.as_fd()).ctx(|| "statfs of /proc".to_string())? {
-            return Err(Error::Other("/proc in the container is not procfs".into()));
+            return Err(Error::NotProcfs(Path::new("/proc").to_path_buf()));
         }
         Ok(ProcFs { root })
     }
@@ -50,7 +50,7 @@ impl ProcFs {
         let file =
             openat2(self.root.as_fd(), relative, how).ctx(|| format!("opening {}", shown()))?;
         if !is_procfs(file.as_fd()).ctx(|| format!("statfs of {}", shown()))? {
-            return Err(Error::Other(format!("{} is not on procfs", shown())));
+            return Err(Error::NotProcfs(Path::new("/proc").join(relative)));
         }
         nix::unistd::write(&file, value).ctx(|| format!("writing {}", shown()))?;
         Ok(())

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, CgroupError};
 use crate::error::{Error, Result};
 use crate::state::StateDir;
 
@@ -106,12 +106,12 @@ fn kill_and_drain(cgroup: &Cgroup) -> Result<()> {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(Error::Other(format!(
-                "{} process(es) still in its cgroup {} {} s after SIGKILL",
-                left.len(),
-                cgroup.path.display(),
-                DRAIN_WAIT.as_secs()
-            )));
+            return Err(CgroupError::StillPopulated {
+                path: cgroup.path.clone(),
+                count: left.len(),
+                secs: DRAIN_WAIT.as_secs(),
+            }
+            .into());
         }
         // Forked while the signals went out: signal again.
         let _ = cgroup.kill_all(libc::SIGKILL);

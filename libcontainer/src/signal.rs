@@ -42,12 +42,7 @@ const NAMES: &[(&str, i32)] = &[
 ];
 
 pub fn parse(text: &str) -> Result<i32> {
-    let bad = || {
-        Error::Other(format!(
-            "unknown signal {text:?}; expected a name like TERM or SIGKILL, or a number from 0 to {}",
-            libc::SIGRTMAX()
-        ))
-    };
+    let bad = || Error::UnknownSignal(text.to_string());
     if let Ok(number) = text.parse::<i32>() {
         // 0 sends nothing: `kill ID 0` asks whether the container lives.
         return if (0..=libc::SIGRTMAX()).contains(&number) {

@@ -260,8 +260,11 @@ impl StateDir {
     /// Writes state.json so that a reader sees the old file or the new one,
     /// never half of one: temp file, fsync, rename.
     pub fn save(&self, state: &State) -> Result<()> {
-        let bytes = serde_json::to_vec(state)
-            .map_err(|e| Error::Other(format!("serialising state of {:?}: {e}", self.id)))?;
+        let bytes = serde_json::to_vec(state).map_err(|e| Error::State {
+            id: self.id.clone(),
+            path: self.state_path(),
+            message: format!("serialising: {e}"),
+        })?;
         write_atomic(&self.state_path(), &bytes, 0o600)
     }
 
@@ -270,8 +273,11 @@ impl StateDir {
     }
 
     pub fn save_cgroup(&self, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
-        let bytes = serde_json::to_vec(cgroup)
-            .map_err(|e| Error::Other(format!("serialising cgroups of {:?}: {e}", self.id)))?;
+        let bytes = serde_json::to_vec(cgroup).map_err(|e| Error::State {
+            id: self.id.clone(),
+            path: self.cgroup_path(),
+            message: format!("serialising: {e}"),
+        })?;
         write_atomic(&self.cgroup_path(), &bytes, 0o600)
     }
 

@@ -303,7 +303,11 @@ impl DeviceState {
     pub fn from_list(text: &str) -> Result<DeviceState> {
         let mut state = DeviceState::deny_all();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let bad = || Error::Other(format!("devices.list: unexpected line {line:?}"));
+            let bad = || {
+                Error::from(super::CgroupError::DevicesList {
+                    line: line.to_string(),
+                })
+            };
             let mut parts = line.split_whitespace();
             let (typ, numbers, access) = match (parts.next(), parts.next(), parts.next()) {
                 (Some(t), Some(n), Some(a)) => (t, n, a),

@@ -8,6 +8,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::CgroupError;
 use crate::error::{Error, IoContext, Result};
 
 /// Writes `value` to `dir/file` on behalf of the spec field `field`.
@@ -68,10 +69,11 @@ pub fn parse_u64(text: &str) -> Option<u64> {
 pub fn read_u64(dir: &Path, file: &str) -> Result<u64> {
     let text = read(dir, file)?;
     parse_u64(&text).ok_or_else(|| {
-        Error::Other(format!(
-            "{}: expected a number, found {text:?}",
-            dir.join(file).display()
-        ))
+        CgroupError::NotANumber {
+            file: dir.join(file),
+            found: text.clone(),
+        }
+        .into()
     })
 }
 
@@ -100,12 +102,9 @@ pub fn exists(dir: &Path, file: &str) -> bool {
 /// directories it made itself, parents first. Another runtime removing an
 /// empty shared parent at the same moment shows as ENOENT: start again.
 pub fn mkdir_below(base: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
-    let relative = dir.strip_prefix(base).map_err(|_| {
-        Error::Other(format!(
-            "cgroup {} is not below {}",
-            dir.display(),
-            base.display()
-        ))
+    let relative = dir.strip_prefix(base).map_err(|_| CgroupError::NotBelow {
+        dir: dir.to_path_buf(),
+        base: base.to_path_buf(),
     })?;
     let mut made = Vec::new();
     'attempt: for attempt in 0..3 {

@@ -119,10 +119,7 @@ impl Mounts {
             (true, Some(_)) => Ok(Mode::Hybrid),
             (true, None) => Ok(Mode::Legacy),
             (false, Some(_)) => Ok(Mode::Unified),
-            (false, None) => Err(Error::Other(
-                "no cgroup filesystem is mounted (looked for cgroup and cgroup2 in /proc/self/mountinfo)"
-                    .to_string(),
-            )),
+            (false, None) => Err(super::CgroupError::NoCgroupFilesystem.into()),
         }
     }
 

@@ -30,6 +30,7 @@
 
 pub mod devices;
 mod devices_bpf;
+mod error;
 pub mod events;
 mod fs;
 mod hierarchy;
@@ -49,7 +50,20 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysContext};
+
+/// How long freezing or thawing a cgroup may take before it is an error.
+const FREEZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn freezer_timeout(dir: &Path, thaw: bool) -> Error {
+    CgroupError::FreezerTimeout {
+        path: dir.to_path_buf(),
+        thaw,
+        secs: FREEZE_TIMEOUT.as_secs(),
+    }
+    .into()
+}
 pub use devices::DeviceState;
+pub use error::CgroupError;
 pub use events::{OomEvent, OomWatcher};
 pub use resources::{host_page_sizes, zeros_as_unset};
 pub use stats::Stats;
@@ -154,19 +168,23 @@ impl Cgroup {
                 });
             }
             if v1.is_empty() {
-                return Err(Error::Other(format!(
-                    "cgroup mode {mode:?}, but no cgroup v1 controller is mounted"
-                )));
+                return Err(CgroupError::HierarchyMissing {
+                    mode: format!("{mode:?}"),
+                    missing: "cgroup v1 controller",
+                }
+                .into());
             }
         }
         let unified = if mode == Mode::Legacy {
             None
         } else {
-            let m = mounts.v2.as_ref().ok_or_else(|| {
-                Error::Other(format!(
-                    "cgroup mode {mode:?}, but no cgroup2 filesystem is mounted"
-                ))
-            })?;
+            let m = mounts
+                .v2
+                .as_ref()
+                .ok_or_else(|| CgroupError::HierarchyMissing {
+                    mode: format!("{mode:?}"),
+                    missing: "cgroup2 filesystem",
+                })?;
             let offered = fs::read_opt(&m.mount_point, "cgroup.controllers")?.unwrap_or_default();
             let controllers = offered
                 .split_whitespace()
@@ -237,11 +255,10 @@ impl Cgroup {
             Err(_) => None,
         };
         match frozen {
-            Some(dir) => Err(Error::Other(format!(
-                "container's cgroup {} is frozen (paused, or below a frozen cgroup): \
-                 its init could never run; thaw it or choose another linux.cgroupsPath",
-                dir.display()
-            ))),
+            Some(dir) => Err(CgroupError::Frozen {
+                path: dir.to_path_buf(),
+            }
+            .into()),
             None => Ok(()),
         }
     }
@@ -376,9 +393,7 @@ impl Cgroup {
         }
         match &self.unified {
             Some(u) => Ok(Place::V2(&u.dir)),
-            None => Err(Error::Other(
-                "the freezer controller is not mounted on this host".to_string(),
-            )),
+            None => Err(CgroupError::NoFreezer.into()),
         }
     }
 

@@ -361,15 +361,12 @@ pub fn net_prio(
     Ok(())
 }
 
-/// How long freeze/thaw wait for the kernel to report the new state.
-const FREEZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Writes FROZEN until freezer.state reads FROZEN: tasks in an
 /// uninterruptible sleep keep the cgroup FREEZING, and writing again retries
 /// them. On timeout the cgroup is thawed again and the call fails, so a
 /// container is never left half frozen.
 pub fn freeze(dir: &Path) -> Result<()> {
-    let deadline = std::time::Instant::now() + FREEZE_TIMEOUT;
+    let deadline = std::time::Instant::now() + super::FREEZE_TIMEOUT;
     loop {
         fs::write(dir, "freezer.state", "FROZEN")?;
         if fs::read(dir, "freezer.state")? == "FROZEN" {
@@ -377,27 +374,21 @@ pub fn freeze(dir: &Path) -> Result<()> {
         }
         if std::time::Instant::now() > deadline {
             let _ = thaw(dir);
-            return Err(Error::Other(format!(
-                "{}: processes did not freeze within {FREEZE_TIMEOUT:?}",
-                dir.display()
-            )));
+            return Err(super::freezer_timeout(dir, false));
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
 pub fn thaw(dir: &Path) -> Result<()> {
-    let deadline = std::time::Instant::now() + FREEZE_TIMEOUT;
+    let deadline = std::time::Instant::now() + super::FREEZE_TIMEOUT;
     loop {
         fs::write(dir, "freezer.state", "THAWED")?;
         if fs::read(dir, "freezer.state")? == "THAWED" {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {
-            return Err(Error::Other(format!(
-                "{}: processes did not thaw within {FREEZE_TIMEOUT:?}",
-                dir.display()
-            )));
+            return Err(super::freezer_timeout(dir, true));
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }

@@ -24,6 +24,7 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxThrottleDevice};
 
 use super::fs::{self, write_field};
+use super::CgroupError;
 use crate::error::{Error, Result};
 
 /// Enables `controllers` for the children of every cgroup from the mount
@@ -60,11 +61,11 @@ pub fn enable_controllers(mount_point: &Path, leaf: &Path, controllers: &[String
 pub fn check_type(leaf: &Path) -> Result<()> {
     match fs::read_opt(leaf, "cgroup.type")?.as_deref() {
         None | Some("domain") | Some("domain threaded") => Ok(()),
-        Some(other) => Err(Error::Other(format!(
-            "cgroup {} is of type {other:?}: a container needs a domain cgroup \
-             (\"domain invalid\" means a parent holds processes while its children use controllers)",
-            leaf.display()
-        ))),
+        Some(other) => Err(CgroupError::NotDomain {
+            path: leaf.to_path_buf(),
+            found: other.to_string(),
+        }
+        .into()),
     }
 }
 
@@ -372,11 +373,9 @@ pub fn unified(dir: &Path, key: &str, value: &str) -> Result<()> {
     write_field(dir, key, value, &format!("linux.resources.unified.{key}"))
 }
 
-const FREEZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Waits until cgroup.events reports `frozen want`.
 fn wait_frozen(dir: &Path, want: u64) -> Result<bool> {
-    let deadline = std::time::Instant::now() + FREEZE_TIMEOUT;
+    let deadline = std::time::Instant::now() + super::FREEZE_TIMEOUT;
     let mut pause = std::time::Duration::from_micros(200);
     loop {
         let events = fs::read(dir, "cgroup.events")?;
@@ -399,10 +398,7 @@ pub fn freeze(dir: &Path) -> Result<()> {
         return Ok(());
     }
     let _ = fs::write(dir, "cgroup.freeze", "0");
-    Err(Error::Other(format!(
-        "{}: processes did not freeze within {FREEZE_TIMEOUT:?}",
-        dir.display()
-    )))
+    Err(super::freezer_timeout(dir, false))
 }
 
 pub fn thaw(dir: &Path) -> Result<()> {
@@ -410,10 +406,7 @@ pub fn thaw(dir: &Path) -> Result<()> {
     if wait_frozen(dir, 0)? {
         return Ok(());
     }
-    Err(Error::Other(format!(
-        "{}: processes did not thaw within {FREEZE_TIMEOUT:?}",
-        dir.display()
-    )))
+    Err(super::freezer_timeout(dir, true))
 }
 
 /// A freeze was asked for (cgroup.freeze is 1), finished or not.

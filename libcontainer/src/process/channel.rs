@@ -110,8 +110,10 @@ impl AsFd for Channel {
 
 impl Channel {
     pub fn send(&self, message: &Message) -> Result<()> {
-        let bytes = serde_json::to_vec(message)
-            .map_err(|e| Error::Other(format!("encoding sync message: {e}")))?;
+        let bytes = serde_json::to_vec(message).map_err(|e| Error::Protocol {
+            channel: "sync channel",
+            message: format!("encoding a message: {e}"),
+        })?;
         loop {
             match send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL) {
                 Err(Errno::EINTR) => continue,
@@ -137,7 +139,10 @@ impl Channel {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Message> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Other(format!("malformed sync message: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
+        channel: "sync channel",
+        message: format!("malformed message: {e}"),
+    })
 }
 
 #[cfg(test)]

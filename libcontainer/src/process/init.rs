@@ -351,8 +351,10 @@ fn become_root_in_user_namespace(kernel: &dyn Kernel) -> Result<()> {
 }
 
 fn join_keyring(id: &str) -> Result<()> {
-    let name = CString::new(format!("_ses.{id}"))
-        .map_err(|_| Error::Other("container id contains NUL".into()))?;
+    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::InvalidId {
+        id: id.to_string(),
+        reason: "contains a NUL byte",
+    })?;
     match sys::join_session_keyring(&name) {
         // No keyring support, or refused by policy: runc carries on too.
         Ok(()) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EACCES) => Ok(()),

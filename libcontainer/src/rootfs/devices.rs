@@ -88,9 +88,7 @@ pub fn from_spec(index: usize, device: &LinuxDevice) -> Result<DeviceNode> {
 fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
     match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => Ok((parent, name)),
-        _ => Err(Error::Other(format!(
-            "device path {path:?} has no file name"
-        ))),
+        _ => Err(super::RootfsError::DevicePath(path.to_path_buf()).into()),
     }
 }
 

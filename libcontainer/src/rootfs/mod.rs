@@ -8,6 +8,7 @@ pub mod bind_source;
 pub mod cgroup;
 mod copyup;
 pub mod devices;
+mod error;
 pub mod jail;
 pub mod mountinfo;
 pub mod options;
@@ -28,6 +29,7 @@ use oci_spec::runtime::{Mount, Spec};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::kernel::Kernel;
 use crate::sys;
+pub use error::RootfsError;
 use options::MountOptions;
 use path::{ensure_in_root, fd_path, open_in_root, Kind};
 
@@ -116,11 +118,10 @@ pub fn mount_all(root: BorrowedFd<'_>, ctx: &Context<'_>) -> Result<()> {
         .iter()
         .enumerate()
     {
-        mount_entry(root, ctx, index, entry).map_err(|e| {
-            Error::Other(format!(
-                "mounts[{index}] ({}): {e}",
-                entry.destination().display()
-            ))
+        mount_entry(root, ctx, index, entry).map_err(|e| RootfsError::Mount {
+            index,
+            destination: entry.destination().clone(),
+            cause: Box::new(e),
         })?;
     }
     Ok(())
@@ -289,8 +290,7 @@ fn mount_filesystem(
     if let Some(from) = copy_from {
         let onto = open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
             .ctx(|| "tmpcopyup: opening the new tmpfs".to_string())?;
-        copyup::copy_tree(from.as_fd(), onto.as_fd())
-            .map_err(|e| Error::Other(format!("tmpcopyup: {e}")))?;
+        copyup::copy_tree(from.as_fd(), onto.as_fd()).map_err(RootfsError::CopyUp)?;
     }
     if write_first && !is_dev(entry) && opts.flags.contains(MsFlags::MS_RDONLY) {
         let mounted = open_in_root(root, dest, OFlag::O_PATH)
@@ -372,9 +372,11 @@ fn refuse_unless_plain_dir(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Resu
         _ => "not a directory",
     };
     // mount_all names the entry (index and destination) around this.
-    Err(Error::Other(format!(
-        "it is {what} in the rootfs: {typ} must be mounted on an ordinary directory"
-    )))
+    Err(RootfsError::NotADirectory {
+        found: what,
+        fs_type: typ.to_string(),
+    }
+    .into())
 }
 
 /// The flags a bind mount inherits from its source and that an unprivileged
@@ -479,9 +481,7 @@ pub fn open_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
     let is_null = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
         && stat.st_rdev == nix::sys::stat::makedev(1, 3);
     if !is_null {
-        return Err(Error::Other(
-            "maskedPaths: /dev/null in the container is not the null device (1:3); refusing to mask with it".into(),
-        ));
+        return Err(RootfsError::NullIsNotNull.into());
     }
     Ok(null)
 }
@@ -503,8 +503,7 @@ pub fn finalize(kernel: &dyn Kernel, spec: &Spec, null: Option<BorrowedFd<'_>>) 
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or_default()
     {
-        let null =
-            null.ok_or_else(|| Error::Other("maskedPaths: no /dev/null to mask with".into()))?;
+        let null = null.ok_or(RootfsError::NoNull)?;
         mask(kernel, root.as_fd(), Path::new(path), null)?;
     }
     if spec
@@ -538,14 +537,18 @@ fn finish_dev(kernel: &dyn Kernel, spec: &Spec, root: BorrowedFd<'_>) -> Result<
     if is_bind(entry, &opts) {
         return Ok(());
     }
-    let named = |e: Error| Error::Other(format!("mounts[{index}] (/dev): {e}"));
+    let named = |e: Error| RootfsError::Mount {
+        index,
+        destination: PathBuf::from("/dev"),
+        cause: Box::new(e),
+    };
     let dev = open_in_root(root, Path::new("/dev"), OFlag::O_PATH)
         .ctx(|| "reopening /dev".to_string())
         .map_err(named)?;
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         remount_readonly(kernel, dev.as_fd(), &opts).map_err(named)?;
     }
-    apply_recursive(dev.as_fd(), &opts).map_err(named)
+    Ok(apply_recursive(dev.as_fd(), &opts).map_err(named)?)
 }
 
 fn open_in_root_dir() -> Result<OwnedFd> {
