@@ -103,10 +103,10 @@ impl Container {
                 ))
             }
             (false, true) => {
-                return Err(Error::field(
-                    "process.terminal",
-                    "false, but a console socket was given; set terminal to true or drop --console-socket",
-                ))
+                return Err(Error::Flag {
+                    flag: "--console-socket",
+                    message: "given, but process.terminal in config.json is false; drop it or set terminal to true".into(),
+                })
             }
             _ => {}
         }
@@ -143,9 +143,13 @@ impl Container {
         match container.set_up(options, &spec, &plan) {
             Ok(()) => Ok(container),
             Err(e) => {
+                let mut e = e;
                 // The init is dead by now (killed and reaped when set_up
                 // unwound): its cgroups are empty and can go.
                 if let Some(cgroup) = &container.state.cgroup {
+                    if matches!(e, Error::Init(_)) && cgroup.oom_killed() {
+                        e = oom_killed_init(e, &spec);
+                    }
                     let _ = cgroup.destroy();
                 }
                 let _ = container.dir.remove();
@@ -240,7 +244,7 @@ impl Container {
         self.state.creating = false;
         self.dir.save(&self.state)?;
         if let Some(pid_file) = &options.pid_file {
-            state::write_atomic(pid_file, self.state.pid.to_string().as_bytes(), 0o644)?;
+            write_pid_file(pid_file, self.state.pid)?;
         }
         init.release();
         Ok(())
@@ -603,6 +607,12 @@ impl Container {
             Error::InvalidField { field, message } => {
                 Error::Other(format!("exec: {field}: {message}"))
             }
+            // The same from inside the exec'd process, which reports its
+            // field errors as text.
+            Error::Init(message) => match message.strip_prefix("config.json: ") {
+                Some(rest) => Error::Init(format!("exec: {rest}")),
+                None => Error::Init(message),
+            },
             other => other,
         })
     }
@@ -652,7 +662,7 @@ impl Container {
             cgroup: self.state.cgroup.as_ref(),
         })?;
         if let Some(pid_file) = &options.pid_file {
-            state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;
+            write_pid_file(pid_file, pid.as_raw())?;
         }
         Ok(pid)
     }
@@ -682,6 +692,29 @@ fn journal_hook(dir: &StateDir, state: &mut State, pid: Pid) -> Result<()> {
         start_time: stat.start_time,
     });
     dir.save(state)
+}
+
+/// An init the OOM killer took during create: the memory limit, not the
+/// runtime, is the thing to change.
+fn oom_killed_init(e: Error, spec: &spec::Spec) -> Error {
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit());
+    let limit = limit.map_or_else(|| "the memory limit".to_string(), |l| format!("{l} bytes"));
+    Error::Init(format!(
+        "{e}: the container's init was OOM-killed: linux.resources.memory.limit ({limit}) is too low"
+    ))
+}
+
+/// `--pid-file`: its errors name the flag, not the container's state.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    state::write_atomic(path, pid.to_string().as_bytes(), 0o644).map_err(|e| Error::Flag {
+        flag: "--pid-file",
+        message: e.to_string(),
+    })
 }
 
 /// The error a failpoint injects (fault tests only).

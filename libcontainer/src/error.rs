@@ -16,6 +16,11 @@ pub enum Error {
     #[error("config.json: {field}: {message}")]
     InvalidField { field: String, message: String },
 
+    /// A command-line value the caller passed (a flag of the runtime), not
+    /// config.json, is what was wrong.
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+
     #[error("invalid container id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },
 

@@ -217,12 +217,12 @@ fn main() -> ExitCode {
     let mut log = match log::Log::open(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(log) => log,
         Err(e) => {
-            eprintln!("berth-runtime: {e:#}");
+            eprintln!("berth-runtime: error: {}", log::one_line(&e));
             return ExitCode::from(1);
         }
     };
     let Some(command) = cli.command.as_ref() else {
-        eprintln!("berth-runtime: no command given; see --help");
+        eprintln!("berth-runtime: error: no command given; see --help");
         return ExitCode::from(1);
     };
     // Every command that puts a process into a container runs from a
@@ -232,7 +232,7 @@ fn main() -> ExitCode {
         Command::Create(_) | Command::Run { .. } | Command::Exec(_)
     ) {
         if let Err(e) = libcontainer::exe_seal::ensure_sealed() {
-            log.error(&format!("{e:#}"));
+            log.error(&log::one_line(&e.into()));
             return ExitCode::from(if matches!(command, Command::Exec(_)) {
                 255
             } else {
@@ -243,7 +243,7 @@ fn main() -> ExitCode {
     match commands::run(&cli, command, &mut log) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            log.error(&format!("{e:#}"));
+            log.error(&log::one_line(&e));
             // exec's own failures are 255, as runc's: 1..=254 and 128+N
             // belong to the process it runs.
             ExitCode::from(if matches!(command, Command::Exec(_)) {

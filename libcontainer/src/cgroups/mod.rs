@@ -507,6 +507,18 @@ impl Cgroup {
         }
     }
 
+    /// True when the kernel's OOM killer has killed a process of this
+    /// cgroup (memory.oom_control on v1, memory.events on v2): the one
+    /// cause of a SIGKILL that the caller can fix by raising the limit.
+    pub fn oom_killed(&self) -> bool {
+        let file = match self.place("memory") {
+            Some(Place::V1(dir)) => fs::read_opt(dir, "memory.oom_control"),
+            Some(Place::V2(dir)) => fs::read_opt(dir, "memory.events"),
+            None => return false,
+        };
+        matches!(file, Ok(Some(text)) if fs::keyed_value(&text, "oom_kill").unwrap_or(0) > 0)
+    }
+
     /// Removes the directories `create` made, deepest first. A container
     /// leaf goes with the cgroups the container made below it; a parent it
     /// made (such as /berth) stays while other containers use it. EBUSY
