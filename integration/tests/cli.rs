@@ -66,6 +66,32 @@ fn spec_refuses_to_overwrite_config() {
 }
 
 #[test]
+fn spec_writes_runcs_template() {
+    let Some(t) = Test::new("cli_spec_template") else {
+        return;
+    };
+    let dir = t.host_dir("template");
+    ok(&t.rt.spec(&["--bundle", &dir.to_string_lossy()]));
+    let config = read_json(&dir.join("config.json"));
+    let namespaces: Vec<&str> = config["linux"]["namespaces"]
+        .as_array()
+        .expect("linux.namespaces")
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    assert_eq!(namespaces, ["pid", "network", "ipc", "uts", "mount"]);
+    assert_eq!(
+        config["linux"]["resources"]["devices"],
+        json!([{"allow": false, "access": "rwm"}])
+    );
+    assert!(config["linux"].get("seccomp").is_none(), "{config}");
+    // An interactive shell, as runc's: `run` hands it the terminal.
+    assert_eq!(config["process"]["terminal"], true);
+    assert_eq!(config["process"]["args"], json!(["sh"]));
+    assert_eq!(config["root"], json!({"path": "rootfs", "readonly": true}));
+}
+
+#[test]
 fn rootless_spec_runs_with_a_user_namespace() {
     let Some(t) = Test::new("cli_spec_rootless") else {
         return;

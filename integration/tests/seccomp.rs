@@ -1,4 +1,4 @@
-//! seccomp: the default profile of `spec` and custom profiles. Each check
+//! seccomp: the default profile of `spec --seccomp-default` and custom profiles. Each check
 //! runs the same command with and without the filter, so it shows that the
 //! filter (not a missing capability) is what stops it.
 
@@ -31,11 +31,12 @@ fn privileged(c: &mut Value) {
     }
 }
 
-/// Runs `script` in a privileged container with the bundle's seccomp profile
-/// (`with_filter`) or none; returns stdout.
-fn run_privileged(t: &Test, script: &str, with_filter: bool, links: &[&str]) -> String {
-    let b = t.bundle().edit(privileged).edit(|c| {
-        if !with_filter {
+/// Runs `script` in a privileged container with `profile` or none; returns
+/// stdout.
+fn run_privileged(t: &Test, script: &str, profile: Option<&Value>, links: &[&str]) -> String {
+    let b = t.bundle().edit(privileged).edit(|c| match profile {
+        Some(profile) => c["linux"]["seccomp"] = profile.clone(),
+        None => {
             c["linux"].as_object_mut().unwrap().remove("seccomp");
         }
     });
@@ -45,19 +46,28 @@ fn run_privileged(t: &Test, script: &str, with_filter: bool, links: &[&str]) -> 
     t.sh(b, script)
 }
 
-fn spec_has_default_profile(t: &Test) -> bool {
-    t.bundle().config()["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
+/// The profile of `spec --seccomp-default`, or None (the caller returns)
+/// under runc, whose `spec` has no profile to offer.
+fn default_profile(t: &Test) -> Option<Value> {
+    if skip_under_runc("runc 1.1.5 has no default profile (berth: spec --seccomp-default)") {
+        return None;
+    }
+    let dir = t.host_dir("seccomp-default");
+    ok(&t
+        .rt
+        .spec(&["--bundle", &dir.to_string_lossy(), "--seccomp-default"]));
+    let config = read_json(&dir.join("config.json"));
+    let profile = config["linux"]["seccomp"].clone();
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO", "{config}");
+    Some(profile)
 }
 
 #[test]
-fn spec_includes_the_default_profile() {
-    let Some(t) = Test::new("seccomp_spec_default") else {
+fn spec_has_no_profile_as_runcs() {
+    let Some(t) = Test::new("seccomp_spec_none") else {
         return;
     };
-    if skip_under_runc("runc 1.1.5's spec has no seccomp profile") {
-        return;
-    }
-    assert!(spec_has_default_profile(&t));
+    assert!(t.bundle().config()["linux"].get("seccomp").is_none());
 }
 
 #[test]
@@ -65,14 +75,13 @@ fn default_profile_blocks_mount_even_with_cap_sys_admin() {
     let Some(t) = Test::new("seccomp_mount") else {
         return;
     };
-    if !spec_has_default_profile(&t) {
-        eprintln!("skipped: the runtime's spec has no seccomp profile");
+    let Some(profile) = default_profile(&t) else {
         return;
-    }
+    };
     let script =
         "if mount -t tmpfs none /tmp 2>/dev/null; then echo mounted; else echo refused; fi";
-    assert_eq!(run_privileged(&t, script, false, &[]), "mounted\n");
-    assert_eq!(run_privileged(&t, script, true, &[]), "refused\n");
+    assert_eq!(run_privileged(&t, script, None, &[]), "mounted\n");
+    assert_eq!(run_privileged(&t, script, Some(&profile), &[]), "refused\n");
 }
 
 #[test]
@@ -80,16 +89,15 @@ fn default_profile_blocks_unshare() {
     let Some(t) = Test::new("seccomp_unshare") else {
         return;
     };
-    if !spec_has_default_profile(&t) {
-        eprintln!("skipped: the runtime's spec has no seccomp profile");
+    let Some(profile) = default_profile(&t) else {
         return;
-    }
+    };
     let script = "if unshare -m true 2>/dev/null; then echo unshared; else echo refused; fi";
+    assert_eq!(run_privileged(&t, script, None, &["unshare"]), "unshared\n");
     assert_eq!(
-        run_privileged(&t, script, false, &["unshare"]),
-        "unshared\n"
+        run_privileged(&t, script, Some(&profile), &["unshare"]),
+        "refused\n"
     );
-    assert_eq!(run_privileged(&t, script, true, &["unshare"]), "refused\n");
 }
 
 #[test]
@@ -97,15 +105,14 @@ fn default_profile_blocks_kernel_module_loading() {
     let Some(t) = Test::new("seccomp_modules") else {
         return;
     };
-    if !spec_has_default_profile(&t) {
-        eprintln!("skipped: the runtime's spec has no seccomp profile");
+    let Some(profile) = default_profile(&t) else {
         return;
-    }
+    };
     // Not a module: without the filter the kernel itself rejects it (ENOEXEC),
     // with it the call never reaches the kernel (EPERM).
     let script = "insmod /bin/busybox 2>&1; true";
-    let open = run_privileged(&t, script, false, &["insmod"]);
-    let filtered = run_privileged(&t, script, true, &["insmod"]);
+    let open = run_privileged(&t, script, None, &["insmod"]);
+    let filtered = run_privileged(&t, script, Some(&profile), &["insmod"]);
     assert!(!open.contains("not permitted"), "{open}");
     assert!(filtered.contains("not permitted"), "{filtered}");
 }

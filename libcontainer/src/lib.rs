@@ -24,6 +24,7 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 mod sys;
+pub mod template;
 pub mod time;
 
 pub use container::{Container, CreateOptions, ExecOptions};

@@ -22,11 +22,6 @@ pub enum ListFormat {
     Json,
 }
 
-/// The default config.json of `spec` and the seccomp profile it carries,
-/// kept as data in specs/.
-const DEFAULT_SPEC: &str = include_str!("../../specs/config.json");
-const DEFAULT_SECCOMP: &str = include_str!("../../specs/seccomp.json");
-
 pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
     let root = cli.root.as_path();
     match command {
@@ -70,7 +65,11 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         }
         Command::Delete { force, id } => delete(root, id, *force, log),
         Command::List { format, quiet } => list(root, *format, *quiet),
-        Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
+        Command::Spec {
+            bundle,
+            rootless,
+            seccomp_default,
+        } => write_spec(bundle, *rootless, *seccomp_default),
         Command::Exec(args) => exec(root, args),
         Command::Pause { id } => {
             Container::load(root, id)?.pause()?;
@@ -498,82 +497,24 @@ fn write_table(out: &mut impl Write, rows: &[[String; 6]]) -> std::io::Result<()
     Ok(())
 }
 
-fn write_spec(bundle: &Path, rootless: bool) -> Result<u8> {
-    let path = bundle.join(spec::CONFIG_FILE);
-    if path.exists() {
-        bail!("{} exists; remove it first", path.display());
-    }
-    let text = default_spec(rootless)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+fn write_spec(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<u8> {
+    let caller = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    libcontainer::template::write(
+        bundle,
+        libcontainer::template::Options {
+            rootless: rootless.then_some(caller),
+            seccomp_default,
+        },
+    )?;
     Ok(0)
-}
-
-/// The template with the default seccomp profile in `linux.seccomp`.
-fn default_spec(rootless: bool) -> Result<String> {
-    let mut spec: serde_json::Value =
-        serde_json::from_str(DEFAULT_SPEC).context("parsing the built-in spec")?;
-    spec["linux"]["seccomp"] =
-        serde_json::from_str(DEFAULT_SECCOMP).context("parsing the built-in seccomp profile")?;
-    if rootless {
-        make_rootless(&mut spec);
-    }
-    Ok(serde_json::to_string_pretty(&spec)? + "\n")
-}
-
-/// The default spec adjusted for an unprivileged caller: a user namespace
-/// mapping the caller to root, no network namespace (it could not be set up
-/// without privileges), /sys bound from the host, and no cgroup mount or
-/// devpts gid option that an unprivileged user cannot honour.
-fn make_rootless(spec: &mut serde_json::Value) {
-    let uid = nix::unistd::getuid().as_raw();
-    let gid = nix::unistd::getgid().as_raw();
-    let linux = &mut spec["linux"];
-    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    if let Some(namespaces) = linux["namespaces"].as_array_mut() {
-        namespaces.retain(|ns| ns["type"] != "network");
-        namespaces.push(serde_json::json!({"type": "user"}));
-    }
-    if let Some(object) = linux.as_object_mut() {
-        object.remove("resources");
-    }
-    if let Some(mounts) = spec["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
-        for mount in mounts.iter_mut() {
-            if mount["type"] == "sysfs" {
-                *mount = serde_json::json!({
-                    "destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
-                });
-            }
-            if let Some(options) = mount["options"].as_array_mut() {
-                options.retain(|o| o != "gid=5");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_spec_parses_validates_and_compiles_its_seccomp() {
-        let text = default_spec(false).unwrap();
-        let spec = spec::parse(text.as_bytes()).unwrap();
-        spec::validate(&spec).unwrap();
-        let seccomp = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
-        libcontainer::seccomp::compile(seccomp).unwrap();
-    }
-
-    #[test]
-    fn rootless_spec_maps_the_caller_and_validates() {
-        let text = default_spec(true).unwrap();
-        let spec = spec::parse(text.as_bytes()).unwrap();
-        spec::validate(&spec).unwrap();
-        assert!(text.contains("uidMappings"));
-        assert!(!text.contains("\"network\""));
-    }
 
     #[test]
     fn table_pads_like_tabwriter() {

@@ -184,13 +184,17 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Write a default config.json into the bundle.
+    /// Write runc's template config.json (an interactive `sh`) into the bundle.
     Spec {
+        /// Path to the bundle directory.
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
         /// A config for a container started by an unprivileged user.
         #[arg(long)]
         rootless: bool,
+        /// Add berth's default seccomp profile (Docker's policy) to the config.
+        #[arg(long = "seccomp-default")]
+        seccomp_default: bool,
     },
 }
 
