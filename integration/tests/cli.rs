@@ -170,3 +170,18 @@ fn features_tell_what_is_supported() {
     let caps = doc["linux"]["capabilities"].as_array().unwrap();
     assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
 }
+
+#[test]
+fn events_json_keys_in_runcs_order() {
+    let Some(t) = Test::new("cli_events_order") else {
+        return;
+    };
+    let b = t.bundle().args(&["sleep", "300"]);
+    ok(&t.rt.run_with(&b.id, &b.path, &["-d"]));
+    let out = ok(&t.rt.exec(&["events", "--stats", &b.id]));
+    let line = out.lines().next().unwrap_or_default();
+    let prefix = format!("{{\"type\":\"stats\",\"id\":\"{}\",\"data\":{{", b.id);
+    assert!(line.starts_with(&prefix), "{line}");
+    // The stats in runc's field order too: cpu first, as its struct.
+    assert!(line[prefix.len()..].starts_with("\"cpu\":"), "{line}");
+}

@@ -11,6 +11,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod exe_seal;
+pub mod exec_flags;
 pub mod features;
 pub mod hooks;
 pub mod json;

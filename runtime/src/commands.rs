@@ -11,10 +11,11 @@ use anyhow::{bail, Context, Result};
 use libcontainer::cgroups::OomEvent;
 use libcontainer::container::force_remove_state;
 use libcontainer::{spec, Container, CreateOptions, Error as LibError};
+use serde_json::value::{to_raw_value, RawValue};
 
 use crate::log::Log;
 use crate::{tty, Cli, Command, CreateArgs, ExecArgs};
-use oci_spec::runtime::{Capabilities, Capability, Process};
+use oci_spec::runtime::Process;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {
@@ -165,6 +166,19 @@ fn parse_interval(text: &str) -> Result<std::time::Duration> {
     Ok(duration)
 }
 
+/// One line of `events`, its keys in runc's order (`type`, `id`, `data`):
+/// consumers that match the text, not the JSON, rely on it. An event
+/// without data (oom) has no `data` key, as runc's; stats keep their
+/// struct's field order (raw JSON, not a sorted map).
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Box<RawValue>>,
+}
+
 /// `events`: a stats event (once with --stats, else every interval) and an
 /// oom event whenever the container hits its memory limit, one JSON object
 /// a line, until the container stops.
@@ -172,14 +186,18 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
     let interval = parse_interval(interval)?;
     let id = container.id().to_string();
     let mut out = std::io::stdout();
-    let mut print = |kind: &str, data: serde_json::Value| -> Result<()> {
-        let event = serde_json::json!({"type": kind, "id": id, "data": data});
+    let mut print = |kind: &str, data: Option<Box<RawValue>>| -> Result<()> {
+        let event = serde_json::to_string(&Event {
+            kind,
+            id: &id,
+            data,
+        })?;
         writeln!(out, "{event}")?;
         out.flush()?;
         Ok(())
     };
     if once {
-        print("stats", serde_json::to_value(container.stats()?)?)?;
+        print("stats", Some(to_raw_value(&container.stats()?)?))?;
         return Ok(0);
     }
     let mut ooms = container.oom_events()?;
@@ -190,14 +208,14 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
         }
         let now = std::time::Instant::now();
         if now >= next_stats {
-            print("stats", serde_json::to_value(container.stats()?)?)?;
+            print("stats", Some(to_raw_value(&container.stats()?)?))?;
             next_stats = now + interval;
         }
         // OOMs are reported as they happen, stats at the interval.
         match ooms.wait(Some(
             next_stats.saturating_duration_since(std::time::Instant::now()),
         ))? {
-            OomEvent::Oom(_) => print("oom", serde_json::Value::Null)?,
+            OomEvent::Oom(_) => print("oom", None)?,
             OomEvent::Gone => return Ok(0),
             OomEvent::Timeout => {}
         }
@@ -262,65 +280,20 @@ fn read_process_file(path: &Path) -> Result<Process> {
 }
 
 fn process_from_flags(container: &Container, args: &ExecArgs) -> Result<Process> {
-    if args.command.is_empty() {
-        bail!("exec: no command given; pass ARGS after the container id or --process FILE");
-    }
-    let mut process = container.process_template()?;
-    process.set_args(Some(args.command.clone()));
-    process.set_terminal(Some(args.tty));
-    process.set_console_size(None);
-    if let Some(cwd) = &args.cwd {
-        process.set_cwd(cwd.into());
-    }
-    let mut env = process.env().clone().unwrap_or_default();
-    env.extend(args.env.iter().cloned());
-    process.set_env(Some(env));
-    if let Some(user) = &args.user {
-        let (uid, gid) = parse_user(user)?;
-        process.user_mut().set_uid(uid);
-        if let Some(gid) = gid {
-            process.user_mut().set_gid(gid);
-        }
-    }
-    if !args.additional_gids.is_empty() {
-        process
-            .user_mut()
-            .set_additional_gids(Some(args.additional_gids.clone()));
-    }
-    if args.no_new_privs {
-        process.set_no_new_privileges(Some(true));
-    }
-    if !args.cap.is_empty() {
-        let mut caps = process.capabilities().clone().unwrap_or_default();
-        for name in &args.cap {
-            let cap: Capability = name
-                .trim_start_matches("CAP_")
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--cap {name}: unknown capability"))?;
-            let with_cap = |set: &Option<Capabilities>| {
-                let mut names = set.clone().unwrap_or_default();
-                names.insert(cap);
-                Some(names)
-            };
-            caps.set_bounding(with_cap(caps.bounding()));
-            caps.set_effective(with_cap(caps.effective()));
-            caps.set_permitted(with_cap(caps.permitted()));
-        }
-        process.set_capabilities(Some(caps));
-    }
-    Ok(process)
-}
-
-/// `uid[:gid]`, numeric as runc takes them.
-fn parse_user(text: &str) -> Result<(u32, Option<u32>)> {
-    let bad = || anyhow::anyhow!("--user {text:?}: expected uid[:gid], numeric");
-    let (uid, gid) = match text.split_once(':') {
-        Some((uid, gid)) => (uid, Some(gid)),
-        None => (text, None),
+    let flags = libcontainer::exec_flags::ExecFlags {
+        args: args.command.clone(),
+        tty: args.tty,
+        cwd: args.cwd.clone(),
+        env: args.env.clone(),
+        user: args.user.clone(),
+        additional_gids: args.additional_gids.clone(),
+        no_new_privs: args.no_new_privs,
+        caps: args.cap.clone(),
     };
-    let uid = uid.parse().map_err(|_| bad())?;
-    let gid = gid.map(|g| g.parse().map_err(|_| bad())).transpose()?;
-    Ok((uid, gid))
+    Ok(libcontainer::exec_flags::process_from_flags(
+        container.process_template()?,
+        &flags,
+    )?)
 }
 
 fn create_options(
