@@ -54,6 +54,12 @@ pub struct ExecOptions {
     pub console_socket: Option<OwnedFd>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Join a paused container (`--ignore-paused`): the process starts
+    /// frozen, and runs once the container is resumed.
+    pub ignore_paused: bool,
+    /// Existing sub-cgroups to run in (`--cgroup`, runc's
+    /// `[<controller>[,...]:]<path>`), below the container's cgroup.
+    pub sub_cgroups: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -620,7 +626,12 @@ impl Container {
     fn exec_process(&self, options: ExecOptions) -> Result<Pid> {
         match self.status() {
             Status::Running | Status::Created => {}
-            Status::Paused => return Err(self.wrong_status("cannot exec in a paused container")),
+            Status::Paused if options.ignore_paused => {}
+            Status::Paused => {
+                return Err(self.wrong_status(
+                    "cannot exec in a paused container (use --ignore-paused to override)",
+                ))
+            }
             status => return Err(self.wrong_status(format!("cannot exec in a {status} container"))),
         }
         let process = &options.process;
@@ -649,6 +660,16 @@ impl Container {
         // The container's seccomp profile binds its exec'd processes too.
         let seccomp = self.state.config_view().linux.and_then(|l| l.seccomp);
         let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
+        let sub_cgroup = match (&self.state.cgroup, options.sub_cgroups.is_empty()) {
+            (_, true) => None,
+            (Some(cgroup), false) => Some(cgroup.sub_cgroup(&options.sub_cgroups)?),
+            (None, false) => {
+                return Err(Error::Flag {
+                    flag: "--cgroup",
+                    message: format!("container {:?} has no cgroup", self.state.id),
+                })
+            }
+        };
         // Held across the spawn: the init's pid cannot be reused meanwhile.
         let _pinned = self.open_init()?;
         let pid = process::exec::spawn(process::exec::ExecArgs {
@@ -659,7 +680,7 @@ impl Container {
             seccomp: seccomp.as_ref(),
             seccomp_listener,
             state: self.state_json(Status::Running),
-            cgroup: self.state.cgroup.as_ref(),
+            cgroup: sub_cgroup.as_ref().or(self.state.cgroup.as_ref()),
         })?;
         if let Some(pid_file) = &options.pid_file {
             write_pid_file(pid_file, pid.as_raw())?;

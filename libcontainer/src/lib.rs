@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod console;
 pub mod container;
+pub mod criu;
 pub mod error;
 pub mod exe_seal;
 pub mod exec_flags;

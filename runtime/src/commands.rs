@@ -28,26 +28,53 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
     match command {
         Command::Create(args) => {
             log.debug(&format!(
-                "create {} from {}",
+                "create {}: bundle {}, state under {}",
                 args.id,
-                args.bundle.display()
+                args.bundle.display(),
+                root.display()
             ));
             let console = args
                 .console_socket
                 .as_deref()
                 .map(connect_console)
                 .transpose()?;
-            Container::create(create_options(root, args, console))?;
+            if let Some(path) = &args.console_socket {
+                log.debug(&format!(
+                    "create {}: console socket {} connected",
+                    args.id,
+                    path.display()
+                ));
+            }
+            let container = Container::create(create_options(root, args, console))?;
+            log.debug(&format!(
+                "create {}: init pid {} ready, waiting for start on its exec fifo",
+                args.id,
+                container.pid()
+            ));
             Ok(0)
         }
         Command::Start { id } => {
             let container = Container::load(root, id)?;
+            log.debug(&format!(
+                "start {id}: status {}, init pid {}",
+                container.status(),
+                container.pid()
+            ));
             for warning in container.start()? {
                 log.warn(&warning);
             }
+            log.debug(&format!(
+                "start {id}: process released, poststart hooks run"
+            ));
             Ok(0)
         }
-        Command::Run { create, detach } => run_container(root, create, *detach, log),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run_container(root, create, *detach, *keep, log),
+        Command::Checkpoint(args) => crate::criu::checkpoint(root, &cli.criu, args),
+        Command::Restore(args) => crate::criu::restore(root, &cli.criu, args),
         Command::State { id } => {
             let container = Container::load(root, id)?;
             let json = serde_json::to_string_pretty(&container.oci_state())?;
@@ -57,6 +84,10 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         Command::Kill { all, id, signal } => {
             let signal = libcontainer::signal::parse(signal)?;
             let container = Container::load(root, id)?;
+            log.debug(&format!(
+                "kill {id}: signal {signal}{}",
+                if *all { " to every process" } else { "" }
+            ));
             if *all {
                 container.kill_all(signal)?;
             } else {
@@ -71,7 +102,7 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
             rootless,
             seccomp_default,
         } => write_spec(bundle, *rootless, *seccomp_default),
-        Command::Exec(args) => exec(root, args),
+        Command::Exec(args) => exec(root, args, log),
         Command::Pause { id } => {
             Container::load(root, id)?.pause()?;
             Ok(0)
@@ -224,8 +255,14 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
 
 /// `exec`: a process from `--process FILE`, or the container's own process
 /// with the command line's args and overrides (as runc builds it).
-fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
+fn exec(root: &Path, args: &ExecArgs, log: &mut Log) -> Result<u8> {
     let container = Container::load(root, &args.id)?;
+    log.debug(&format!(
+        "exec {}: status {}, init pid {}",
+        args.id,
+        container.status(),
+        container.pid()
+    ));
     let mut process = match &args.process {
         Some(path) => read_process_file(path)?,
         None => process_from_flags(&container, args)?,
@@ -253,14 +290,17 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
     let relay = if args.detach {
         None
     } else {
-        Some(tty::SignalRelay::block()?)
+        Some(tty::SignalRelay::block(false)?)
     };
     let pid = container.exec(libcontainer::ExecOptions {
         process,
         console_socket: console,
         pid_file: args.pid_file.clone(),
         preserve_fds: args.preserve_fds,
+        ignore_paused: args.ignore_paused,
+        sub_cgroups: args.cgroup.clone(),
     })?;
+    log.debug(&format!("exec {}: process pid {pid} running", args.id));
     let Some(relay) = relay else {
         return Ok(0);
     };
@@ -322,6 +362,7 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
 fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
     match Container::load(root, id) {
         Ok(container) => {
+            log.debug(&format!("delete {id}: status {}", container.status()));
             for warning in container.delete(force)? {
                 log.warn(&warning);
             }
@@ -345,7 +386,13 @@ fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
 /// `run`: create and start; in the foreground, relay signals (and the
 /// terminal) until the container exits, then delete it and exit with its
 /// status.
-fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) -> Result<u8> {
+fn run_container(
+    root: &Path,
+    args: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    log: &mut Log,
+) -> Result<u8> {
     let bundle = std::fs::canonicalize(&args.bundle).map_err(|e| LibError::Config {
         path: args.bundle.clone(),
         message: format!("bundle directory: {e}"),
@@ -374,12 +421,22 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
     let relay = if detach {
         None
     } else {
-        Some(tty::SignalRelay::block()?)
+        Some(tty::SignalRelay::block(!args.no_subreaper)?)
     };
 
     let mut options = create_options(root, args, console);
     options.bundle = bundle;
+    log.debug(&format!(
+        "run {}: config loaded from {}",
+        args.id,
+        options.bundle.display()
+    ));
     let container = Container::create_with_spec(options, config)?;
+    log.debug(&format!(
+        "run {}: created, init pid {}",
+        args.id,
+        container.pid()
+    ));
     let master = match &console_peer {
         Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
         None => None,
@@ -391,12 +448,19 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
             return Err(e.into());
         }
     }
+    log.debug(&format!("run {}: started", args.id));
     let Some(relay) = relay else {
         return Ok(0);
     };
     let status = relay.wait(container.pid(), master)?;
-    for warning in container.delete(true)? {
-        log.warn(&warning);
+    log.debug(&format!(
+        "run {}: process exited with status {status}",
+        args.id
+    ));
+    if !keep {
+        for warning in container.delete(true)? {
+            log.warn(&warning);
+        }
     }
     Ok(status.clamp(0, 255) as u8)
 }

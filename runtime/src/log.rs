@@ -39,18 +39,21 @@ impl Log {
         })
     }
 
-    fn write(&mut self, level: &str, message: &str) {
-        let Some(file) = self.file.as_mut() else {
-            return;
-        };
+    fn line(format: Format, level: &str, message: &str) -> String {
         let time = libcontainer::time::now_rfc3339();
-        let line = match self.format {
+        match format {
             Format::Json => {
                 serde_json::json!({"level": level, "msg": message, "time": time}).to_string()
             }
             Format::Text => format!("time={time:?} level={level} msg={message:?}"),
+        }
+    }
+
+    fn write(&mut self, level: &str, message: &str) {
+        let Some(file) = self.file.as_mut() else {
+            return;
         };
-        let _ = writeln!(file, "{line}");
+        let _ = writeln!(file, "{}", Log::line(self.format, level, message));
     }
 
     /// The line carries the word `error`, as runc's do: tools and engines
@@ -65,9 +68,16 @@ impl Log {
         eprintln!("berth-runtime: warning: {message}");
     }
 
+    /// With `--debug`: a line in the log, which is stderr without `--log`
+    /// (runc's default log is /dev/stderr).
     pub fn debug(&mut self, message: &str) {
-        if self.debug {
+        if !self.debug {
+            return;
+        }
+        if self.file.is_some() {
             self.write("debug", message);
+        } else {
+            eprintln!("{}", Log::line(self.format, "debug", message));
         }
     }
 }

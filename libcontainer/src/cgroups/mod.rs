@@ -35,6 +35,7 @@ mod fs;
 mod hierarchy;
 mod resources;
 pub mod stats;
+mod sub;
 mod v1;
 mod v2;
 
