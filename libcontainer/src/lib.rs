@@ -27,6 +27,8 @@ pub mod spec;
 pub mod state;
 mod sys;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 
 pub use container::{Container, CreateOptions, ExecOptions};

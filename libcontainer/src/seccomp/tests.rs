@@ -513,6 +513,8 @@ fn syscall_numbers_match_the_installed_kernel_headers() {
 /// Runs `child` in a forked process and returns how it ended. The child
 /// makes raw system calls only and always leaves through `_exit`.
 fn in_child(child: impl FnOnce() -> i32) -> WaitStatus {
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN.
+    crate::test_support::require_root("a seccomp test that installs its filter");
     // SAFETY: the child does not return into the test harness: it runs
     // `child`, which makes plain system calls, and exits.
     match unsafe { libc::fork() } {
@@ -643,6 +645,7 @@ fn installed_notify_rule_hands_out_a_listener_that_answers() {
     );
     assert_eq!(c.listener_path(), Some(Path::new("/run/agent.sock")));
     assert_eq!(c.listener_metadata(), Some("meta"));
+    crate::test_support::require_root("a seccomp test that installs its filter");
     let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
 
     // SAFETY: as in `in_child`.
