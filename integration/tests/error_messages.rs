@@ -108,3 +108,17 @@ fn init_killed_by_its_memory_limit_says_the_limit_is_too_low() {
     assert!(err.contains("OOM"), "{err}");
     assert!(err.contains("too low"), "{err}");
 }
+
+#[test]
+fn invalid_config_field_says_invalid_configuration() {
+    let Some(t) = Test::new("err_invalid_config") else {
+        return;
+    };
+    if skip_under_runc("runc 1.1.5's validation errors do not carry these words") {
+        return;
+    }
+    let b = t.bundle().namespace("user", None);
+    let line = single_error_line(&t.rt.create(&b.id, &b.path));
+    assert!(line.contains("invalid configuration"), "{line}");
+    assert!(line.contains("uidMappings"), "{line}");
+}

@@ -190,3 +190,72 @@ fn ptrace_access_to_a_host_process_is_denied() {
     );
     assert_eq!(shared, "denied\n");
 }
+
+/// A profile sending `names` to an agent at `listener`.
+fn notify_profile(listener: &str, default: &str, names: &[&str]) -> Value {
+    json!({
+        "defaultAction": default,
+        "listenerPath": listener,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+    })
+}
+
+#[test]
+fn notify_without_an_agent_fails_in_runcs_words() {
+    let Some(t) = Test::new("seccomp_no_agent") else {
+        return;
+    };
+    let listener = t.dir.join("nobody-listens.sock");
+    let profile = notify_profile(&listener.to_string_lossy(), "SCMP_ACT_ALLOW", &["mkdir"]);
+    let b = t
+        .bundle()
+        .args(&["true"])
+        .edit(|c| c["linux"]["seccomp"] = profile);
+    let err = fails_with(&t.run(&b), 1);
+    assert!(
+        err.contains("failed to connect with seccomp agent"),
+        "{err}"
+    );
+}
+
+#[test]
+fn notify_rules_runc_refuses_are_refused_in_its_words() {
+    let Some(t) = Test::new("seccomp_notify_rules") else {
+        return;
+    };
+    // Nobody listens: the profile must be refused before a connection is tried.
+    let listener = t.dir.join("nobody-listens.sock");
+    let listener = listener.to_string_lossy();
+    for (profile, words) in [
+        (
+            notify_profile(&listener, "SCMP_ACT_ALLOW", &["write"]),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": listener}),
+            "SCMP_ACT_NOTIFY cannot be used as default action",
+        ),
+    ] {
+        let b = t
+            .bundle()
+            .args(&["true"])
+            .edit(|c| c["linux"]["seccomp"] = profile);
+        let err = fails_with(&t.run(&b), 1);
+        assert!(err.contains(words), "{err}");
+    }
+}
+
+#[test]
+fn listener_path_is_ignored_without_notify_rules() {
+    let Some(t) = Test::new("seccomp_unused_listener") else {
+        return;
+    };
+    let listener = t.dir.join("nobody-listens.sock");
+    let b = t.bundle().args(&["true"]).edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": listener,
+        })
+    });
+    ok(&t.run(&b));
+}

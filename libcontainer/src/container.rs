@@ -615,7 +615,7 @@ impl Container {
             }
             // The same from inside the exec'd process, which reports its
             // field errors as text.
-            Error::Init(message) => match message.strip_prefix("config.json: ") {
+            Error::Init(message) => match message.strip_prefix(crate::error::CONFIG_PREFIX) {
                 Some(rest) => Error::Init(format!("exec: {rest}")),
                 None => Error::Init(message),
             },
@@ -746,14 +746,28 @@ pub(crate) fn failpoint<T>(name: &str) -> Result<T> {
 
 /// The seccomp agent's socket (`listenerPath`), connected in the runtime:
 /// it is a host path, out of the container's reach.
+/// Only a profile with SCMP_ACT_NOTIFY rules needs it (runc ignores the
+/// path otherwise); the profile's notify rules are checked first, so their
+/// error is not hidden behind a connection error.
 fn connect_seccomp_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
-    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
+    let Some(seccomp) = seccomp else {
         return Ok(None);
     };
+    if !crate::seccomp::uses_notify(seccomp)? {
+        return Ok(None);
+    }
+    let Some(path) = seccomp.listener_path().as_ref() else {
+        return Ok(None);
+    };
+    // runc's words, which callers (and runc's own tests) match.
     let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        Error::field(
-            "linux.seccomp.listenerPath",
-            format!("connecting to {}: {e}", path.display()),
+        Error::io(
+            format!(
+                "failed to connect with seccomp agent specified in the seccomp profile \
+                 (linux.seccomp.listenerPath {})",
+                path.display()
+            ),
+            e,
         )
     })?;
     Ok(Some(stream.into()))

@@ -761,3 +761,32 @@ fn installed_default_profile_denies_privileged_calls_and_allows_ordinary_ones() 
         c.instruction_count()
     );
 }
+
+#[test]
+fn notify_rules_are_checked_in_runcs_words_without_compiling() {
+    let check = |json: &str| super::uses_notify(&profile(json)).map_err(|e| e.to_string());
+    assert_eq!(check(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#), Ok(false));
+    assert_eq!(
+        check(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#
+        ),
+        Ok(true)
+    );
+    let default = check(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"}"#);
+    assert!(default
+        .unwrap_err()
+        .contains("SCMP_ACT_NOTIFY cannot be used as default action"));
+    let write = check(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    );
+    assert!(write
+        .unwrap_err()
+        .contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"));
+    let unset = check(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    );
+    assert!(unset.unwrap_err().contains("listenerPath is not set"));
+}
