@@ -17,7 +17,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
-use oci_spec::runtime::{Hook, LinuxSeccomp, Process};
+use oci_spec::runtime::{Hook, Process};
 use serde_json::value::RawValue;
 
 use crate::cgroups::{self, Cgroup};
@@ -201,7 +201,7 @@ impl Container {
         fail::fail_point!("create:after-cgroup", |_| failpoint("create:after-cgroup"));
         // Without a devices list this still installs the default rules.
         cgroup.apply(&resources)?;
-        let seccomp_listener = connect_seccomp_agent(seccomp)?;
+        let seccomp_listener = crate::seccomp::connect_agent(seccomp)?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
             spec,
@@ -659,7 +659,7 @@ impl Container {
         )?;
         // The container's seccomp profile binds its exec'd processes too.
         let seccomp = self.state.config_view().linux.and_then(|l| l.seccomp);
-        let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
+        let seccomp_listener = crate::seccomp::connect_agent(seccomp.as_ref())?;
         let sub_cgroup = match (&self.state.cgroup, options.sub_cgroups.is_empty()) {
             (_, true) => None,
             (Some(cgroup), false) => Some(cgroup.sub_cgroup(&options.sub_cgroups)?),
@@ -742,35 +742,6 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub(crate) fn failpoint<T>(name: &str) -> Result<T> {
     Err(Error::Other(format!("failpoint {name}")))
-}
-
-/// The seccomp agent's socket (`listenerPath`), connected in the runtime:
-/// it is a host path, out of the container's reach.
-/// Only a profile with SCMP_ACT_NOTIFY rules needs it (runc ignores the
-/// path otherwise); the profile's notify rules are checked first, so their
-/// error is not hidden behind a connection error.
-fn connect_seccomp_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
-    let Some(seccomp) = seccomp else {
-        return Ok(None);
-    };
-    if !crate::seccomp::uses_notify(seccomp)? {
-        return Ok(None);
-    }
-    let Some(path) = seccomp.listener_path().as_ref() else {
-        return Ok(None);
-    };
-    // runc's words, which callers (and runc's own tests) match.
-    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        Error::io(
-            format!(
-                "failed to connect with seccomp agent specified in the seccomp profile \
-                 (linux.seccomp.listenerPath {})",
-                path.display()
-            ),
-            e,
-        )
-    })?;
-    Ok(Some(stream.into()))
 }
 
 /// `delete --force` of an id whose state cannot be read (a create killed

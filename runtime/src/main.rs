@@ -462,6 +462,42 @@ mod tests {
         ),
     ];
 
+    /// runc's one-letter flags, per command.
+    const RUNC_SHORTS: &[(&str, &[char])] = &[
+        ("", &['h', 'v']),
+        ("create", &['b']),
+        ("delete", &['f']),
+        ("exec", &['e', 't', 'u', 'g', 'p', 'd', 'c']),
+        ("kill", &['a']),
+        ("list", &['f', 'q']),
+        ("ps", &['f']),
+        ("restore", &['b', 'd']),
+        ("run", &['b', 'd']),
+        ("spec", &['b']),
+        ("update", &['r']),
+    ];
+
+    #[test]
+    fn every_runc_short_flag_is_accepted() {
+        let cli = Cli::command();
+        for (name, shorts) in RUNC_SHORTS {
+            let mut command = if name.is_empty() {
+                cli.clone()
+            } else {
+                cli.find_subcommand(name).expect("command").clone()
+            };
+            command.build();
+            for short in *shorts {
+                assert!(
+                    command
+                        .get_arguments()
+                        .any(|a| a.get_short() == Some(*short)),
+                    "{name} -{short} is missing"
+                );
+            }
+        }
+    }
+
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();

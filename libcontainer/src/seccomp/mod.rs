@@ -153,6 +153,35 @@ impl Installer<'_> {
     }
 }
 
+/// The seccomp agent's socket (`listenerPath`), connected in the runtime:
+/// it is a host path, out of the container's reach.
+/// Only a profile with SCMP_ACT_NOTIFY rules needs it (runc ignores the
+/// path otherwise); the profile's notify rules are checked first, so their
+/// error is not hidden behind a connection error.
+pub(crate) fn connect_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
+    let Some(seccomp) = seccomp else {
+        return Ok(None);
+    };
+    if !uses_notify(seccomp)? {
+        return Ok(None);
+    }
+    let Some(path) = seccomp.listener_path().as_ref() else {
+        return Ok(None);
+    };
+    // runc's words, which callers (and runc's own tests) match.
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::io(
+            format!(
+                "failed to connect with seccomp agent specified in the seccomp profile \
+                 (linux.seccomp.listenerPath {})",
+                path.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(Some(stream.into()))
+}
+
 /// Installs `compiled` in the calling process and, with SCMP_ACT_NOTIFY,
 /// sends the listener fd to the agent over `listener` with the container
 /// process state of runtime-spec config-linux.md (`fds: ["seccompFd"]`).
