@@ -264,3 +264,27 @@ fn readme_example_runs_as_written() {
     );
     assert!(out.contains("\"status\": \"running\""), "{out}");
 }
+
+#[test]
+fn a_test_without_root_fails_instead_of_skipping() {
+    let Some(_t) = Test::new("cli_no_skip") else {
+        return;
+    };
+    // This very test binary, one of its tests, as nobody.
+    let me = std::env::current_exe().expect("the test binary");
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&me)
+        .args([
+            "--exact",
+            "version_names_the_runtime_and_spec",
+            "--test-threads=1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv (util-linux)");
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "passed without root:\n{text}");
+    assert!(text.contains("not root"), "{text}");
+    assert!(text.contains("1 failed"), "{text}");
+}
