@@ -46,10 +46,10 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
                 ));
             }
             let container = Container::create(create_options(root, args, console))?;
+            debug_created(log, "create", &container);
             log.debug(&format!(
-                "create {}: init pid {} ready, waiting for start on its exec fifo",
-                args.id,
-                container.pid()
+                "create {}: init ready, waiting for start on its exec fifo",
+                args.id
             ));
             Ok(0)
         }
@@ -432,11 +432,7 @@ fn run_container(
         options.bundle.display()
     ));
     let container = Container::create_with_spec(options, config)?;
-    log.debug(&format!(
-        "run {}: created, init pid {}",
-        args.id,
-        container.pid()
-    ));
+    debug_created(log, "run", &container);
     let master = match &console_peer {
         Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
         None => None,
@@ -461,8 +457,28 @@ fn run_container(
         for warning in container.delete(true)? {
             log.warn(&warning);
         }
+        log.debug(&format!("run {}: deleted", args.id));
     }
     Ok(status.clamp(0, 255) as u8)
+}
+
+/// The stages `create` went through, from what it left in state.json.
+fn debug_created(log: &mut Log, command: &str, container: &Container) {
+    let id = container.id();
+    if let Some(cgroup) = &container.state().cgroup {
+        let dirs: Vec<String> = cgroup.dirs().map(|d| d.display().to_string()).collect();
+        log.debug(&format!(
+            "{command} {id}: cgroup {} ({:?} hierarchy): {}",
+            cgroup.path.display(),
+            cgroup.mode,
+            dirs.join(", ")
+        ));
+    }
+    log.debug(&format!(
+        "{command} {id}: init pid {} cloned, rootfs {} built",
+        container.pid(),
+        container.state().rootfs.display()
+    ));
 }
 
 fn owner_name(path: &Path) -> String {
