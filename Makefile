@@ -13,7 +13,7 @@ RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relat
 RELEASE_BIN := target/$(TARGET)/release/berth-runtime
 TEST_THREADS ?= 2
 
-.PHONY: all build demo test unit integration lint bench install clean
+.PHONY: all build demo prereqs test unit integration lint bench install clean
 
 all: build
 
@@ -25,16 +25,21 @@ build:
 demo: build
 	scripts/demo.sh $(RELEASE_BIN)
 
+# What the tests need (root, busybox-static, time, criu): installed when
+# missing, and a loud failure when it cannot be had, never a skipped test.
+prereqs:
+	scripts/prereqs.sh test
+
 # Unit tests and the integration tests (root: they run real containers).
-test:
+test: prereqs
 	$(CARGO) build --workspace
 	$(CARGO) build -p berth-runtime --features failpoints --target-dir target/failpoints
 	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
 
-unit:
+unit: prereqs
 	$(CARGO) test -p libcontainer -p berth-runtime
 
-integration:
+integration: prereqs
 	$(CARGO) build -p berth-runtime
 	$(CARGO) test -p integration -- --test-threads=$(TEST_THREADS)
 

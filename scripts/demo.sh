@@ -4,14 +4,7 @@
 set -euo pipefail
 runtime=$(realpath "${1:-target/release/berth-runtime}")
 
-if [ "$(id -u)" != 0 ]; then
-    echo "demo: run as root (containers need it)" >&2
-    exit 1
-fi
-if [ ! -x /bin/busybox ]; then
-    echo "demo: installing busybox-static" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
-fi
+"$(dirname "$0")/prereqs.sh" demo
 
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
 state=$bundle/state

@@ -170,8 +170,8 @@ pub struct Engine {
 impl Engine {
     /// Starts `kind` for a test named `name` (short: it names the temp dir, and unix socket
     /// paths under it must stay below 108 bytes) and loads the busybox image. Returns None
-    /// (the test passes) when the engine is not installed, or when [`Test::new`] skips (not
-    /// root, no busybox).
+    /// (the test passes) when the engine is not installed; without root or busybox
+    /// [`Test::new`] fails the test.
     pub fn start(kind: Kind, name: &str) -> Option<Engine> {
         let client = match kind.find() {
             Ok(c) => c,

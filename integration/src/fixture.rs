@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use crate::bundle::make_rootfs;
-use crate::{become_subreaper, next, ok, read_json, runtime_bin, skip_reason, Bundle, Runtime};
+use crate::{
+    become_subreaper, missing_prerequisite, next, ok, read_json, runtime_bin, Bundle, Runtime,
+};
 use crate::{CGROUP_PARENT, LIVE_TESTS};
 
 /// One test's resources. Dropping it deletes its containers (`delete --force`), reaps their
@@ -29,12 +31,13 @@ pub struct Test {
 }
 
 impl Test {
-    /// Sets up a test, or prints "skipped: ..." and returns None when not root or without
-    /// busybox. Panics if the runtime binary is missing.
+    /// Sets up a test. A missing prerequisite (root, `/bin/busybox`, the runtime binary)
+    /// fails the test, saying which: a test never passes by skipping (`make test`
+    /// installs what is missing). Always `Some`: the `Option` keeps the tests'
+    /// `let Some(t) = Test::new(..) else { return };` opening valid.
     pub fn new(name: &str) -> Option<Test> {
-        if let Some(why) = skip_reason() {
-            eprintln!("skipped: {name}: {why}");
-            return None;
+        if let Some(missing) = missing_prerequisite() {
+            panic!("{name}: {missing}; `make test` installs and checks the prerequisites");
         }
         let bin = runtime_bin();
         assert!(

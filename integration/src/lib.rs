@@ -6,8 +6,9 @@
 //! exists). Run the suite against runc with `BERTH_RUNTIME=/usr/sbin/runc` to check that the
 //! tests encode runc's behaviour.
 //!
-//! Each test starts with `let Some(t) = Test::new("name") else { return };`: it skips (and
-//! passes) when not root or without busybox, and the returned [`Test`] owns everything the
+//! Each test starts with `let Some(t) = Test::new("name") else { return };`: it fails,
+//! saying why, when not root or without busybox (never passes by skipping), and the
+//! returned [`Test`] owns everything the
 //! test creates (temp dir, state root, containers, cgroups, helper processes, host mounts)
 //! and removes it on drop, also when the test panics.
 
@@ -93,13 +94,22 @@ pub fn skip_under_runc(why: &str) -> bool {
     false
 }
 
-fn skip_reason() -> Option<String> {
+/// What the tests need and is not there: they run real containers (root) from busybox
+/// bundles.
+fn missing_prerequisite() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
+    missing_of(unsafe { libc::geteuid() }, Path::new("/bin/busybox"))
+}
+
+fn missing_of(euid: u32, busybox: &Path) -> Option<String> {
+    if euid != 0 {
+        return Some("not root: the integration tests run real containers".into());
     }
-    if !Path::new("/bin/busybox").exists() {
-        return Some("/bin/busybox missing (apt-get install busybox-static)".into());
+    if !busybox.exists() {
+        return Some(format!(
+            "{} missing (apt-get install busybox-static)",
+            busybox.display()
+        ));
     }
     None
 }
@@ -232,4 +242,17 @@ pub fn host_mounts_mentioning(needle: &Path) -> Vec<String> {
         .filter(|l| l.contains(n.as_ref()))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_prerequisite_is_named() {
+        let busybox = Path::new("/bin/busybox");
+        assert!(missing_of(1000, busybox).unwrap().contains("not root"));
+        let absent = Path::new("/no/such/busybox");
+        assert!(missing_of(0, absent).unwrap().contains("/no/such/busybox"));
+    }
 }

@@ -294,3 +294,27 @@ fn exec_of_a_missing_command_fails_with_its_name() {
     let err = fails_with(&exec(&t, &b.id, &[], &["no-such-command"]), 255);
     assert!(err.contains("no-such-command"), "{err}");
 }
+
+#[test]
+fn exec_env_replaces_the_process_own_variable() {
+    let Some(t) = Test::new("exec_env_replace") else {
+        return;
+    };
+    let b = sleeping_container(&t);
+    let out = ok(&exec(&t, &b.id, &["--env", "TERM=dumb"], &["env"]));
+    let terms: Vec<&str> = out.lines().filter(|l| l.starts_with("TERM=")).collect();
+    assert_eq!(terms, ["TERM=dumb"], "{out}");
+}
+
+#[test]
+fn exec_env_without_a_value_is_refused() {
+    let Some(t) = Test::new("exec_env_no_value") else {
+        return;
+    };
+    let b = sleeping_container(&t);
+    let o = exec(&t, &b.id, &["--env", "NO_VALUE"], &["env"]);
+    let err = fails_with(&o, 255);
+    assert!(err.contains("NO_VALUE"), "{err}");
+    assert!(err.contains("invalid environment variable"), "{err}");
+    assert_eq!(stdout(&o), "");
+}

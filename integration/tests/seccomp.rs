@@ -1,4 +1,4 @@
-//! seccomp: the default profile of `spec` and custom profiles. Each check
+//! seccomp: the default profile of `spec --seccomp-default` and custom profiles. Each check
 //! runs the same command with and without the filter, so it shows that the
 //! filter (not a missing capability) is what stops it.
 
@@ -31,11 +31,12 @@ fn privileged(c: &mut Value) {
     }
 }
 
-/// Runs `script` in a privileged container with the bundle's seccomp profile
-/// (`with_filter`) or none; returns stdout.
-fn run_privileged(t: &Test, script: &str, with_filter: bool, links: &[&str]) -> String {
-    let b = t.bundle().edit(privileged).edit(|c| {
-        if !with_filter {
+/// Runs `script` in a privileged container with `profile` or none; returns
+/// stdout.
+fn run_privileged(t: &Test, script: &str, profile: Option<&Value>, links: &[&str]) -> String {
+    let b = t.bundle().edit(privileged).edit(|c| match profile {
+        Some(profile) => c["linux"]["seccomp"] = profile.clone(),
+        None => {
             c["linux"].as_object_mut().unwrap().remove("seccomp");
         }
     });
@@ -45,19 +46,28 @@ fn run_privileged(t: &Test, script: &str, with_filter: bool, links: &[&str]) -> 
     t.sh(b, script)
 }
 
-fn spec_has_default_profile(t: &Test) -> bool {
-    t.bundle().config()["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
+/// The profile of `spec --seccomp-default`, or None (the caller returns)
+/// under runc, whose `spec` has no profile to offer.
+fn default_profile(t: &Test) -> Option<Value> {
+    if skip_under_runc("runc 1.1.5 has no default profile (berth: spec --seccomp-default)") {
+        return None;
+    }
+    let dir = t.host_dir("seccomp-default");
+    ok(&t
+        .rt
+        .spec(&["--bundle", &dir.to_string_lossy(), "--seccomp-default"]));
+    let config = read_json(&dir.join("config.json"));
+    let profile = config["linux"]["seccomp"].clone();
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO", "{config}");
+    Some(profile)
 }
 
 #[test]
-fn spec_includes_the_default_profile() {
-    let Some(t) = Test::new("seccomp_spec_default") else {
+fn spec_has_no_profile_as_runcs() {
+    let Some(t) = Test::new("seccomp_spec_none") else {
         return;
     };
-    if skip_under_runc("runc 1.1.5's spec has no seccomp profile") {
-        return;
-    }
-    assert!(spec_has_default_profile(&t));
+    assert!(t.bundle().config()["linux"].get("seccomp").is_none());
 }
 
 #[test]
@@ -65,14 +75,13 @@ fn default_profile_blocks_mount_even_with_cap_sys_admin() {
     let Some(t) = Test::new("seccomp_mount") else {
         return;
     };
-    if !spec_has_default_profile(&t) {
-        eprintln!("skipped: the runtime's spec has no seccomp profile");
+    let Some(profile) = default_profile(&t) else {
         return;
-    }
+    };
     let script =
         "if mount -t tmpfs none /tmp 2>/dev/null; then echo mounted; else echo refused; fi";
-    assert_eq!(run_privileged(&t, script, false, &[]), "mounted\n");
-    assert_eq!(run_privileged(&t, script, true, &[]), "refused\n");
+    assert_eq!(run_privileged(&t, script, None, &[]), "mounted\n");
+    assert_eq!(run_privileged(&t, script, Some(&profile), &[]), "refused\n");
 }
 
 #[test]
@@ -80,16 +89,15 @@ fn default_profile_blocks_unshare() {
     let Some(t) = Test::new("seccomp_unshare") else {
         return;
     };
-    if !spec_has_default_profile(&t) {
-        eprintln!("skipped: the runtime's spec has no seccomp profile");
+    let Some(profile) = default_profile(&t) else {
         return;
-    }
+    };
     let script = "if unshare -m true 2>/dev/null; then echo unshared; else echo refused; fi";
+    assert_eq!(run_privileged(&t, script, None, &["unshare"]), "unshared\n");
     assert_eq!(
-        run_privileged(&t, script, false, &["unshare"]),
-        "unshared\n"
+        run_privileged(&t, script, Some(&profile), &["unshare"]),
+        "refused\n"
     );
-    assert_eq!(run_privileged(&t, script, true, &["unshare"]), "refused\n");
 }
 
 #[test]
@@ -97,15 +105,14 @@ fn default_profile_blocks_kernel_module_loading() {
     let Some(t) = Test::new("seccomp_modules") else {
         return;
     };
-    if !spec_has_default_profile(&t) {
-        eprintln!("skipped: the runtime's spec has no seccomp profile");
+    let Some(profile) = default_profile(&t) else {
         return;
-    }
+    };
     // Not a module: without the filter the kernel itself rejects it (ENOEXEC),
     // with it the call never reaches the kernel (EPERM).
     let script = "insmod /bin/busybox 2>&1; true";
-    let open = run_privileged(&t, script, false, &["insmod"]);
-    let filtered = run_privileged(&t, script, true, &["insmod"]);
+    let open = run_privileged(&t, script, None, &["insmod"]);
+    let filtered = run_privileged(&t, script, Some(&profile), &["insmod"]);
     assert!(!open.contains("not permitted"), "{open}");
     assert!(filtered.contains("not permitted"), "{filtered}");
 }
@@ -293,4 +300,73 @@ fn with_no_new_privileges_the_filter_is_in_place_at_create() {
     let nnp = std::fs::read_to_string(dir.join("nnp")).unwrap();
     let fields: Vec<&str> = nnp.split_whitespace().collect();
     assert_eq!(fields, ["NoNewPrivs:", "1", "refused"], "{nnp}");
+}
+
+/// A profile sending `names` to an agent at `listener`.
+fn notify_profile(listener: &str, default: &str, names: &[&str]) -> Value {
+    json!({
+        "defaultAction": default,
+        "listenerPath": listener,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+    })
+}
+
+#[test]
+fn notify_without_an_agent_fails_in_runcs_words() {
+    let Some(t) = Test::new("seccomp_no_agent") else {
+        return;
+    };
+    let listener = t.dir.join("nobody-listens.sock");
+    let profile = notify_profile(&listener.to_string_lossy(), "SCMP_ACT_ALLOW", &["mkdir"]);
+    let b = t
+        .bundle()
+        .args(&["true"])
+        .edit(|c| c["linux"]["seccomp"] = profile);
+    let err = fails_with(&t.run(&b), 1);
+    assert!(
+        err.contains("failed to connect with seccomp agent"),
+        "{err}"
+    );
+}
+
+#[test]
+fn notify_rules_runc_refuses_are_refused_in_its_words() {
+    let Some(t) = Test::new("seccomp_notify_rules") else {
+        return;
+    };
+    // Nobody listens: the profile must be refused before a connection is tried.
+    let listener = t.dir.join("nobody-listens.sock");
+    let listener = listener.to_string_lossy();
+    for (profile, words) in [
+        (
+            notify_profile(&listener, "SCMP_ACT_ALLOW", &["write"]),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": listener}),
+            "SCMP_ACT_NOTIFY cannot be used as default action",
+        ),
+    ] {
+        let b = t
+            .bundle()
+            .args(&["true"])
+            .edit(|c| c["linux"]["seccomp"] = profile);
+        let err = fails_with(&t.run(&b), 1);
+        assert!(err.contains(words), "{err}");
+    }
+}
+
+#[test]
+fn listener_path_is_ignored_without_notify_rules() {
+    let Some(t) = Test::new("seccomp_unused_listener") else {
+        return;
+    };
+    let listener = t.dir.join("nobody-listens.sock");
+    let b = t.bundle().args(&["true"]).edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": listener,
+        })
+    });
+    ok(&t.run(&b));
 }

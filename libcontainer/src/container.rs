@@ -17,7 +17,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
-use oci_spec::runtime::{Hook, LinuxSeccomp, Process};
+use oci_spec::runtime::{Hook, Process};
 use serde_json::value::RawValue;
 
 use crate::cgroups::{self, Cgroup};
@@ -51,6 +51,12 @@ pub struct ExecOptions {
     pub console_socket: Option<OwnedFd>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Join a paused container (`--ignore-paused`): the process starts
+    /// frozen, and runs once the container is resumed.
+    pub ignore_paused: bool,
+    /// Existing sub-cgroups to run in (`--cgroup`, runc's
+    /// `[<controller>[,...]:]<path>`), below the container's cgroup.
+    pub sub_cgroups: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -104,10 +110,10 @@ impl Container {
                 ))
             }
             (false, true) => {
-                return Err(Error::field(
-                    "process.terminal",
-                    "false, but a console socket was given; set terminal to true or drop --console-socket",
-                ))
+                return Err(Error::Flag {
+                    flag: "--console-socket",
+                    message: "given, but process.terminal in config.json is false; drop it or set terminal to true".into(),
+                })
             }
             _ => {}
         }
@@ -145,9 +151,13 @@ impl Container {
         match container.set_up(options, &spec, &plan) {
             Ok(()) => Ok(container),
             Err(e) => {
+                let mut e = e;
                 // The init is dead by now (killed and reaped when set_up
                 // unwound): its cgroups are empty and can go.
                 if let Some(cgroup) = &container.state.cgroup {
+                    if matches!(e, Error::Init(_)) && cgroup.oom_killed() {
+                        e = oom_killed_init(e, &spec);
+                    }
                     let _ = cgroup.destroy();
                 }
                 let _ = container.dir.remove();
@@ -202,7 +212,7 @@ impl Container {
         let own_devices = spec_device_paths(linux.and_then(|l| l.devices().as_deref()));
         let warnings = cgroup.apply(&resources, &own_devices)?;
         self.warnings.extend(warnings);
-        let seccomp_listener = connect_seccomp_agent(seccomp)?;
+        let seccomp_listener = crate::seccomp::connect_agent(seccomp)?;
         let mut init = process::spawn(InitArgs {
             id: &self.state.id,
             spec,
@@ -258,7 +268,7 @@ impl Container {
         self.state.creating = false;
         self.dir.save(&self.state)?;
         if let Some(pid_file) = &options.pid_file {
-            state::write_atomic(pid_file, self.state.pid.to_string().as_bytes(), 0o644)?;
+            write_pid_file(pid_file, self.state.pid)?;
         }
         init.release();
         Ok(())
@@ -671,6 +681,12 @@ impl Container {
             Error::InvalidField { field, message } => {
                 Error::Other(format!("exec: {field}: {message}"))
             }
+            // The same from inside the exec'd process, which reports its
+            // field errors as text.
+            Error::Init(message) => match message.strip_prefix(crate::error::CONFIG_PREFIX) {
+                Some(rest) => Error::Init(format!("exec: {rest}")),
+                None => Error::Init(message),
+            },
             other => other,
         })
     }
@@ -678,7 +694,12 @@ impl Container {
     fn exec_process(&self, options: ExecOptions) -> Result<Pid> {
         match self.status() {
             Status::Running | Status::Created => {}
-            Status::Paused => return Err(self.wrong_status("cannot exec in a paused container")),
+            Status::Paused if options.ignore_paused => {}
+            Status::Paused => {
+                return Err(self.wrong_status(
+                    "cannot exec in a paused container (use --ignore-paused to override)",
+                ))
+            }
             status => return Err(self.wrong_status(format!("cannot exec in a {status} container"))),
         }
         let process = &options.process;
@@ -707,7 +728,17 @@ impl Container {
         // The container's seccomp profile binds its exec'd processes too.
         let linux = self.state.config_view().linux.unwrap_or_default();
         let seccomp = linux.seccomp;
-        let seccomp_listener = connect_seccomp_agent(seccomp.as_ref())?;
+        let seccomp_listener = crate::seccomp::connect_agent(seccomp.as_ref())?;
+        let sub_cgroup = match (&self.state.cgroup, options.sub_cgroups.is_empty()) {
+            (_, true) => None,
+            (Some(cgroup), false) => Some(cgroup.sub_cgroup(&options.sub_cgroups)?),
+            (None, false) => {
+                return Err(Error::Flag {
+                    flag: "--cgroup",
+                    message: format!("container {:?} has no cgroup", self.state.id),
+                })
+            }
+        };
         // Held across the spawn: the init's pid cannot be reused meanwhile.
         let _pinned = self.open_init()?;
         let pid = process::exec::spawn(process::exec::ExecArgs {
@@ -718,12 +749,12 @@ impl Container {
             seccomp: seccomp.as_ref(),
             seccomp_listener,
             state: self.state_json(Status::Running),
-            cgroup: self.state.cgroup.as_ref(),
+            cgroup: sub_cgroup.as_ref().or(self.state.cgroup.as_ref()),
             personality: linux.personality.as_ref(),
             kernel: &crate::kernel::Linux,
         })?;
         if let Some(pid_file) = &options.pid_file {
-            state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;
+            write_pid_file(pid_file, pid.as_raw())?;
         }
         Ok(pid)
     }
@@ -765,17 +796,25 @@ fn spec_device_paths(devices: Option<&[oci_spec::runtime::LinuxDevice]>) -> Vec<
         .collect()
 }
 
-/// The seccomp agent's socket (`listenerPath`), connected in the runtime:
-/// it is a host path, out of the container's reach.
-fn connect_seccomp_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
-    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
-        return Ok(None);
-    };
-    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        Error::field(
-            "linux.seccomp.listenerPath",
-            format!("connecting to {}: {e}", path.display()),
-        )
-    })?;
-    Ok(Some(stream.into()))
+/// An init the OOM killer took during create: the memory limit, not the
+/// runtime, is the thing to change.
+fn oom_killed_init(e: Error, spec: &spec::Spec) -> Error {
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit());
+    let limit = limit.map_or_else(|| "the memory limit".to_string(), |l| format!("{l} bytes"));
+    Error::Init(format!(
+        "{e}: the container's init was OOM-killed: linux.resources.memory.limit ({limit}) is too low"
+    ))
+}
+
+/// `--pid-file`: its errors name the flag, not the container's state.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    state::write_atomic(path, pid.to_string().as_bytes(), 0o644).map_err(|e| Error::Flag {
+        flag: "--pid-file",
+        message: e.to_string(),
+    })
 }

@@ -6,15 +6,24 @@ use std::path::PathBuf;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// How an [`Error::InvalidField`] reads before its field.
+pub const CONFIG_PREFIX: &str = "invalid configuration: config.json: ";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// config.json is missing, unreadable or not valid JSON for the spec.
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
 
-    /// A field of config.json has a value the runtime cannot honour.
-    #[error("config.json: {field}: {message}")]
+    /// A field of config.json has a value the runtime cannot honour. The
+    /// words `invalid configuration` are runc's: callers match them.
+    #[error("invalid configuration: config.json: {field}: {message}")]
     InvalidField { field: String, message: String },
+
+    /// A command-line value the caller passed (a flag of the runtime), not
+    /// config.json, is what was wrong.
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
 
     #[error("invalid container id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },

@@ -9,8 +9,10 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod console;
 pub mod container;
+pub mod criu;
 pub mod error;
 pub mod exe_seal;
+pub mod exec_flags;
 pub mod features;
 pub mod hooks;
 pub mod json;
@@ -27,6 +29,9 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 mod sys;
+pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 
 pub use container::{Container, CreateOptions, ExecOptions};

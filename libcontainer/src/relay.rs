@@ -26,7 +26,15 @@ pub struct SignalRelay {
 }
 
 impl SignalRelay {
-    pub fn block() -> Result<SignalRelay> {
+    /// Blocks signals for the relay. With `subreaper` (run's default, as
+    /// runc's), processes orphaned in a container that shares our PID
+    /// namespace are re-parented to us, not to the host's init, and reaped
+    /// here while we wait.
+    pub fn block(subreaper: bool) -> Result<SignalRelay> {
+        if subreaper {
+            nix::sys::prctl::set_child_subreaper(true)
+                .ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)".to_string())?;
+        }
         let mut mask = SigSet::all();
         mask.remove(Signal::SIGKILL);
         mask.remove(Signal::SIGSTOP);
@@ -140,12 +148,19 @@ impl SignalRelay {
 }
 
 /// The child's shell-style status once it has exited (128+N for signal N).
+/// Every other child that has exited (an orphan we adopted as subreaper)
+/// is reaped on the way.
 fn try_wait(child: Pid) -> Result<Option<i32>> {
-    match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
-        Ok(WaitStatus::Signaled(_, signal, _)) => Ok(Some(128 + signal as i32)),
-        Ok(_) | Err(Errno::EINTR) => Ok(None),
-        Err(e) => Err(e).ctx(|| "waiting for the container process".to_string()),
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => return Ok(Some(code)),
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                return Ok(Some(128 + signal as i32))
+            }
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).ctx(|| "waiting for the container process".to_string()),
+        }
     }
 }
 

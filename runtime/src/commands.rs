@@ -12,10 +12,11 @@ use libcontainer::cgroups::OomEvent;
 use libcontainer::relay::SignalRelay;
 use libcontainer::salvage::{self, Salvaged};
 use libcontainer::{spec, Container, CreateOptions, Error as LibError};
+use serde_json::value::{to_raw_value, RawValue};
 
 use crate::log::Log;
 use crate::{Cli, Command, CreateArgs, ExecArgs};
-use oci_spec::runtime::{Capabilities, Capability, Process};
+use oci_spec::runtime::Process;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {
@@ -23,39 +24,61 @@ pub enum ListFormat {
     Json,
 }
 
-/// The default config.json of `spec` and the seccomp profile it carries,
-/// kept as data in specs/.
-const DEFAULT_SPEC: &str = include_str!("../../specs/config.json");
-const DEFAULT_SECCOMP: &str = include_str!("../../specs/seccomp.json");
-
 pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
     let root = cli.root.as_path();
     match command {
         Command::Create(args) => {
             log.debug(&format!(
-                "create {} from {}",
+                "create {}: bundle {}, state under {}",
                 args.id,
-                args.bundle.display()
+                args.bundle.display(),
+                root.display()
             ));
             let console = args
                 .console_socket
                 .as_deref()
                 .map(connect_console)
                 .transpose()?;
+            if let Some(path) = &args.console_socket {
+                log.debug(&format!(
+                    "create {}: console socket {} connected",
+                    args.id,
+                    path.display()
+                ));
+            }
             let mut container = Container::create(create_options(root, args, console))?;
             for warning in container.take_warnings() {
                 log.warn(&warning);
             }
+            debug_created(log, "create", &container);
+            log.debug(&format!(
+                "create {}: init ready, waiting for start on its exec fifo",
+                args.id
+            ));
             Ok(0)
         }
         Command::Start { id } => {
             let container = Container::load(root, id)?;
+            log.debug(&format!(
+                "start {id}: status {}, init pid {}",
+                container.status(),
+                container.pid()
+            ));
             for warning in container.start()? {
                 log.warn(&warning);
             }
+            log.debug(&format!(
+                "start {id}: process released, poststart hooks run"
+            ));
             Ok(0)
         }
-        Command::Run { create, detach } => run_container(root, create, *detach, log),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run_container(root, create, *detach, *keep, log),
+        Command::Checkpoint(args) => crate::criu::checkpoint(root, &cli.criu, args),
+        Command::Restore(args) => crate::criu::restore(root, &cli.criu, args),
         Command::State { id } => {
             let container = Container::load(root, id)?;
             let json = serde_json::to_string_pretty(&container.oci_state())?;
@@ -65,6 +88,10 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         Command::Kill { all, id, signal } => {
             let signal = libcontainer::signal::parse(signal)?;
             let container = Container::load(root, id)?;
+            log.debug(&format!(
+                "kill {id}: signal {signal}{}",
+                if *all { " to every process" } else { "" }
+            ));
             if *all {
                 container.kill_all(signal)?;
             } else {
@@ -74,8 +101,12 @@ pub fn run(cli: &Cli, command: &Command, log: &mut Log) -> Result<u8> {
         }
         Command::Delete { force, id } => delete(root, id, *force, log),
         Command::List { format, quiet } => list(root, *format, *quiet, log),
-        Command::Spec { bundle, rootless } => write_spec(bundle, *rootless),
-        Command::Exec(args) => exec(root, args),
+        Command::Spec {
+            bundle,
+            rootless,
+            seccomp_default,
+        } => write_spec(bundle, *rootless, *seccomp_default),
+        Command::Exec(args) => exec(root, args, log),
         Command::Pause { id } => {
             Container::load(root, id)?.pause()?;
             Ok(0)
@@ -172,6 +203,19 @@ fn parse_interval(text: &str) -> Result<std::time::Duration> {
     Ok(duration)
 }
 
+/// One line of `events`, its keys in runc's order (`type`, `id`, `data`):
+/// consumers that match the text, not the JSON, rely on it. An event
+/// without data (oom) has no `data` key, as runc's; stats keep their
+/// struct's field order (raw JSON, not a sorted map).
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Box<RawValue>>,
+}
+
 /// `events`: a stats event (once with --stats, else every interval) and an
 /// oom event whenever the container hits its memory limit, one JSON object
 /// a line, until the container stops (at once, not at the next interval).
@@ -180,14 +224,18 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
     let interval = parse_interval(interval)?;
     let id = container.id().to_string();
     let mut out = std::io::stdout();
-    let mut print = |kind: &str, data: serde_json::Value| -> Result<()> {
-        let event = serde_json::json!({"type": kind, "id": id, "data": data});
+    let mut print = |kind: &str, data: Option<Box<RawValue>>| -> Result<()> {
+        let event = serde_json::to_string(&Event {
+            kind,
+            id: &id,
+            data,
+        })?;
         writeln!(out, "{event}")?;
         out.flush()?;
         Ok(())
     };
     if once {
-        print("stats", serde_json::to_value(container.stats()?)?)?;
+        print("stats", Some(to_raw_value(&container.stats()?)?))?;
         return Ok(0);
     }
     let mut ooms = container.events()?;
@@ -196,7 +244,7 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
         let now = std::time::Instant::now();
         if now >= next_stats {
             match container.stats() {
-                Ok(stats) => print("stats", serde_json::to_value(stats)?)?,
+                Ok(stats) => print("stats", Some(to_raw_value(&stats)?))?,
                 // Stopped since the last wait: the end, not an error.
                 Err(LibError::WrongStatus { .. }) => return Ok(0),
                 Err(e) => return Err(e.into()),
@@ -207,7 +255,7 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
         match ooms.wait(Some(
             next_stats.saturating_duration_since(std::time::Instant::now()),
         ))? {
-            OomEvent::Oom(_) => print("oom", serde_json::Value::Null)?,
+            OomEvent::Oom(_) => print("oom", None)?,
             OomEvent::Gone => return Ok(0),
             OomEvent::Timeout => {}
         }
@@ -216,8 +264,14 @@ fn events(container: &Container, once: bool, interval: &str) -> Result<u8> {
 
 /// `exec`: a process from `--process FILE`, or the container's own process
 /// with the command line's args and overrides (as runc builds it).
-fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
+fn exec(root: &Path, args: &ExecArgs, log: &mut Log) -> Result<u8> {
     let container = Container::load(root, &args.id)?;
+    log.debug(&format!(
+        "exec {}: status {}, init pid {}",
+        args.id,
+        container.status(),
+        container.pid()
+    ));
     let mut process = match &args.process {
         Some(path) => read_process_file(path)?,
         None => process_from_flags(&container, args)?,
@@ -245,14 +299,17 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<u8> {
     let relay = if args.detach {
         None
     } else {
-        Some(SignalRelay::block()?)
+        Some(SignalRelay::block(false)?)
     };
     let pid = container.exec(libcontainer::ExecOptions {
         process,
         console_socket: console,
         pid_file: args.pid_file.clone(),
         preserve_fds: args.preserve_fds,
+        ignore_paused: args.ignore_paused,
+        sub_cgroups: args.cgroup.clone(),
     })?;
+    log.debug(&format!("exec {}: process pid {pid} running", args.id));
     let Some(relay) = relay else {
         return Ok(0);
     };
@@ -280,65 +337,20 @@ fn read_process_file(path: &Path) -> Result<Process> {
 }
 
 fn process_from_flags(container: &Container, args: &ExecArgs) -> Result<Process> {
-    if args.command.is_empty() {
-        bail!("exec: no command given; pass ARGS after the container id or --process FILE");
-    }
-    let mut process = container.process_template()?;
-    process.set_args(Some(args.command.clone()));
-    process.set_terminal(Some(args.tty));
-    process.set_console_size(None);
-    if let Some(cwd) = &args.cwd {
-        process.set_cwd(cwd.into());
-    }
-    let mut env = process.env().clone().unwrap_or_default();
-    env.extend(args.env.iter().cloned());
-    process.set_env(Some(env));
-    if let Some(user) = &args.user {
-        let (uid, gid) = parse_user(user)?;
-        process.user_mut().set_uid(uid);
-        if let Some(gid) = gid {
-            process.user_mut().set_gid(gid);
-        }
-    }
-    if !args.additional_gids.is_empty() {
-        process
-            .user_mut()
-            .set_additional_gids(Some(args.additional_gids.clone()));
-    }
-    if args.no_new_privs {
-        process.set_no_new_privileges(Some(true));
-    }
-    if !args.cap.is_empty() {
-        let mut caps = process.capabilities().clone().unwrap_or_default();
-        for name in &args.cap {
-            let cap: Capability = name
-                .trim_start_matches("CAP_")
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--cap {name}: unknown capability"))?;
-            let with_cap = |set: &Option<Capabilities>| {
-                let mut names = set.clone().unwrap_or_default();
-                names.insert(cap);
-                Some(names)
-            };
-            caps.set_bounding(with_cap(caps.bounding()));
-            caps.set_effective(with_cap(caps.effective()));
-            caps.set_permitted(with_cap(caps.permitted()));
-        }
-        process.set_capabilities(Some(caps));
-    }
-    Ok(process)
-}
-
-/// `uid[:gid]`, numeric as runc takes them.
-fn parse_user(text: &str) -> Result<(u32, Option<u32>)> {
-    let bad = || anyhow::anyhow!("--user {text:?}: expected uid[:gid], numeric");
-    let (uid, gid) = match text.split_once(':') {
-        Some((uid, gid)) => (uid, Some(gid)),
-        None => (text, None),
+    let flags = libcontainer::exec_flags::ExecFlags {
+        args: args.command.clone(),
+        tty: args.tty,
+        cwd: args.cwd.clone(),
+        env: args.env.clone(),
+        user: args.user.clone(),
+        additional_gids: args.additional_gids.clone(),
+        no_new_privs: args.no_new_privs,
+        caps: args.cap.clone(),
     };
-    let uid = uid.parse().map_err(|_| bad())?;
-    let gid = gid.map(|g| g.parse().map_err(|_| bad())).transpose()?;
-    Ok((uid, gid))
+    Ok(libcontainer::exec_flags::process_from_flags(
+        container.process_template()?,
+        &flags,
+    )?)
 }
 
 fn create_options(
@@ -367,6 +379,7 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
 fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
     match Container::load(root, id) {
         Ok(container) => {
+            log.debug(&format!("delete {id}: status {}", container.status()));
             for warning in container.delete(force)? {
                 log.warn(&warning);
             }
@@ -390,7 +403,13 @@ fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
 /// `run`: create and start; in the foreground, relay signals (and the
 /// terminal) until the container exits, then delete it and exit with its
 /// status.
-fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) -> Result<u8> {
+fn run_container(
+    root: &Path,
+    args: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    log: &mut Log,
+) -> Result<u8> {
     let bundle = std::fs::canonicalize(&args.bundle).map_err(|e| LibError::Config {
         path: args.bundle.clone(),
         message: format!("bundle directory: {e}"),
@@ -419,15 +438,21 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
     let relay = if detach {
         None
     } else {
-        Some(SignalRelay::block()?)
+        Some(SignalRelay::block(!args.no_subreaper)?)
     };
 
     let mut options = create_options(root, args, console);
     options.bundle = bundle;
+    log.debug(&format!(
+        "run {}: config loaded from {}",
+        args.id,
+        options.bundle.display()
+    ));
     let mut container = Container::create_with_spec(options, config)?;
     for warning in container.take_warnings() {
         log.warn(&warning);
     }
+    debug_created(log, "run", &container);
     let master = match &console_peer {
         Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
         None => None,
@@ -439,14 +464,41 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, log: &mut Log) ->
             return Err(e.into());
         }
     }
+    log.debug(&format!("run {}: started", args.id));
     let Some(relay) = relay else {
         return Ok(0);
     };
     let status = relay.wait(container.pid(), master)?;
-    for warning in container.delete(true)? {
-        log.warn(&warning);
+    log.debug(&format!(
+        "run {}: process exited with status {status}",
+        args.id
+    ));
+    if !keep {
+        for warning in container.delete(true)? {
+            log.warn(&warning);
+        }
+        log.debug(&format!("run {}: deleted", args.id));
     }
     Ok(status.clamp(0, 255) as u8)
+}
+
+/// The stages `create` went through, from what it left in state.json.
+fn debug_created(log: &mut Log, command: &str, container: &Container) {
+    let id = container.id();
+    if let Some(cgroup) = &container.state().cgroup {
+        let dirs: Vec<String> = cgroup.dirs().map(|d| d.display().to_string()).collect();
+        log.debug(&format!(
+            "{command} {id}: cgroup {} ({:?} hierarchy): {}",
+            cgroup.path.display(),
+            cgroup.mode,
+            dirs.join(", ")
+        ));
+    }
+    log.debug(&format!(
+        "{command} {id}: init pid {} cloned, rootfs {} built",
+        container.pid(),
+        container.state().rootfs.display()
+    ));
 }
 
 fn owner_name(path: &Path) -> String {
@@ -523,82 +575,24 @@ fn write_table(out: &mut impl Write, rows: &[[String; 6]]) -> std::io::Result<()
     Ok(())
 }
 
-fn write_spec(bundle: &Path, rootless: bool) -> Result<u8> {
-    let path = bundle.join(spec::CONFIG_FILE);
-    if path.exists() {
-        bail!("{} exists; remove it first", path.display());
-    }
-    let text = default_spec(rootless)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+fn write_spec(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<u8> {
+    let caller = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    libcontainer::template::write(
+        bundle,
+        libcontainer::template::Options {
+            rootless: rootless.then_some(caller),
+            seccomp_default,
+        },
+    )?;
     Ok(0)
-}
-
-/// The template with the default seccomp profile in `linux.seccomp`.
-fn default_spec(rootless: bool) -> Result<String> {
-    let mut spec: serde_json::Value =
-        serde_json::from_str(DEFAULT_SPEC).context("parsing the built-in spec")?;
-    spec["linux"]["seccomp"] =
-        serde_json::from_str(DEFAULT_SECCOMP).context("parsing the built-in seccomp profile")?;
-    if rootless {
-        make_rootless(&mut spec);
-    }
-    Ok(serde_json::to_string_pretty(&spec)? + "\n")
-}
-
-/// The default spec adjusted for an unprivileged caller: a user namespace
-/// mapping the caller to root, no network namespace (it could not be set up
-/// without privileges), /sys bound from the host, and no cgroup mount or
-/// devpts gid option that an unprivileged user cannot honour.
-fn make_rootless(spec: &mut serde_json::Value) {
-    let uid = nix::unistd::getuid().as_raw();
-    let gid = nix::unistd::getgid().as_raw();
-    let linux = &mut spec["linux"];
-    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    if let Some(namespaces) = linux["namespaces"].as_array_mut() {
-        namespaces.retain(|ns| ns["type"] != "network");
-        namespaces.push(serde_json::json!({"type": "user"}));
-    }
-    if let Some(object) = linux.as_object_mut() {
-        object.remove("resources");
-    }
-    if let Some(mounts) = spec["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
-        for mount in mounts.iter_mut() {
-            if mount["type"] == "sysfs" {
-                *mount = serde_json::json!({
-                    "destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
-                });
-            }
-            if let Some(options) = mount["options"].as_array_mut() {
-                options.retain(|o| o != "gid=5");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_spec_parses_validates_and_compiles_its_seccomp() {
-        let text = default_spec(false).unwrap();
-        let spec = spec::parse(text.as_bytes()).unwrap();
-        spec::validate(&spec).unwrap();
-        let seccomp = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
-        libcontainer::seccomp::compile(seccomp).unwrap();
-    }
-
-    #[test]
-    fn rootless_spec_maps_the_caller_and_validates() {
-        let text = default_spec(true).unwrap();
-        let spec = spec::parse(text.as_bytes()).unwrap();
-        spec::validate(&spec).unwrap();
-        assert!(text.contains("uidMappings"));
-        assert!(!text.contains("\"network\""));
-    }
 
     #[test]
     fn table_pads_like_tabwriter() {

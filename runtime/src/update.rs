@@ -15,37 +15,49 @@ pub struct UpdateArgs {
     /// A linux.resources JSON document to apply ("-" reads stdin).
     #[arg(short, long)]
     pub resources: Option<String>,
+    /// Block IO weight, 10 to 1000.
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds.
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds per period (-1 for none).
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight against other containers).
     #[arg(long = "cpu-share")]
     pub cpu_share: Option<u64>,
+    /// CPU realtime period in microseconds.
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds per period.
     #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
+    /// Set the cgroup's cpu.idle (1) or clear it (0).
     #[arg(long = "cpu-idle")]
     pub cpu_idle: Option<i64>,
+    /// CPUs to run on, e.g. 0-3 or 0,2.
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes to allocate from, e.g. 0-1.
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
     /// Memory limit in bytes (suffixes k, m, g, t; -1 for none).
     #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
+    /// Memory soft limit in bytes (suffixes k, m, g, t; -1 for none).
     #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Memory plus swap limit in bytes (-1 for none).
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
+    /// Maximum number of processes (-1 for none).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Intel RDT settings: not supported (an error if given).
     #[arg(long = "l3-cache-schema")]
     pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema: not supported (an error if given).
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
     /// Container id.

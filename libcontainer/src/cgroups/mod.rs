@@ -36,6 +36,7 @@ mod fs;
 mod hierarchy;
 mod resources;
 pub mod stats;
+mod sub;
 mod v1;
 mod v2;
 
@@ -553,6 +554,18 @@ impl Cgroup {
             Place::V1(dir) => OomWatcher::v1(dir),
             Place::V2(dir) => OomWatcher::v2(dir),
         }
+    }
+
+    /// True when the kernel's OOM killer has killed a process of this
+    /// cgroup (memory.oom_control on v1, memory.events on v2): the one
+    /// cause of a SIGKILL that the caller can fix by raising the limit.
+    pub fn oom_killed(&self) -> bool {
+        let file = match self.place("memory") {
+            Some(Place::V1(dir)) => fs::read_opt(dir, "memory.oom_control"),
+            Some(Place::V2(dir)) => fs::read_opt(dir, "memory.events"),
+            None => return false,
+        };
+        matches!(file, Ok(Some(text)) if fs::keyed_value(&text, "oom_kill").unwrap_or(0) > 0)
     }
 
     /// Removes the directories `create` made, deepest first. A container

@@ -182,6 +182,13 @@ fn find_program(process: &Process) -> Result<CString> {
                     ));
                 }
             }
+            // A path is not looked up in $PATH: say what stat said of it.
+            Err(e) if name.contains('/') => {
+                return Err(Error::field(
+                    "process.args[0]",
+                    format!("exec: {name:?}: stat {name}: {e}"),
+                ));
+            }
             Err(_) => {}
         }
     }

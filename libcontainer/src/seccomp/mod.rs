@@ -153,6 +153,35 @@ impl Installer<'_> {
     }
 }
 
+/// The seccomp agent's socket (`listenerPath`), connected in the runtime:
+/// it is a host path, out of the container's reach.
+/// Only a profile with SCMP_ACT_NOTIFY rules needs it (runc ignores the
+/// path otherwise); the profile's notify rules are checked first, so their
+/// error is not hidden behind a connection error.
+pub(crate) fn connect_agent(seccomp: Option<&LinuxSeccomp>) -> Result<Option<OwnedFd>> {
+    let Some(seccomp) = seccomp else {
+        return Ok(None);
+    };
+    if !uses_notify(seccomp)? {
+        return Ok(None);
+    }
+    let Some(path) = seccomp.listener_path().as_ref() else {
+        return Ok(None);
+    };
+    // runc's words, which callers (and runc's own tests) match.
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::io(
+            format!(
+                "failed to connect with seccomp agent specified in the seccomp profile \
+                 (linux.seccomp.listenerPath {})",
+                path.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(Some(stream.into()))
+}
+
 /// Installs `compiled` in the calling process and, with SCMP_ACT_NOTIFY,
 /// sends the listener fd to the agent over `listener` with the container
 /// process state of runtime-spec config-linux.md (`fds: ["seccompFd"]`).
@@ -200,6 +229,45 @@ pub struct Compiled {
     listener_metadata: Option<String>,
 }
 
+/// Whether the profile sends calls to an agent (SCMP_ACT_NOTIFY), checked
+/// without compiling it: the runtime calls this before it connects to the
+/// agent, so a profile runc refuses is refused first, in runc's words.
+pub fn uses_notify(seccomp: &LinuxSeccomp) -> Result<bool> {
+    if seccomp.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(Error::field(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be used as default action",
+        ));
+    }
+    let mut notify = false;
+    for (i, syscall) in seccomp.syscalls().iter().flatten().enumerate() {
+        if syscall.action() != LinuxSeccompAction::ScmpActNotify {
+            continue;
+        }
+        notify = true;
+        for (j, name) in syscall.names().iter().enumerate() {
+            if NOTIFY_FORBIDDEN.contains(&name.as_str()) {
+                return Err(Error::field(
+                    format!("linux.seccomp.syscalls[{i}].names[{j}]"),
+                    format!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall"),
+                ));
+            }
+        }
+    }
+    if notify
+        && seccomp
+            .listener_path()
+            .as_ref()
+            .is_none_or(|p| p.as_os_str().is_empty())
+    {
+        return Err(Error::field(
+            "linux.seccomp.listenerPath",
+            "listenerPath is not set, and a rule uses SCMP_ACT_NOTIFY",
+        ));
+    }
+    Ok(notify)
+}
+
 /// Calls that carry the listener fd out of the init after the filter is in
 /// place: notifying them would deadlock the container's start.
 const NOTIFY_FORBIDDEN: &[&str] = &["write", "sendmsg", "sendto"];
@@ -215,7 +283,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Compiled> {
     if default == libc::SECCOMP_RET_USER_NOTIF {
         return Err(Error::field(
             "linux.seccomp.defaultAction",
-            "SCMP_ACT_NOTIFY cannot be the default action: the init's own calls \
+            "SCMP_ACT_NOTIFY cannot be used as default action: the init's own calls \
              before execve would wait for an agent that has no listener yet",
         ));
     }
@@ -238,7 +306,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Compiled> {
     {
         return Err(Error::field(
             "linux.seccomp.listenerPath",
-            "required when a rule uses SCMP_ACT_NOTIFY: the agent's socket receives the listener fd",
+            "listenerPath is not set, and a rule uses SCMP_ACT_NOTIFY: the agent's socket receives the listener fd",
         ));
     }
     let uses_listener = program
@@ -337,8 +405,8 @@ fn add_syscall(plan: &mut bpf::Plan, syscall: &LinuxSyscall, i: usize) -> Result
             return Err(Error::field(
                 format!("{field}.names[{j}]"),
                 format!(
-                    "SCMP_ACT_NOTIFY cannot be used for {name:?}: the runtime needs it \
-                     to hand the listener fd to the agent"
+                    "SCMP_ACT_NOTIFY cannot be used for the {name} syscall: the runtime \
+                     needs it to hand the listener fd to the agent"
                 ),
             ));
         }

@@ -513,6 +513,8 @@ fn syscall_numbers_match_the_installed_kernel_headers() {
 /// Runs `child` in a forked process and returns how it ended. The child
 /// makes raw system calls only and always leaves through `_exit`.
 fn in_child(child: impl FnOnce() -> i32) -> WaitStatus {
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN.
+    crate::test_support::require_root("a seccomp test that installs its filter");
     // SAFETY: the child does not return into the test harness: it runs
     // `child`, which makes plain system calls, and exits.
     match unsafe { libc::fork() } {
@@ -643,6 +645,7 @@ fn installed_notify_rule_hands_out_a_listener_that_answers() {
     );
     assert_eq!(c.listener_path(), Some(Path::new("/run/agent.sock")));
     assert_eq!(c.listener_metadata(), Some("meta"));
+    crate::test_support::require_root("a seccomp test that installs its filter");
     let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
 
     // SAFETY: as in `in_child`.
@@ -757,4 +760,33 @@ fn installed_default_profile_denies_privileged_calls_and_allows_ordinary_ones() 
         i64::from_ne_bytes(buf) / 1000,
         c.instruction_count()
     );
+}
+
+#[test]
+fn notify_rules_are_checked_in_runcs_words_without_compiling() {
+    let check = |json: &str| super::uses_notify(&profile(json)).map_err(|e| e.to_string());
+    assert_eq!(check(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#), Ok(false));
+    assert_eq!(
+        check(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#
+        ),
+        Ok(true)
+    );
+    let default = check(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"}"#);
+    assert!(default
+        .unwrap_err()
+        .contains("SCMP_ACT_NOTIFY cannot be used as default action"));
+    let write = check(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    );
+    assert!(write
+        .unwrap_err()
+        .contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"));
+    let unset = check(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    );
+    assert!(unset.unwrap_err().contains("listenerPath is not set"));
 }

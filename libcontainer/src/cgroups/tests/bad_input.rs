@@ -9,6 +9,7 @@ use crate::cgroups::{detect, Cgroup, Mode};
 /// Creates a cgroup, applies `json`, expects an error naming `field`, then
 /// destroys as the caller would and checks that nothing is left.
 fn refused(json: &str, field: &str) -> String {
+    crate::test_support::require_root("a cgroup test (it makes cgroups on the host)");
     let mode = detect().unwrap();
     let mut cg = Cgroup::resolve(&unique_path("bad"), mode).unwrap();
     cg.create().unwrap();

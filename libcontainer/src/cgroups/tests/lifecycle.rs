@@ -86,6 +86,7 @@ fn cgroups_state_round_trips_through_json() {
 
 #[test]
 fn cgroups_destroy_leaves_dirs_it_did_not_create() {
+    crate::test_support::require_root("a cgroup test (it makes cgroups on the host)");
     let parent = unique_path("pre");
     // The test, not the runtime, makes the parent in the first hierarchy.
     let mode = detect().unwrap();

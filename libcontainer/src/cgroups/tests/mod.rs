@@ -48,6 +48,7 @@ impl Fixture {
     }
 
     pub fn at(path: &Path) -> Fixture {
+        crate::test_support::require_root("a cgroup test (it makes cgroups on the host)");
         let mode = super::detect().unwrap();
         let mut cg = Cgroup::resolve(path, mode).unwrap();
         cg.create().unwrap();

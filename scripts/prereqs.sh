@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what the tests (or the demo) need and is missing, and fails
+# loudly, naming it, when something cannot be had: a test run must never
+# pass by skipping. Usage: scripts/prereqs.sh [test|demo]
+set -euo pipefail
+what=${1:-test}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "prereqs: run as root: the $what runs real containers" >&2
+    exit 1
+fi
+
+# command or file that must exist, and the Debian package that provides it.
+needs=("/bin/busybox busybox-static")
+if [ "$what" = test ]; then
+    # time: /usr/bin/time, which the soak test reads peak RSS with; criu:
+    # checkpoint/restore (integration/tests/runc_flags.rs).
+    needs+=("/usr/bin/time time" "criu criu")
+fi
+
+missing=()
+for need in "${needs[@]}"; do
+    set -- $need
+    if [ "${1#/}" != "$1" ]; then
+        [ -x "$1" ] || missing+=("$2")
+    else
+        command -v "$1" >/dev/null || missing+=("$2")
+    fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "prereqs: installing ${missing[*]}" >&2
+    if ! command -v apt-get >/dev/null; then
+        echo "prereqs: no apt-get here: install ${missing[*]} yourself" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+for need in "${needs[@]}"; do
+    set -- $need
+    if ! { [ -x "$1" ] || command -v "$1" >/dev/null; }; then
+        echo "prereqs: $1 is still missing after installing $2" >&2
+        exit 1
+    fi
+done
