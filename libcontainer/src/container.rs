@@ -142,8 +142,10 @@ impl Container {
                 creating: true,
                 cgroup: None,
                 running_hook: None,
-                config: RawValue::from_string(raw)
-                    .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
+                config: RawValue::from_string(raw).map_err(|e| Error::Config {
+                    path: options.bundle.join("config.json"),
+                    message: format!("keeping it in the state: {e}"),
+                })?,
             },
             dir,
             warnings: Vec::new(),
@@ -678,9 +680,7 @@ impl Container {
         // The process comes from the command line or a process file, not
         // from config.json: say so in field errors.
         self.exec_process(options).map_err(|e| match e {
-            Error::InvalidField { field, message } => {
-                Error::Other(format!("exec: {field}: {message}"))
-            }
+            Error::InvalidField { field, message } => Error::ExecField { field, message },
             // The same from inside the exec'd process, which reports its
             // field errors as text.
             Error::Init(message) => match message.strip_prefix(crate::error::CONFIG_PREFIX) {

@@ -277,10 +277,16 @@ fn restore_into(
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .ok()
         .and_then(|text| text.trim().parse().ok())
-        .ok_or_else(|| Error::Other(format!("criu restore: no pid in {}", pidfile.display())))?;
+        .ok_or_else(|| Error::Criu {
+            action: "restore",
+            message: format!("no pid in {}", pidfile.display()),
+        })?;
     let start_time = state::proc_stat(Pid::from_raw(pid))
         .map(|stat| stat.start_time)
-        .ok_or_else(|| Error::Other(format!("criu restore: restored pid {pid} is gone")))?;
+        .ok_or_else(|| Error::Criu {
+            action: "restore",
+            message: format!("restored pid {pid} is gone"),
+        })?;
     let cgroups_path = spec
         .linux()
         .as_ref()
@@ -298,8 +304,10 @@ fn restore_into(
         creating: false,
         cgroup: Some(cgroup),
         running_hook: None,
-        config: RawValue::from_string(raw)
-            .map_err(|e| Error::Other(format!("keeping config.json in state: {e}")))?,
+        config: RawValue::from_string(raw).map_err(|e| Error::Config {
+            path: bundle.join("config.json"),
+            message: format!("keeping it in the state: {e}"),
+        })?,
     })
 }
 
@@ -321,7 +329,7 @@ fn bind_destinations(state: &State) -> Vec<String> {
 }
 
 /// Runs criu; a failure quotes the error lines of its log.
-fn run_criu(mut command: Command, criu: &Path, action: &str, log: &Path) -> Result<()> {
+fn run_criu(mut command: Command, criu: &Path, action: &'static str, log: &Path) -> Result<()> {
     let output = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -339,11 +347,14 @@ fn run_criu(mut command: Command, criu: &Path, action: &str, log: &Path) -> Resu
     let reasons = error_lines(&log_text)
         .or_else(|| error_lines(&stderr))
         .unwrap_or_else(|| "no error line in its log".to_string());
-    Err(Error::Other(format!(
-        "criu {action} failed ({}): {reasons} (log: {})",
-        output.status,
-        log.display()
-    )))
+    Err(Error::Criu {
+        action,
+        message: format!(
+            "failed ({}): {reasons} (log: {})",
+            output.status,
+            log.display()
+        ),
+    })
 }
 
 /// criu's `Error (file:line): message` lines, without their timestamps,

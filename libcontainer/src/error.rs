@@ -105,8 +105,21 @@ pub enum Error {
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
 
-    #[error("{0}")]
-    Other(String),
+    /// A field of a process given to `exec` (flags or `--process`), not
+    /// of config.json.
+    #[error("exec: {field}: {message}")]
+    ExecField { field: String, message: String },
+
+    /// criu, run for `checkpoint` or `restore`, failed.
+    #[error("criu {action}: {message}")]
+    Criu {
+        action: &'static str,
+        message: String,
+    },
+
+    /// Injected by a failpoint (the fault tests' build only).
+    #[error("failpoint {0}")]
+    Failpoint(String),
 }
 
 impl Error {
@@ -156,5 +169,5 @@ impl<T> IoContext<T> for std::io::Result<T> {
 /// The error a failpoint injects (fault tests only).
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub(crate) fn failpoint<T>(name: &str) -> Result<T> {
-    Err(Error::Other(format!("failpoint {name}")))
+    Err(Error::Failpoint(name.to_string()))
 }

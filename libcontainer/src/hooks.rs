@@ -390,7 +390,7 @@ mod tests {
         let ran = dir.join("ran");
         let hook = sh(&format!("touch {}", ran.display()), Some(10));
         let err = run_all_watched("prestart", &[hook], b"{}", &mut |_| {
-            Err(Error::Other("journal full".into()))
+            Err(Error::Init("journal full".into()))
         })
         .unwrap_err();
         assert_eq!(err.to_string(), "journal full");

@@ -28,18 +28,25 @@ pub struct Options {
 
 /// The template as pretty JSON, newline-terminated.
 pub fn render(options: Options) -> Result<String> {
-    let mut spec: Value = serde_json::from_str(TEMPLATE)
-        .map_err(|e| Error::Other(format!("specs/config.json (built in): {e}")))?;
+    let mut spec: Value =
+        serde_json::from_str(TEMPLATE).map_err(|e| built_in("specs/config.json", e))?;
     if options.seccomp_default {
-        spec["linux"]["seccomp"] = serde_json::from_str(SECCOMP_PROFILE)
-            .map_err(|e| Error::Other(format!("specs/seccomp.json (built in): {e}")))?;
+        spec["linux"]["seccomp"] =
+            serde_json::from_str(SECCOMP_PROFILE).map_err(|e| built_in("specs/seccomp.json", e))?;
     }
     if let Some((uid, gid)) = options.rootless {
         make_rootless(&mut spec, uid, gid);
     }
     serde_json::to_string_pretty(&spec)
         .map(|text| text + "\n")
-        .map_err(|e| Error::Other(format!("writing the template: {e}")))
+        .map_err(|e| built_in("the template", e))
+}
+
+fn built_in(what: &str, e: serde_json::Error) -> Error {
+    Error::Config {
+        path: format!("{what} (built in)").into(),
+        message: e.to_string(),
+    }
 }
 
 /// Writes the template to `<bundle>/config.json`, never over an existing
