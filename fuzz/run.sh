@@ -36,7 +36,9 @@ else
 fi
 
 echo "== replaying the kept inputs (corpus/ and regressions/)"
-CARGO_TARGET_DIR=target/replay $cargo test --quiet || exit 1
+# One thread: the console_socket replay checks for leaked fds by the
+# lowest free fd number, which another test thread may hold for a moment.
+CARGO_TARGET_DIR=target/replay $cargo test --quiet -- --test-threads=1 || exit 1
 
 echo "== building ${targets[*]} (sanitizer: $sanitizer)"
 for t in "${build[@]}"; do
