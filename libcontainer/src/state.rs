@@ -278,7 +278,19 @@ impl StateDir {
             path: self.cgroup_path(),
             message: format!("serialising: {e}"),
         })?;
-        write_atomic(&self.cgroup_path(), &bytes, 0o600)
+        // Written once, by the create that made this state dir, and read
+        // only when state.json is damaged: created exclusively and written
+        // in one call, without the temp file, fsync and rename of
+        // state.json, which is rewritten at every step (they cost about a
+        // millisecond of every create on a disk-backed root).
+        let path = self.cgroup_path();
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| file.write_all(&bytes))
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
     /// The cgroup record of [`StateDir::save_cgroup`]; `None` when there is
