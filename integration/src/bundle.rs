@@ -138,6 +138,16 @@ impl Bundle {
         })
     }
 
+    /// A new user namespace mapping container ids 0-65535 to host ids
+    /// 100000-165535.
+    pub fn user_namespace(self) -> Self {
+        self.namespace("user", None).edit(|c| {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+        })
+    }
+
     /// Removes the namespace of `kind`.
     pub fn without_namespace(self, kind: &str) -> Self {
         self.edit(|c| {

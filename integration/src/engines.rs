@@ -137,6 +137,9 @@ fn find_bin(name: &str) -> Option<PathBuf> {
 pub struct RunOpts {
     /// Memory limit in bytes (`--memory`, `ctr run --memory-limit`).
     pub memory: Option<u64>,
+    /// A read-only root filesystem (`--read-only`); podman then also mounts
+    /// tmpfs with `tmpcopyup` on /run, /tmp and /var/tmp.
+    pub read_only: bool,
 }
 
 /// What `stats` reported for one container.
@@ -467,6 +470,9 @@ runtime_supports_json = ["crun", "runc", "{base}"]
                 if let Some(m) = mem {
                     a.extend(["--memory-limit".into(), m.to_string()]);
                 }
+                if opts.read_only {
+                    a.push("--read-only".into());
+                }
                 a.extend([self.image.clone(), name.to_string()]);
             }
             Kind::Docker | Kind::Podman => {
@@ -482,6 +488,9 @@ runtime_supports_json = ["crun", "runc", "{base}"]
                 if let Some(m) = mem {
                     a.extend(["--memory".into(), format!("{m}b")]);
                 }
+                if opts.read_only {
+                    a.push("--read-only".into());
+                }
                 a.push(self.image.clone());
             }
         }
@@ -491,8 +500,13 @@ runtime_supports_json = ["crun", "runc", "{base}"]
 
     /// `run --rm IMAGE CMD...` in the foreground: the container's output and exit status.
     pub fn run_rm(&self, cmd: &[&str]) -> Output {
+        self.run_rm_with(&RunOpts::default(), cmd)
+    }
+
+    /// [`Engine::run_rm`] with options.
+    pub fn run_rm_with(&self, opts: &RunOpts, cmd: &[&str]) -> Output {
         let name = self.new_name("rm");
-        let args = self.run_args(&name, false, &RunOpts::default(), cmd);
+        let args = self.run_args(&name, false, opts, cmd);
         self.cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 

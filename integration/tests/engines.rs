@@ -44,6 +44,7 @@ per_engine!(
     pause_freezes_and_unpause_thaws,
     memory_limit_update_reaches_the_cgroup,
     stop_then_rm_and_force_rm,
+    read_only_root_with_writable_tmp,
 );
 
 fn start(kind: Kind, what: &str) -> Option<Engine> {
@@ -125,6 +126,7 @@ fn stats_report_the_container_cgroup(kind: Kind) {
     };
     let opts = RunOpts {
         memory: Some(MIB_64),
+        ..RunOpts::default()
     };
     let name = e.run_detached(&opts, SLEEP);
     let s = e.stats(&name);
@@ -183,6 +185,7 @@ fn memory_limit_update_reaches_the_cgroup(kind: Kind) {
             e.run_detached(
                 &RunOpts {
                     memory: Some(MIB_64),
+                    ..RunOpts::default()
                 },
                 SLEEP,
             )
@@ -248,5 +251,32 @@ fn stop_then_rm_and_force_rm(kind: Kind) {
     assert!(
         wait_until(Duration::from_secs(5), || !pid_alive(pid)),
         "{kind:?}: init {pid} alive after rm --force"
+    );
+}
+
+/// `run --read-only`: the root is read-only; podman (whose `--read-only`
+/// mounts /tmp as a tmpfs with `tmpcopyup`) gives a writable /tmp too.
+fn read_only_root_with_writable_tmp(kind: Kind) {
+    let Some(e) = start(kind, "ro") else {
+        return;
+    };
+    let opts = RunOpts {
+        read_only: true,
+        ..RunOpts::default()
+    };
+    let script = "touch /in-root 2>/dev/null && echo root-writable || echo root-read-only; \
+                  touch /tmp/x 2>/dev/null && echo tmp-writable || echo tmp-read-only";
+    let o = e.run_rm_with(&opts, &["sh", "-c", script]);
+    let out = e.ok(&o);
+    let tmp = if kind == Kind::Podman {
+        "tmp-writable"
+    } else {
+        "tmp-read-only"
+    };
+    assert_eq!(
+        out,
+        format!("root-read-only\n{tmp}\n"),
+        "stderr: {}",
+        stderr(&o)
     );
 }

@@ -224,18 +224,10 @@ fn tmpcopyup_works_in_a_user_namespace() {
     let b = t.bundle();
     fs::create_dir_all(b.rootfs().join("opt/app")).unwrap();
     fs::write(b.rootfs().join("opt/app/config"), "from the image\n").unwrap();
-    let b = b
-        .namespace("user", None)
-        .edit(|c| {
-            c["linux"]["uidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["gidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        })
-        .mount(json!({
-            "destination": "/opt/app", "type": "tmpfs", "source": "tmpfs",
-            "options": ["nosuid", "nodev", "tmpcopyup"]
-        }));
+    let b = b.user_namespace().mount(json!({
+        "destination": "/opt/app", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "tmpcopyup"]
+    }));
     let out = t.sh(
         b,
         "cat /opt/app/config; touch /opt/app/new && echo writable",

@@ -123,10 +123,7 @@ fn process_is_pid_1_in_new_pid_namespace() {
 }
 
 fn userns_bundle(t: &Test) -> Bundle {
-    t.bundle().namespace("user", None).edit(|c| {
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    })
+    t.bundle().user_namespace()
 }
 
 #[test]

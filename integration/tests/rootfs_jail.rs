@@ -49,29 +49,11 @@ fn without_a_mount_namespace_the_container_shares_the_callers() {
     };
     let helper = mount_namespace_helper(&t);
     let helper_ns = ns_of(&helper.to_string(), "mnt");
-    let b = t
-        .bundle()
-        .without_namespace("mount")
-        .edit(|c| {
-            let linux = c["linux"].as_object_mut().expect("linux");
-            linux.remove("maskedPaths");
-            linux.remove("readonlyPaths");
-        })
+    let b = shared_mount_namespace_bundle(&t)
         .sh("readlink /proc/self/ns/mnt; cat /etc/passwd; grep -c ' - proc ' /proc/self/mountinfo");
     let rootfs = b.rootfs();
-    let ns_path = format!("/proc/{helper}/ns/mnt");
     let o = t.rt.run_cmd(&b.id, &b.path, &[], |cmd| {
-        let ns = fs::File::open(&ns_path).expect("helper's mount namespace");
-        // SAFETY: setns in the forked child before exec; the fd is open.
-        unsafe {
-            cmd.pre_exec(move || {
-                use std::os::fd::AsRawFd;
-                if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        enter_mount_namespace_of(helper, cmd)
     });
     let out = ok(&o);
     let lines: Vec<&str> = out.lines().collect();
@@ -92,8 +74,19 @@ fn without_a_mount_namespace_the_container_shares_the_callers() {
     assert!(host_mounts_mentioning(&rootfs).is_empty());
 }
 
-/// `cmd`, run in the mount namespace of `pid`.
-fn in_mount_namespace_of(pid: u32, mut cmd: Command) -> Command {
+/// A bundle without a mount namespace: the container shares its caller's.
+/// (Masks and read-only paths are refused there: they would cover the
+/// caller's own.)
+fn shared_mount_namespace_bundle(t: &Test) -> Bundle {
+    t.bundle().without_namespace("mount").edit(|c| {
+        let linux = c["linux"].as_object_mut().expect("linux");
+        linux.remove("maskedPaths");
+        linux.remove("readonlyPaths");
+    })
+}
+
+/// Makes `cmd` run in the mount namespace of `pid`.
+fn enter_mount_namespace_of(pid: u32, cmd: &mut Command) {
     let ns = fs::File::open(format!("/proc/{pid}/ns/mnt")).expect("helper's mount namespace");
     // SAFETY: setns in the forked child before exec; the fd is open.
     unsafe {
@@ -105,7 +98,6 @@ fn in_mount_namespace_of(pid: u32, mut cmd: Command) -> Command {
             Ok(())
         });
     }
-    cmd
 }
 
 #[test]
@@ -117,24 +109,16 @@ fn exec_without_a_mount_namespace_shares_the_container_s_root() {
         return;
     }
     let helper = mount_namespace_helper(&t);
-    let b = t
-        .bundle()
-        .without_namespace("mount")
-        .edit(|c| {
-            let linux = c["linux"].as_object_mut().expect("linux");
-            linux.remove("maskedPaths");
-            linux.remove("readonlyPaths");
-        })
-        .args(&["sleep", "60"]);
+    let b = shared_mount_namespace_bundle(&t).args(&["sleep", "60"]);
     let path = b.path.to_string_lossy().into_owned();
-    let create = t.rt.command(&["create", "--bundle", &path, &b.id]);
-    ok(&t
-        .rt
-        .create_from(&b.id, in_mount_namespace_of(helper, create)));
+    let mut create = t.rt.command(&["create", "--bundle", &path, &b.id]);
+    enter_mount_namespace_of(helper, &mut create);
+    ok(&t.rt.create_from(&b.id, create));
     ok(&t.rt.start(&b.id));
-    let exec =
+    let mut exec =
         t.rt.command(&["exec", &b.id, "sh", "-c", "cat /etc/passwd; pwd"]);
-    let out = ok(&t.rt.output(in_mount_namespace_of(helper, exec)));
+    enter_mount_namespace_of(helper, &mut exec);
+    let out = ok(&t.rt.output(exec));
     assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n/\n");
     ok(&t.rt.kill(&b.id, Some("KILL")));
     t.rt.wait_status(&b.id, "stopped");
@@ -274,13 +258,7 @@ fn bind_sources_only_host_root_reaches_work_in_a_user_namespace() {
     fs::create_dir(b.rootfs().join("data")).unwrap();
     fs::write(b.rootfs().join("etc/from-host"), "").unwrap();
     let b = b
-        .namespace("user", None)
-        .edit(|c| {
-            c["linux"]["uidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["gidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        })
+        .user_namespace()
         .bind(&secret.join("dir"), "/data", &["rbind", "ro"])
         .bind(&secret.join("file"), "/etc/from-host", &["bind"]);
     let out = t.sh(
