@@ -155,6 +155,12 @@ fn seccomp_compile(profile: &LinuxSeccomp) {
 /// parser, whose `comm` field the container's process chooses.
 pub fn state(data: &[u8]) {
     libcontainer::state::parse_proc_stat(&String::from_utf8_lossy(data));
+    // cgroup.json, which `delete` reads when state.json is damaged.
+    if let Ok(cgroup) = serde_json::from_slice::<libcontainer::cgroups::Cgroup>(data) {
+        let text = serde_json::to_vec(&cgroup).expect("a cgroup record serialises");
+        let _: libcontainer::cgroups::Cgroup =
+            serde_json::from_slice(&text).expect("a saved cgroup record loads");
+    }
     let state: State = match serde_json::from_slice(data) {
         Ok(state) => state,
         Err(_) => return,
