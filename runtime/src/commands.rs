@@ -282,20 +282,12 @@ fn exec(root: &Path, args: &ExecArgs, log: &mut Log) -> Result<u8> {
     if let Some(label) = &args.process_label {
         process.set_selinux_label(Some(label.clone()));
     }
-    let terminal = process.terminal().unwrap_or(false);
-    let mut console_peer = None;
-    let console = match (&args.console_socket, terminal, args.detach) {
-        (Some(path), _, _) => Some(connect_console(path)?),
-        (None, true, true) => {
-            bail!("--tty with --detach needs --console-socket to receive the pty")
-        }
-        (None, true, false) => {
-            let (ours, theirs) = UnixStream::pair().context("creating the console socketpair")?;
-            console_peer = Some(ours);
-            Some(theirs.into())
-        }
-        (None, false, _) => None,
-    };
+    let mut console = Console::new(
+        args.console_socket.as_deref(),
+        process.terminal().unwrap_or(false),
+        args.detach,
+        "--tty with --detach needs --console-socket to receive the pty",
+    )?;
     let relay = if args.detach {
         None
     } else {
@@ -303,7 +295,7 @@ fn exec(root: &Path, args: &ExecArgs, log: &mut Log) -> Result<u8> {
     };
     let pid = container.exec(libcontainer::ExecOptions {
         process,
-        console_socket: console,
+        console_socket: console.socket.take(),
         pid_file: args.pid_file.clone(),
         preserve_fds: args.preserve_fds,
         ignore_paused: args.ignore_paused,
@@ -313,11 +305,7 @@ fn exec(root: &Path, args: &ExecArgs, log: &mut Log) -> Result<u8> {
     let Some(relay) = relay else {
         return Ok(0);
     };
-    let master = match &console_peer {
-        Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
-        None => None,
-    };
-    let status = relay.wait(pid, master)?;
+    let status = relay.wait(pid, console.received_master()?)?;
     Ok(status.clamp(0, 255) as u8)
 }
 
@@ -376,6 +364,54 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
     Ok(stream.into())
 }
 
+/// Where a process's pty master goes: to `--console-socket`, or, in the
+/// foreground without one, to our own end of a socketpair, so that we relay
+/// the terminal ourselves (`run` and `exec` alike).
+struct Console {
+    /// What the library sends the master over.
+    socket: Option<OwnedFd>,
+    /// Our end, when the master comes to us.
+    ours: Option<UnixStream>,
+}
+
+impl Console {
+    fn new(
+        socket: Option<&Path>,
+        terminal: bool,
+        detach: bool,
+        detached_without_socket: &str,
+    ) -> Result<Console> {
+        Ok(match (socket, terminal, detach) {
+            (Some(path), _, _) => Console {
+                socket: Some(connect_console(path)?),
+                ours: None,
+            },
+            (None, true, true) => bail!("{detached_without_socket}"),
+            (None, true, false) => {
+                let (ours, theirs) =
+                    UnixStream::pair().context("creating the console socketpair")?;
+                Console {
+                    socket: Some(theirs.into()),
+                    ours: Some(ours),
+                }
+            }
+            (None, false, _) => Console {
+                socket: None,
+                ours: None,
+            },
+        })
+    }
+
+    /// The master sent to our end, when we hold one.
+    fn received_master(&self) -> Result<Option<OwnedFd>> {
+        let Some(ours) = &self.ours else {
+            return Ok(None);
+        };
+        let (master, _name) = libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(ours))?;
+        Ok(Some(master))
+    }
+}
+
 fn delete(root: &Path, id: &str, force: bool, log: &mut Log) -> Result<u8> {
     match Container::load(root, id) {
         Ok(container) => {
@@ -422,26 +458,19 @@ fn run_container(
         .and_then(|p| p.terminal())
         .unwrap_or(false);
 
-    let mut console_peer = None;
-    let console = match (&args.console_socket, terminal, detach) {
-        (Some(path), _, _) => Some(connect_console(path)?),
-        (None, true, true) => bail!(
-            "process.terminal is true and --detach was given: pass --console-socket to receive the pty"
-        ),
-        (None, true, false) => {
-            let (ours, theirs) = UnixStream::pair().context("creating the console socketpair")?;
-            console_peer = Some(ours);
-            Some(theirs.into())
-        }
-        (None, false, _) => None,
-    };
+    let mut console = Console::new(
+        args.console_socket.as_deref(),
+        terminal,
+        detach,
+        "process.terminal is true and --detach was given: pass --console-socket to receive the pty",
+    )?;
     let relay = if detach {
         None
     } else {
         Some(SignalRelay::block(!args.no_subreaper)?)
     };
 
-    let mut options = create_options(root, args, console);
+    let mut options = create_options(root, args, console.socket.take());
     options.bundle = bundle;
     log.debug(&format!(
         "run {}: config loaded from {}",
@@ -453,10 +482,7 @@ fn run_container(
         log.warn(&warning);
     }
     debug_created(log, "run", &container);
-    let master = match &console_peer {
-        Some(peer) => Some(libcontainer::console::recv_fd(std::os::fd::AsFd::as_fd(peer))?.0),
-        None => None,
-    };
+    let master = console.received_master()?;
     match container.start() {
         Ok(warnings) => warnings.iter().for_each(|w| log.warn(w)),
         Err(e) => {
