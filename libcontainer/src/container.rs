@@ -21,6 +21,9 @@ use oci_spec::runtime::{Hook, Process};
 use serde_json::value::RawValue;
 
 use crate::cgroups::{self, Cgroup};
+// Called only from fail_point! closures, which a normal build drops.
+#[cfg_attr(not(feature = "failpoints"), allow(unused_imports))]
+use crate::error::failpoint;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::Plan;
 use crate::process::channel::StartReply;
@@ -152,8 +155,7 @@ impl Container {
         };
         match container.set_up(options, &spec, &plan) {
             Ok(()) => Ok(container),
-            Err(e) => {
-                let mut e = e;
+            Err(mut e) => {
                 // The init is dead by now (killed and reaped when set_up
                 // unwound): its cgroups are empty and can go.
                 if let Some(cgroup) = &container.state.cgroup {
@@ -169,7 +171,7 @@ impl Container {
     }
 
     fn set_up(&mut self, options: CreateOptions, spec: &spec::Spec, plan: &Plan) -> Result<()> {
-        fail::fail_point!("create:after-state-dir", |_| crate::error::failpoint(
+        fail::fail_point!("create:after-state-dir", |_| failpoint(
             "create:after-state-dir"
         ));
         let fifo = self.dir.fifo_path();
@@ -207,9 +209,7 @@ impl Container {
         // even if state.json, rewritten at every step, is later damaged.
         self.dir.save_cgroup(&cgroup)?;
         self.dir.save(&self.state)?;
-        fail::fail_point!("create:after-cgroup", |_| crate::error::failpoint(
-            "create:after-cgroup"
-        ));
+        fail::fail_point!("create:after-cgroup", |_| failpoint("create:after-cgroup"));
         // Without a devices list this still installs the default rules.
         let own_devices = spec_device_paths(linux.and_then(|l| l.devices().as_deref()));
         let warnings = cgroup.apply(&resources, &own_devices)?;
@@ -237,9 +237,7 @@ impl Container {
             .ok_or_else(|| Error::Init("container init vanished during create".into()))?;
         // Journal: and now the init it started.
         self.dir.save(&self.state)?;
-        fail::fail_point!("create:after-clone", |_| crate::error::failpoint(
-            "create:after-clone"
-        ));
+        fail::fail_point!("create:after-clone", |_| failpoint("create:after-clone"));
 
         let creating = self.state_json(Status::Creating);
         if let Some(all) = spec.hooks() {
@@ -259,14 +257,10 @@ impl Container {
             )?;
             self.state.running_hook = None;
         }
-        fail::fail_point!("create:after-hooks", |_| crate::error::failpoint(
-            "create:after-hooks"
-        ));
+        fail::fail_point!("create:after-hooks", |_| failpoint("create:after-hooks"));
 
         process::build(&mut init, creating)?;
-        fail::fail_point!("create:before-save", |_| crate::error::failpoint(
-            "create:before-save"
-        ));
+        fail::fail_point!("create:before-save", |_| failpoint("create:before-save"));
         self.state.creating = false;
         self.dir.save(&self.state)?;
         if let Some(pid_file) = &options.pid_file {
@@ -396,7 +390,7 @@ impl Container {
             }
         }
         let pidfd = self.open_init()?;
-        fail::fail_point!("start:before-release", |_| crate::error::failpoint(
+        fail::fail_point!("start:before-release", |_| failpoint(
             "start:before-release"
         ));
         let fifo_path = self.dir.fifo_path();
@@ -412,9 +406,7 @@ impl Container {
         // Opening the read end is what releases the init; from now on the
         // container counts as started, whatever happens to us.
         fs::remove_file(&fifo_path).io_ctx(|| format!("removing {}", fifo_path.display()))?;
-        fail::fail_point!("start:after-release", |_| crate::error::failpoint(
-            "start:after-release"
-        ));
+        fail::fail_point!("start:after-release", |_| failpoint("start:after-release"));
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -492,9 +484,7 @@ impl Container {
                 )))
             }
         }
-        fail::fail_point!("delete:after-kill", |_| crate::error::failpoint(
-            "delete:after-kill"
-        ));
+        fail::fail_point!("delete:after-kill", |_| failpoint("delete:after-kill"));
         self.end_running_hook();
         if let Some(cgroup) = &self.state.cgroup {
             // Anything still there (forked after the kill, or the container
@@ -507,7 +497,7 @@ impl Container {
             let _ = cgroup.thaw();
             cgroup.destroy()?;
         }
-        fail::fail_point!("delete:before-remove", |_| crate::error::failpoint(
+        fail::fail_point!("delete:before-remove", |_| failpoint(
             "delete:before-remove"
         ));
         self.dir.remove()?;

@@ -51,6 +51,11 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysContext};
+pub use devices::DeviceState;
+pub use error::CgroupError;
+pub use events::{OomEvent, OomWatcher};
+pub use resources::{host_page_sizes, zeros_as_unset};
+pub use stats::Stats;
 
 /// How long freezing or thawing a cgroup may take before it is an error.
 const FREEZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -63,11 +68,6 @@ fn freezer_timeout(dir: &Path, thaw: bool) -> Error {
     }
     .into()
 }
-pub use devices::DeviceState;
-pub use error::CgroupError;
-pub use events::{OomEvent, OomWatcher};
-pub use resources::{host_page_sizes, zeros_as_unset};
-pub use stats::Stats;
 
 /// How the host mounts cgroups, from /proc/self/mountinfo.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

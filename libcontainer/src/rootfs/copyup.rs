@@ -59,6 +59,16 @@ fn copy_dir(
             Some(Uid::from_raw(st.st_uid)),
             Some(Gid::from_raw(st.st_gid)),
         );
+        // Links and nodes: the entry itself, never what a link points at.
+        let chown_entry = || {
+            owned(fchownat(
+                to,
+                name.as_c_str(),
+                uid,
+                gid,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ))
+        };
         match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
             SFlag::S_IFDIR => {
                 mkdirat(to, name.as_c_str(), Mode::from_bits_truncate(0o700))
@@ -77,26 +87,12 @@ fn copy_dir(
                     readlinkat(from, name.as_c_str()).map_err(|e| fail("reading link", at, e))?;
                 symlinkat(target.as_os_str(), to, name.as_c_str())
                     .map_err(|e| fail("creating link", at, e))?;
-                owned(fchownat(
-                    to,
-                    name.as_c_str(),
-                    uid,
-                    gid,
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                ))
-                .map_err(|e| fail("chown of link", at, e))?;
+                chown_entry().map_err(|e| fail("chown of link", at, e))?;
             }
             kind @ (SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO) => {
                 mknodat(to, name.as_c_str(), kind, mode, st.st_rdev)
                     .map_err(|e| fail("creating node", at, e))?;
-                owned(fchownat(
-                    to,
-                    name.as_c_str(),
-                    uid,
-                    gid,
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                ))
-                .map_err(|e| fail("chown of", at, e))?;
+                chown_entry().map_err(|e| fail("chown of", at, e))?;
             }
             _ => {}
         }
