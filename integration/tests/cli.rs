@@ -198,8 +198,37 @@ fn readme_example() -> String {
     block.split("```").next().unwrap_or_default().to_string()
 }
 
+/// The README's containers use the default cgroupsPath, `/berth/<id>`:
+/// the `/berth` parents that were not there before the test go after it
+/// (dropped after the test's own cleanup, when they are empty again).
+struct DefaultCgroupParents(Vec<std::path::PathBuf>);
+
+impl DefaultCgroupParents {
+    fn missing_now() -> DefaultCgroupParents {
+        let hierarchies = fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten();
+        DefaultCgroupParents(
+            hierarchies
+                .map(|h| h.path().join("berth"))
+                .filter(|p| !p.exists())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for DefaultCgroupParents {
+    fn drop(&mut self) {
+        for parent in &self.0 {
+            let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
 #[test]
 fn readme_example_runs_as_written() {
+    let _parents = DefaultCgroupParents::missing_now();
     let Some(t) = Test::new("cli_readme") else {
         return;
     };
