@@ -167,6 +167,20 @@ pub fn rmdir_draining(dir: &Path) -> Result<()> {
     }
 }
 
+/// Removes a parent cgroup this container made, unless another
+/// container's cgroup is below it now: one may have been made there since
+/// (a concurrent create under the same parent), which the kernel reports
+/// as EBUSY on cgroup2 and ENOTEMPTY on v1. A parent holds no processes of
+/// its own, so there is nothing to wait for.
+pub fn remove_parent_if_unused(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(()),
+        Err(e) => Err(Error::io(format!("removing cgroup {}", dir.display()), e)),
+    }
+}
+
 /// The child cgroups of `dir` (its subdirectories).
 pub fn children(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {

@@ -582,11 +582,7 @@ impl Cgroup {
             let result = if leaves.contains(&dir.as_path()) {
                 fs::remove_tree(dir)
             } else {
-                match fs::children(dir) {
-                    Ok(children) if children.is_empty() => fs::rmdir_draining(dir),
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                fs::remove_parent_if_unused(dir)
             };
             if let Err(e) = result {
                 first_error.get_or_insert(e);
