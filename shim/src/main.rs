@@ -1,0 +1,15 @@
+//! `berth-shim`: argument parsing over the library.
+
+use clap::Parser;
+
+fn main() {
+    let options = berth_shim::cli::Options::parse();
+    if options.version {
+        println!(
+            "conmon version {}\ncommit: berth-shim {}",
+            berth_shim::cli::CONMON_VERSION,
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+}
