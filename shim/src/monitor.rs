@@ -320,6 +320,10 @@ impl Monitor {
     /// outlive it (a daemonized child holding the pipe).
     fn drain(&mut self, run: &mut Run, buf: &mut [u8]) {
         run.pty_hup = false;
+        // A client that connected just before a quick exit still gets the output.
+        if let Some(a) = self.attach.as_mut() {
+            a.accept();
+        }
         while run.io.stdout.is_some() && self.read_output(run, Stream::Stdout, buf) {
             if !readable_now(run.io.stdout.as_ref()) {
                 break;
