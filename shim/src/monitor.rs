@@ -91,6 +91,7 @@ impl Monitor {
         let deadline = self.timeout.map(|t| started + t);
         let mut timed_out = false;
         let mut buf = vec![0u8; READ_CHUNK];
+        sys::shed_startup_memory();
         let status = loop {
             self.reaper.reap();
             if let Some(status) = self.reaper.take(pid) {
