@@ -82,8 +82,14 @@ pub fn shed_startup_memory() {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
+    let here = 0u8;
+    let stack_pointer = std::ptr::addr_of!(here) as usize;
     for line in maps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.last() == Some(&"[stack]") {
+            shed_stack_below(fields[0], stack_pointer);
+            continue;
+        }
         // Only our executable's read-only code: never a writable or anonymous mapping.
         if fields.len() < 6 || fields[1] != "r-xp" || std::path::Path::new(fields[5]) != exe {
             continue;
@@ -106,5 +112,30 @@ pub fn shed_startup_memory() {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
+    }
+}
+
+/// Drops the stack pages start-up used below where the stack is now (`[stack]` range
+/// `range`, `stack_pointer` the address of a local of the caller's caller).
+fn shed_stack_below(range: &str, stack_pointer: usize) {
+    const PAGE: usize = 4096;
+    // Frames the calls from here may still use: they refault as zero pages if deeper.
+    const MARGIN: usize = 4 * PAGE;
+    let Some(start) = range
+        .split_once('-')
+        .and_then(|(s, _)| usize::from_str_radix(s, 16).ok())
+    else {
+        return;
+    };
+    let end = (stack_pointer & !(PAGE - 1)).saturating_sub(MARGIN);
+    if end <= start {
+        return;
+    }
+    // SAFETY: [start, end) lies in our main thread's stack, more than 4 pages below the
+    // current frame: no live frame is there (the x86-64 red zone is 128 bytes), and the
+    // shim installs no signal handler that could run on it (signals come by signalfd).
+    // MADV_DONTNEED makes those pages zero-fill on the next touch.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
     }
 }
