@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::LogError;
+use super::{LogError, Notices};
 
 /// Records are written out once the batch holds this much, so that a chunk of many short
 /// lines (each record is ~45 bytes of header around them) does not grow it far.
@@ -74,7 +74,7 @@ pub struct LogFile {
     /// Bytes that could not be written since the last report (the disk is full...).
     lost: u64,
     failing: bool,
-    notices: Vec<String>,
+    notices: Notices,
 }
 
 impl LogFile {
@@ -100,7 +100,7 @@ impl LogFile {
             rotation_failing: false,
             lost: 0,
             failing: false,
-            notices: Vec::new(),
+            notices: Notices::default(),
         })
     }
 
@@ -137,7 +137,7 @@ impl LogFile {
     }
 
     pub fn take_notices(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notices)
+        self.notices.take()
     }
 
     /// Writes `batch[..end]` and drops it from the batch.

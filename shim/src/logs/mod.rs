@@ -162,6 +162,34 @@ impl Default for Limits {
     }
 }
 
+/// Messages for the shim's own log, kept until taken: bounded, should nobody take them.
+#[derive(Debug, Default)]
+pub(crate) struct Notices {
+    list: Vec<String>,
+    missed: u64,
+}
+
+impl Notices {
+    const MAX: usize = 64;
+
+    pub(crate) fn push(&mut self, notice: String) {
+        if self.list.len() < Self::MAX {
+            self.list.push(notice);
+        } else {
+            self.missed += 1;
+        }
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<String> {
+        let mut list = std::mem::take(&mut self.list);
+        if self.missed > 0 {
+            list.push(format!("{} more log notices were left out", self.missed));
+            self.missed = 0;
+        }
+        list
+    }
+}
+
 /// How long [`Logs::sync`] lets a syslog receiver take its backlog at exit.
 const SYSLOG_PATIENCE_AT_EXIT: Duration = Duration::from_millis(250);
 

@@ -137,14 +137,17 @@ pub fn go_lossy(bytes: &[u8]) -> String {
     text
 }
 
-/// The files of a rotated log that exist, oldest first: `path.N` .. `path.1`, `path`.
+/// The files of a rotated log, oldest first: `path.N` .. `path.1`, `path` (those that exist,
+/// `path.1` up to the first one missing, at most `max_files` in all).
 pub fn files_oldest_first(path: &Path, max_files: u32) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = (1..max_files.max(1))
-        .rev()
         .map(|n| numbered(path, n))
+        .take_while(|p| p.exists())
         .collect();
-    files.push(path.to_path_buf());
-    files.retain(|p| p.exists());
+    files.reverse();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    }
     files
 }
 

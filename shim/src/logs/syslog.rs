@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::lines::LineBuffer;
 use super::timestamp::Timestamp;
-use super::{LogError, Stream};
+use super::{LogError, Notices, Stream};
 
 /// The local syslog socket, where `syslog` with no address sends.
 pub const DEFAULT_ADDRESS: &str = "/dev/log";
@@ -74,7 +74,9 @@ impl Syslog {
                 queued_bytes: 0,
                 queue_max,
                 dropped: 0,
-                notices: Vec::new(),
+                refused: 0,
+                last_refusal: None,
+                notices: Notices::default(),
             },
         })
     }
@@ -122,7 +124,7 @@ impl Syslog {
     }
 
     pub fn take_notices(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.sender.notices)
+        self.sender.notices.take()
     }
 
     /// Datagrams waiting in the queue.
@@ -156,7 +158,10 @@ struct Sender {
     queue_max: usize,
     /// Datagrams dropped in the current episode (queue full), reported when it ends.
     dropped: u64,
-    notices: Vec<String>,
+    /// Datagrams the socket refused for good (too long...), and the last reason, told once.
+    refused: u64,
+    last_refusal: Option<String>,
+    notices: Notices,
 }
 
 impl Sender {
@@ -197,6 +202,14 @@ impl Sender {
         self.queue.clear();
         self.queued_bytes = 0;
         self.end_of_drop_episode();
+        if self.refused > 0 {
+            self.notices.push(format!(
+                "syslog {}: {} log lines were refused by the socket in all",
+                self.address.display(),
+                self.refused
+            ));
+            self.refused = 0;
+        }
     }
 
     fn send_line(&mut self, header: &[u8], piece: &[u8]) {
@@ -255,10 +268,15 @@ impl Sender {
                 }
                 Err(e) => {
                     // Too long for the socket, or worse: this datagram cannot go.
-                    self.notices.push(format!(
-                        "syslog {}: a log line was dropped: {e}",
-                        self.address.display()
-                    ));
+                    self.refused += 1;
+                    let reason = e.to_string();
+                    if self.last_refusal.as_ref() != Some(&reason) {
+                        self.notices.push(format!(
+                            "syslog {}: the socket refuses log lines: {reason}",
+                            self.address.display()
+                        ));
+                        self.last_refusal = Some(reason);
+                    }
                     return Sent::Refused;
                 }
             }
@@ -446,5 +464,31 @@ mod tests {
             .map(|d| d.split_once("]: ").unwrap().1.to_string())
             .collect();
         assert_eq!(texts, ["two\n", "three\n"]);
+    }
+
+    #[test]
+    fn datagrams_the_socket_refuses_are_counted_and_told_once() {
+        let dir = TempDir::new("syslog-refused");
+        let (socket, path) = receiver(&dir);
+        // Pieces far beyond what a unix datagram may carry: EMSGSIZE.
+        let mut syslog = Syslog::open(&path, "t".into(), 4 << 20, 1 << 20).unwrap();
+        let huge = vec![b'x'; 3 << 20];
+        for _ in 0..3 {
+            syslog.write(Stream::Stdout, &huge, NOW);
+            syslog.write(Stream::Stdout, b"\n", NOW);
+        }
+        syslog.write(Stream::Stdout, b"small\n", NOW);
+        let notices = syslog.take_notices();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("refuses"), "{notices:?}");
+        syslog.drain(Duration::from_millis(10));
+        let notices = syslog.take_notices();
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.contains("3 log lines were refused")),
+            "{notices:?}"
+        );
+        assert_eq!(received(&socket).len(), 1, "the small line went");
     }
 }

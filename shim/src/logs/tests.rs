@@ -378,3 +378,15 @@ fn reopen_reports_a_path_that_cannot_be_opened_and_keeps_writing() {
     let kept = std::fs::read(moved.join("ctr.log")).unwrap();
     assert_eq!(k8s_output(&kept).unwrap().stdout, b"still here\n");
 }
+
+#[test]
+fn notices_nobody_takes_stay_bounded() {
+    let mut notices = Notices::default();
+    for i in 0..10_000 {
+        notices.push(format!("notice {i}"));
+    }
+    let taken = notices.take();
+    assert_eq!(taken.len(), Notices::MAX + 1);
+    assert!(taken.last().unwrap().contains("9936 more"), "{taken:?}");
+    assert!(notices.take().is_empty());
+}
