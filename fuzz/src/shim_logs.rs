@@ -3,8 +3,8 @@
 //!
 //! Input: three bytes of settings, then operations.
 //! - byte 0: the piece size (4..=63 bytes, or Docker's 16 KiB from 240 up);
-//! - byte 1: `--log-size-max` (0: none, else 16 * b bytes);
-//! - byte 2: `--log-max-files` (b % 4: 0 keeps every file, else 1, 2 or 3);
+//! - byte 1: `--log-size-max` (0: none, else 64 * b bytes);
+//! - byte 2: `--log-max-files` (b % 4: 0 for 16, else 1, 2 or 3);
 //! - then, per operation byte `op`: `op < 0x80` writes the next `op >> 1` bytes of input
 //!   (up to 63) to stdout (`op & 1 == 0`) or stderr; `0x80..` picks by `op & 3`: end one
 //!   stream (`op & 4`), reopen the files, end both streams, or write the next
@@ -13,20 +13,30 @@
 //! Properties: every file holds whole records only, each valid for its format, and no more
 //! than the size unless it is a single record; with every file kept, the records put back
 //! together give exactly what was written (k8s-file) or Go's lossy text of it
-//! (json-file); with some files removed by rotation, what is left is the end of it.
+//! (json-file); when rotation may have removed files (the last slot is taken), what is
+//! left is the end of it. (Each rotation renames every kept file, Docker's naming: more
+//! than 16 files would spend the fuzzer's time in rename.)
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use berth_shim::logs::file::numbered;
 use berth_shim::logs::read::{files_oldest_first, go_lossy, json_output, k8s_output};
 use berth_shim::logs::{Limits, LogConfig, LogTarget, Logs, Stream};
 
-const KEEP_ALL: u32 = 100_000;
+const MOST_FILES: u32 = 16;
 
 fn work_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        std::env::temp_dir().join(format!("berth-fuzz-shim-logs-{}", std::process::id()))
+        // tmpfs when there is one: rotation is a handful of renames per record here.
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        base.join(format!("berth-fuzz-shim-logs-{}", std::process::id()))
     })
 }
 
@@ -39,9 +49,9 @@ pub fn run(data: &[u8]) {
     } else {
         4 + usize::from(*piece % 60)
     };
-    let size_max = (*size > 0).then(|| u64::from(*size) * 16);
+    let size_max = (*size > 0).then(|| u64::from(*size) * 64);
     let max_files = match files % 4 {
-        0 => KEEP_ALL,
+        0 => MOST_FILES,
         n => u32::from(n),
     };
     let dir = work_dir();
@@ -164,7 +174,10 @@ pub fn run(data: &[u8]) {
     let json_text = check(&json, |r| json_output(r).is_ok());
     let got = k8s_output(&k8s_text).expect("k8s-file reads back");
     let got_json = json_output(&json_text).expect("json-file reads back");
-    let every_file_kept = max_files == KEEP_ALL || size_max.is_none();
+    // The oldest slot, once taken, stays taken: only then may a file have been removed.
+    let oldest_slot = |path: &Path| numbered(path, max_files.saturating_sub(1).max(1));
+    let every_file_kept = size_max.is_none()
+        || (max_files > 1 && !oldest_slot(&k8s).exists() && !oldest_slot(&json).exists());
     for (i, (k8s_got, json_got)) in [
         (&got.stdout, &got_json.stdout),
         (&got.stderr, &got_json.stderr),
@@ -188,4 +201,6 @@ pub fn run(data: &[u8]) {
             );
         }
     }
+    // Left in place after a failed check (libFuzzer aborts), for a look at the files.
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -12,6 +12,24 @@ use super::lines::LineBuffer;
 use super::timestamp::Timestamp;
 use super::Stream;
 
+/// Bytes that stop the copy: controls, `"`, `\`, `<`, `>`, `&`, and 0xE2 (the lead byte of
+/// U+2028 and U+2029, which are escaped too).
+const STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stops[b] = true;
+        b += 1;
+    }
+    let mut i = 0;
+    let others = *b"\"\\<>&\xe2";
+    while i < others.len() {
+        stops[others[i] as usize] = true;
+        i += 1;
+    }
+    stops
+};
+
 /// Go's encoding/json rules as Docker's json-file writer applies them, appended to `out`
 /// with the surrounding quotes.
 pub fn write_string(out: &mut Vec<u8>, text: &[u8]) {
@@ -21,43 +39,36 @@ pub fn write_string(out: &mut Vec<u8>, text: &[u8]) {
         let valid = chunk.valid().as_bytes();
         let mut start = 0;
         let mut i = 0;
-        while i < valid.len() {
-            let b = valid[i];
-            let escape: Option<&[u8]> = match b {
-                b'"' => Some(b"\\\""),
-                b'\\' => Some(b"\\\\"),
-                b'\n' => Some(b"\\n"),
-                b'\r' => Some(b"\\r"),
-                0..=0x1f | b'<' | b'>' | b'&' => None,
+        loop {
+            while i < valid.len() && !STOPS[usize::from(valid[i])] {
+                i += 1;
+            }
+            let Some(&b) = valid.get(i) else { break };
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
                 // U+2028 and U+2029 (E2 80 A8/A9) end a line in JavaScript.
-                0xe2 if valid.get(i + 1) == Some(&0x80)
-                    && matches!(valid.get(i + 2), Some(0xa8 | 0xa9)) =>
-                {
-                    None
-                }
-                _ => {
-                    i += 1;
-                    continue;
-                }
+                0xe2 => match valid.get(i + 1..i + 3) {
+                    Some([0x80, 0xa8]) => b"\\u2028",
+                    Some([0x80, 0xa9]) => b"\\u2029",
+                    _ => {
+                        i += 1;
+                        continue;
+                    }
+                },
+                _ => b"",
             };
             out.extend_from_slice(&valid[start..i]);
-            match escape {
-                Some(seq) => {
-                    out.extend_from_slice(seq);
-                    i += 1;
-                }
-                None if b == 0xe2 => {
-                    out.extend_from_slice(b"\\u202");
-                    out.push(if valid[i + 2] == 0xa8 { b'8' } else { b'9' });
-                    i += 3;
-                }
-                None => {
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 0xf)]);
-                    i += 1;
-                }
+            if escape.is_empty() {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            } else {
+                out.extend_from_slice(escape);
             }
+            i += if b == 0xe2 { 3 } else { 1 };
             start = i;
         }
         out.extend_from_slice(&valid[start..]);

@@ -390,3 +390,41 @@ fn notices_nobody_takes_stay_bounded() {
     assert!(taken.last().unwrap().contains("9936 more"), "{taken:?}");
     assert!(notices.take().is_empty());
 }
+
+/// MB/s of each file driver over a flood of ~100-byte lines in 64 KiB chunks, on tmpfs so
+/// that the disk does not count: `cargo test --release -p berth-shim throughput -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let base = Path::new("/dev/shm");
+    let dir = TempDir::new("throughput");
+    let dir_path = if base.is_dir() {
+        base.join(format!("berth-shim-throughput-{}", std::process::id()))
+    } else {
+        dir.path().join("x")
+    };
+    std::fs::create_dir_all(&dir_path).unwrap();
+    let mut rng = Rng::new(7);
+    let mut chunk = Vec::new();
+    while chunk.len() < 64 * 1024 {
+        let len = rng.below(200);
+        chunk.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+        chunk.push(b'\n');
+    }
+    chunk.truncate(64 * 1024);
+    let total = 512 << 20;
+    for driver in ["k8s-file", "json-file"] {
+        let path = dir_path.join(driver);
+        let targets = [format!("{driver}:{}", path.display())];
+        let mut logs = Logs::open(&config(&targets, Some(64 << 20), Some(2))).unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..total / chunk.len() {
+            logs.write(Stream::Stdout, &chunk);
+        }
+        logs.flush();
+        let seconds = started.elapsed().as_secs_f64();
+        println!("{driver}: {:.0} MB/s", total as f64 / seconds / 1e6);
+    }
+    let _ = std::fs::remove_dir_all(&dir_path);
+}
