@@ -450,4 +450,41 @@ mod tests {
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert!(notices[0].contains("/dev/full"), "{notices:?}");
     }
+
+    #[test]
+    fn a_reader_always_finds_the_live_file_while_it_rotates() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        use std::sync::Arc;
+        let dir = TempDir::new("file-always-there");
+        let path = dir.path().join("ctr.log");
+        let rotation = Rotation {
+            size_max: Some(4),
+            max_files: 3,
+        };
+        let mut file = LogFile::open(&path, 0o600, rotation).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let missing = Arc::new(AtomicU32::new(0));
+        let watcher = {
+            let (done, missing, path) = (done.clone(), missing.clone(), path.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if path.symlink_metadata().is_err() {
+                        missing.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        for _ in 0..3000 {
+            record(&mut file, "abc\n");
+        }
+        file.commit();
+        done.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        assert_eq!(
+            missing.load(Ordering::Relaxed),
+            0,
+            "the live file was missing"
+        );
+        assert_eq!(read(&path), "abc\n");
+    }
 }
