@@ -16,6 +16,14 @@
 //! syslog hold at most that much of an unfinished line per stream; a file's batch is
 //! written after each chunk; syslog's queue is bounded ([`Limits::syslog_queue_max`]).
 //! Files are rotated ([`file`]) between records, never inside one.
+//!
+//! How the event loop drives it: [`Logs::write`] for each chunk read; [`Logs::flush_stream`]
+//! when one stream reaches EOF, [`Logs::flush`] when the container is gone (also before a
+//! restart: the next run's first line is not the end of this run's last); [`Logs::sync`]
+//! before the exit file is written; [`Logs::reopen`] on ctl message 2. While
+//! [`Logs::backlog_fds`] gives sockets, poll them for POLLOUT and call
+//! [`Logs::send_backlog`]. [`Logs::take_notices`] after each round, for the shim's own log.
+//! Dropping `Logs` flushes what is left, as a safety net.
 
 pub mod file;
 pub mod json;
@@ -360,6 +368,13 @@ impl Logs {
             notices.extend(syslog.take_notices());
         }
         notices
+    }
+}
+
+impl Drop for Logs {
+    /// A line still waiting for its newline is written rather than lost.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -335,6 +335,20 @@ fn a_line_without_newline_never_piles_up_in_memory_or_in_one_record() {
 }
 
 #[test]
+fn dropping_the_logs_writes_the_unfinished_lines() {
+    let dir = TempDir::new("drop");
+    let json = dir.path().join("ctr.json");
+    let targets = [format!("json-file:{}", json.display())];
+    let mut logs = Logs::open(&config(&targets, None, None)).unwrap();
+    logs.write(Stream::Stdout, b"a prompt: ");
+    logs.write(Stream::Stderr, b"half");
+    drop(logs);
+    let got = json_output(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(got.stdout, b"a prompt: ");
+    assert_eq!(got.stderr, b"half");
+}
+
+#[test]
 fn reopen_after_logrotate_moved_the_files_loses_nothing() {
     let dir = TempDir::new("reopen");
     let k8s = dir.path().join("ctr.log");
