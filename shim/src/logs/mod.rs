@@ -76,7 +76,7 @@ pub enum Driver {
 }
 
 /// One `-l/--log-path` argument: `DRIVER:PATH`, `DRIVER` alone where no path is needed,
-/// or a bare path (k8s-file, as conmon).
+/// or a bare path or `:PATH` (k8s-file, as conmon).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTarget {
     pub driver: Driver,
@@ -115,11 +115,13 @@ impl FromStr for LogTarget {
             None => (arg, None),
         };
         let driver = match name {
-            "k8s-file" => Driver::K8sFile,
+            // conmon's `:PATH` is a k8s-file too.
+            "k8s-file" | "" => Driver::K8sFile,
             "json-file" => Driver::JsonFile,
             "syslog" => Driver::Syslog,
             "passthrough" => Driver::Passthrough,
-            "none" => Driver::None,
+            // conmon's other names for none.
+            "none" | "off" | "null" => Driver::None,
             other => return Err(LogError::UnknownDriver(arg.into(), other.into())),
         };
         if matches!(driver, Driver::K8sFile | Driver::JsonFile) && path.is_none() {

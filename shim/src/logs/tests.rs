@@ -44,6 +44,10 @@ fn targets_parse_as_conmon_and_docker_write_them() {
     );
     assert_eq!(target("passthrough").unwrap().driver, Driver::Passthrough);
     assert_eq!(target("none").unwrap().driver, Driver::None);
+    // conmon's spellings.
+    assert_eq!(target(":/run/ctr.log").unwrap().driver, Driver::K8sFile);
+    assert_eq!(target("off").unwrap().driver, Driver::None);
+    assert_eq!(target("null").unwrap().driver, Driver::None);
 }
 
 #[test]
