@@ -36,8 +36,29 @@ fn work_dir() -> &'static Path {
         } else {
             std::env::temp_dir()
         };
+        remove_stale_dirs(&base);
         base.join(format!("berth-fuzz-shim-logs-{}", std::process::id()))
     })
+}
+
+/// Work directories of earlier processes that are gone (libFuzzer may stop one in the
+/// middle of an input, or after a failed check).
+fn remove_stale_dirs(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("berth-fuzz-shim-logs-"))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub fn run(data: &[u8]) {
