@@ -84,8 +84,12 @@ impl LogFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let on_disk = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let size_max = rotation.size_max.filter(|&max| max > 0);
+        let metadata = file.metadata().ok();
+        let on_disk = metadata.as_ref().map_or(0, |m| m.len());
+        // Only a regular file is rotated: `-l k8s-file:/dev/stdout` or a fifo must never be
+        // renamed away (or replaced by a file) because it had a size limit.
+        let regular = metadata.is_some_and(|m| m.file_type().is_file());
+        let size_max = rotation.size_max.filter(|&max| max > 0 && regular);
         Ok(LogFile {
             path: path.to_path_buf(),
             mode,
@@ -486,5 +490,34 @@ mod tests {
             "the live file was missing"
         );
         assert_eq!(read(&path), "abc\n");
+    }
+
+    #[test]
+    fn a_fifo_is_written_to_and_never_rotated() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = TempDir::new("file-fifo");
+        let path = dir.path().join("ctr.fifo");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // A reader first, so that opening the writer does not wait.
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let rotation = Rotation {
+            size_max: Some(4),
+            max_files: 2,
+        };
+        let mut file = LogFile::open(&path, 0o600, rotation).unwrap();
+        record(&mut file, "one\n");
+        record(&mut file, "two\n");
+        file.commit();
+        let mut got = [0u8; 64];
+        let n = reader.read(&mut got).unwrap();
+        assert_eq!(&got[..n], b"one\ntwo\n");
+        assert!(path.symlink_metadata().unwrap().file_type().is_fifo());
+        assert!(!numbered(&path, 1).exists());
+        assert!(file.take_notices().is_empty());
     }
 }
