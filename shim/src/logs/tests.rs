@@ -446,3 +446,11 @@ fn throughput() {
     }
     let _ = std::fs::remove_dir_all(&dir_path);
 }
+
+#[test]
+fn syslog_without_an_address_goes_to_dev_log() {
+    match Logs::open(&config(&["syslog".into()], None, None)) {
+        Ok(_) => assert!(Path::new("/dev/log").exists()),
+        Err(e) => assert!(e.to_string().contains("/dev/log"), "{e}"),
+    }
+}
