@@ -15,6 +15,7 @@
 
 pub mod bpf_check;
 pub mod seccomp_gen;
+mod shim_logs;
 
 #[allow(dead_code)]
 #[path = "../../runtime/src/update.rs"]
@@ -387,4 +388,14 @@ pub fn json_path(data: &[u8]) {
             "{message}"
         );
     }
+}
+
+// ---- 8. berth-shim's log drivers -----------------------------------------
+
+/// berth-shim's k8s-file and json-file drivers with rotation, fed arbitrary
+/// chunks of both streams: every record whole and valid, the files within
+/// their size, and the streams read back equal to what was written (see
+/// `shim_logs.rs` for the input layout).
+pub fn shim_logs(data: &[u8]) {
+    shim_logs::run(data);
 }

@@ -38,5 +38,6 @@ targets!(
     hooks_input,
     console_socket,
     sync_channel,
-    json_path
+    json_path,
+    shim_logs
 );
