@@ -17,6 +17,7 @@ mod console;
 pub mod engines;
 mod fixture;
 mod runtime;
+pub mod shim;
 mod stress;
 
 pub use bundle::{read_json, Bundle};
@@ -69,6 +70,15 @@ pub fn runtime_bin() -> PathBuf {
     } else {
         debug
     }
+}
+
+/// The shim binary under test: `$BERTH_SHIM` (e.g. `/usr/bin/conmon`, to check that the
+/// shim tests encode conmon's behaviour) or `<workspace>/target/debug/berth-shim`.
+pub fn shim_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_SHIM") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/berth-shim")
 }
 
 /// True when the binary under test reports itself as runc (`--version` starts with "runc").
