@@ -411,3 +411,41 @@ fn expect_eq(got: &str, want: &str, what: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// The file log drivers, for tests that run over both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    K8sFile,
+    JsonFile,
+}
+
+impl LogFormat {
+    /// The driver's name on the command line.
+    pub fn driver(self) -> &'static str {
+        match self {
+            LogFormat::K8sFile => "k8s-file",
+            LogFormat::JsonFile => "json-file",
+        }
+    }
+
+    /// [`for_each_k8s_line`] or [`for_each_json_line`].
+    pub fn for_each_line(
+        self,
+        path: &Path,
+        f: impl FnMut(LogLine) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match self {
+            LogFormat::K8sFile => for_each_k8s_line(path, f),
+            LogFormat::JsonFile => for_each_json_line(path, f),
+        }
+    }
+}
+
+/// Checks that `files`, read in order, hold the flood of `n` lines.
+pub fn check_flood(files: &[PathBuf], n: u64, format: LogFormat) -> Result<(), String> {
+    let mut check = FloodCheck::new(n);
+    for f in files {
+        format.for_each_line(f, |l| check.line(l))?;
+    }
+    check.finish()
+}
