@@ -75,8 +75,9 @@ pub fn runtime_bin() -> PathBuf {
 /// The shim binary under test: `$BERTH_SHIM` (e.g. `/usr/bin/conmon`, to check that the
 /// shim tests encode conmon's behaviour) or `<workspace>/target/debug/berth-shim`.
 pub fn shim_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_SHIM") {
-        return PathBuf::from(p);
+    match std::env::var_os("BERTH_SHIM") {
+        Some(p) if !p.is_empty() => return PathBuf::from(p),
+        _ => {}
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/berth-shim")
 }

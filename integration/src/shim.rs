@@ -632,6 +632,62 @@ impl Drop for ShimRun<'_> {
     }
 }
 
+/// Watches a directory with inotify, to act the moment a file lands in it (an exit file is
+/// the notification that everything else is in place: polling would miss the window).
+pub struct DirWatch {
+    fd: OwnedFd,
+    dir: PathBuf,
+}
+
+impl DirWatch {
+    /// Starts watching `dir` for files created or renamed into it.
+    #[track_caller]
+    pub fn new(dir: &Path) -> DirWatch {
+        // SAFETY: plain inotify_init1; the fd is owned right away.
+        let raw = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+        assert!(
+            raw >= 0,
+            "inotify_init1: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: raw is a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("no NUL");
+        let mask = libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_CLOSE_WRITE;
+        // SAFETY: valid fd and C string.
+        let w = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) };
+        assert!(
+            w >= 0,
+            "inotify_add_watch {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+        DirWatch {
+            fd,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Returns as soon as `name` exists in the dir; false past `timeout`.
+    pub fn wait_for(&self, name: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.dir.join(name).exists() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            // Events only wake us; the check above is what counts.
+            attach::poll_in(self.fd.as_raw_fd(), left.min(Duration::from_millis(100)));
+            let mut buf = [0u8; 4096];
+            // SAFETY: read into a valid buffer of its size (non-blocking fd).
+            unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        }
+    }
+}
+
 /// Reaps `pid` only if it is a child of the test process (checked through /proc first:
 /// a pid that is not ours may be another test's process, or reused).
 pub fn reap_own_child(pid: i32, timeout: Duration) -> Option<i32> {

@@ -20,11 +20,11 @@ fn exit_code_of(t: &Test, script: &str) -> (i32, String) {
     let s = t.shim(&b).persist().spawn();
     s.run();
     let code = s.exit_code(EXIT_TIMEOUT);
-    let persisted = fs::read_to_string(s.persist_dir().join("exit")).unwrap_or_default();
     assert!(
         s.wait_gone(EXIT_TIMEOUT),
         "the shim did not exit after its container"
     );
+    let persisted = fs::read_to_string(s.persist_dir().join("exit")).unwrap_or_default();
     (code, persisted)
 }
 
@@ -67,6 +67,10 @@ fn killed_by(t: &Test, signal: &str, without_pid_ns: bool) -> (i32, String) {
     );
     ok(&t.rt.kill(&b.id, Some(signal)));
     let code = s.exit_code(EXIT_TIMEOUT);
+    assert!(
+        s.wait_gone(EXIT_TIMEOUT),
+        "the shim did not exit after its container"
+    );
     let persisted = fs::read_to_string(s.persist_dir().join("exit")).unwrap_or_default();
     (code, persisted)
 }
@@ -89,6 +93,30 @@ fn sigterm_gives_exit_code_143() {
     let (code, persisted) = killed_by(&t, "TERM", true);
     assert_eq!(code, 143);
     assert_eq!(persisted.trim(), "143");
+}
+
+#[test]
+fn persist_dir_exit_is_in_place_when_the_exit_file_appears() {
+    let Some(t) = Test::new("shim_persist_first") else {
+        return;
+    };
+    let b = t.bundle().sh("exit 6");
+    let s = t.shim(&b).persist().spawn();
+    let exits = DirWatch::new(s.exit_file().parent().unwrap());
+    s.run();
+    assert!(
+        exits.wait_for(&s.cid, EXIT_TIMEOUT),
+        "no exit file\n{}",
+        s.diagnostics()
+    );
+    // The exit file is the notification (podman watches the exit dir): what else the shim
+    // records must be there already, as conmon writes it.
+    let persisted = fs::read_to_string(s.persist_dir().join("exit"));
+    assert_eq!(
+        persisted.ok().as_deref(),
+        Some("6"),
+        "<persist-dir>/exit when the exit file appeared"
+    );
 }
 
 #[test]

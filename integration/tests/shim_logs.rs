@@ -51,6 +51,32 @@ fn k8s_file_has_one_record_per_line_with_stream_and_time() {
 }
 
 #[test]
+fn log_is_complete_when_the_exit_file_appears() {
+    let Some(t) = Test::new("shim_log_before_exit") else {
+        return;
+    };
+    let b = t
+        .bundle()
+        .sh("i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done; printf last");
+    let s = t.shim(&b).log("k8s-file").spawn();
+    let exits = DirWatch::new(s.exit_file().parent().unwrap());
+    s.run();
+    assert!(
+        exits.wait_for(&s.cid, TIMEOUT),
+        "no exit file\n{}",
+        s.diagnostics()
+    );
+    // Drained and written before the exit file says the container is gone.
+    let lines = k8s_lines(&s.log_file("k8s-file"));
+    assert_eq!(
+        lines.len(),
+        501,
+        "lines in the log when the exit file appeared"
+    );
+    assert_eq!(lines[500].text(), "last");
+}
+
+#[test]
 fn k8s_file_marks_the_pieces_of_a_long_line_partial() {
     let Some(t) = Test::new("shim_k8s_partial") else {
         return;
