@@ -102,21 +102,25 @@ fn persist_dir_exit_is_in_place_when_the_exit_file_appears() {
     };
     let b = t.bundle().sh("exit 6");
     let s = t.shim(&b).persist().spawn();
-    let exits = DirWatch::new(s.exit_file().parent().unwrap());
+    let exit_dir = s.exit_file().parent().unwrap().to_path_buf();
+    let persist = s.persist_dir();
+    let mut landed = DirWatch::new(&[&exit_dir, &persist]);
     s.run();
     assert!(
-        exits.wait_for(&s.cid, EXIT_TIMEOUT),
+        landed.wait_for(&exit_dir, &s.cid, EXIT_TIMEOUT),
         "no exit file\n{}",
         s.diagnostics()
     );
     // The exit file is the notification (podman watches the exit dir): what else the shim
-    // records must be there already, as conmon writes it.
-    let persisted = fs::read_to_string(s.persist_dir().join("exit"));
-    assert_eq!(
-        persisted.ok().as_deref(),
-        Some("6"),
-        "<persist-dir>/exit when the exit file appeared"
+    // records must be in place before it, as conmon writes them.
+    let persisted = landed.position(&persist, "exit");
+    let exited = landed.position(&exit_dir, &s.cid);
+    assert!(
+        persisted.is_some() && persisted < exited,
+        "<persist-dir>/exit landed after the exit file: {:?}",
+        landed.landed
     );
+    assert_eq!(fs::read_to_string(persist.join("exit")).unwrap(), "6");
 }
 
 #[test]

@@ -59,10 +59,11 @@ fn log_is_complete_when_the_exit_file_appears() {
         .bundle()
         .sh("i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done; printf last");
     let s = t.shim(&b).log("k8s-file").spawn();
-    let exits = DirWatch::new(s.exit_file().parent().unwrap());
+    let exit_dir = s.exit_file().parent().unwrap().to_path_buf();
+    let mut landed = DirWatch::new(&[&exit_dir]);
     s.run();
     assert!(
-        exits.wait_for(&s.cid, TIMEOUT),
+        landed.wait_for(&exit_dir, &s.cid, TIMEOUT),
         "no exit file\n{}",
         s.diagnostics()
     );
