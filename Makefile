@@ -59,7 +59,7 @@ soak:
 # berth-shim's end-to-end tests (integration/tests/shim_*.rs) with runc under the shim
 # instead of berth-runtime; `make shim-under-conmon` runs them with conmon in place of
 # berth-shim (berth-only features skip there), to check they encode conmon's contract.
-SHIM_TESTS := --test shim_exit --test shim_attach --test shim_exec --test shim_io --test shim_logs --test shim_restart
+SHIM_TESTS := --test shim_bad_input --test shim_exit --test shim_attach --test shim_exec --test shim_io --test shim_logs --test shim_restart
 RUNC ?= /usr/sbin/runc
 CONMON ?= /usr/bin/conmon
 .PHONY: shim-over-runc shim-under-conmon shim-flood

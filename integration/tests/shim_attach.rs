@@ -239,3 +239,46 @@ fn pty_output_reaches_the_k8s_file() {
     assert_eq!(texts, ["on-the-pty"], "{lines:?}");
     assert!(lines.iter().all(|l| l.stream == "stdout"));
 }
+
+#[test]
+fn two_clients_can_both_write_stdin() {
+    let Some(t) = Test::new("shim_attach_two_stdin") else {
+        return;
+    };
+    let b = t.bundle().args(&["cat"]);
+    let s = t.shim(&b).stdin().spawn();
+    s.created();
+    let mut first = s.attach();
+    let second = s.attach();
+    s.start();
+    first.send(b"from-one\n");
+    first.read_until(STDOUT, "from-one\n", TIMEOUT);
+    second.send(b"from-two\n");
+    first.read_until(STDOUT, "from-two\n", TIMEOUT);
+}
+
+#[test]
+fn full_attach_serves_a_bundle_path_longer_than_sun_path() {
+    let Some(t) = Test::new("shim_attach_long") else {
+        return;
+    };
+    let (mut b, go) = gated(&t, "echo long-path-ok");
+    let long = t
+        .dir
+        .join("d".repeat(60))
+        .join("e".repeat(60))
+        .join("bundle");
+    fs::create_dir_all(long.parent().unwrap()).unwrap();
+    fs::rename(&b.path, &long).unwrap();
+    b.path = long;
+    assert!(
+        b.path.join("attach").as_os_str().len() > 108,
+        "longer than sun_path"
+    );
+    let s = t.shim(&b).spawn();
+    s.created();
+    let mut a = s.attach();
+    s.start();
+    fs::write(go, "").unwrap();
+    a.read_until(STDOUT, "long-path-ok\n", TIMEOUT);
+}
