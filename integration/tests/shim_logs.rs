@@ -225,11 +225,12 @@ fn flood_arrives_whole_and_in_order_in_json_file_with_rss_bounded() {
 }
 
 /// The flood into `format` with files of 4 MiB, enough of them kept that nothing is
-/// dropped by count: every line is in one of the files, whole and in order.
-fn rotation_under_the_flood(name: &str, format: LogFormat) {
-    let Some(t) = Test::new(name) else { return };
+/// dropped by count; returns what [`check_flood`] found split across files, after checking
+/// that every line is there, whole and in order, once the files are read as one stream.
+fn rotation_under_the_flood(name: &str, format: LogFormat) -> Option<Vec<String>> {
+    let t = Test::new(name)?;
     if skip_under_conmon("conmon's rotation keeps no files (and loses lines)") {
-        return;
+        return None;
     }
     let size = 4u64 << 20;
     let keep = (flood_mb() * 2 / 4 + 4).to_string();
@@ -250,7 +251,7 @@ fn rotation_under_the_flood(name: &str, format: LogFormat) {
             f.display()
         );
     }
-    check_flood(&files, n, format).unwrap_or_else(|e| panic!("{e}"));
+    Some(check_flood(&files, n, format).unwrap_or_else(|e| panic!("{e}")))
 }
 
 #[test]
@@ -261,6 +262,18 @@ fn rotation_under_the_flood_loses_nothing_in_k8s_file() {
 #[test]
 fn rotation_under_the_flood_loses_nothing_in_json_file() {
     rotation_under_the_flood("shim_flood_rotate_json", LogFormat::JsonFile);
+}
+
+/// The issue asks for rotation "without losing or splitting a line": a line that fits in
+/// a file is not cut between two (a reader of one file sees whole lines only).
+#[test]
+fn rotation_never_splits_a_line_that_fits_in_a_file() {
+    if let Some(splits) = rotation_under_the_flood("shim_rotate_whole_lines", LogFormat::K8sFile) {
+        assert!(
+            splits.is_empty(),
+            "lines split across rotated files: {splits:#?}"
+        );
+    }
 }
 
 #[test]

@@ -66,9 +66,18 @@ pub fn for_each_k8s_line(
     path: &Path,
     mut f: impl FnMut(LogLine) -> Result<(), String>,
 ) -> Result<(), String> {
+    let mut asm = Assembler::default();
+    k8s_records(path, &mut asm, &mut f)?;
+    asm.rest().into_iter().try_for_each(f)
+}
+
+fn k8s_records(
+    path: &Path,
+    asm: &mut Assembler,
+    f: &mut dyn FnMut(LogLine) -> Result<(), String>,
+) -> Result<(), String> {
     let file = File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut asm = Assembler::default();
     let mut record = Vec::new();
     let mut n = 0u64;
     loop {
@@ -77,7 +86,7 @@ pub fn for_each_k8s_line(
             .read_until(b'\n', &mut record)
             .map_err(|e| format!("read {}: {e}", path.display()))?;
         if got == 0 {
-            break;
+            return Ok(());
         }
         n += 1;
         let where_ = || format!("{} record {n}", path.display());
@@ -111,10 +120,6 @@ pub fn for_each_k8s_line(
             f(line)?;
         }
     }
-    for line in asm.rest() {
-        f(line)?;
-    }
-    Ok(())
 }
 
 /// Calls `f` with each line of a json-file log (Docker's `{"log","stream","time"}` per
@@ -123,9 +128,18 @@ pub fn for_each_json_line(
     path: &Path,
     mut f: impl FnMut(LogLine) -> Result<(), String>,
 ) -> Result<(), String> {
+    let mut asm = Assembler::default();
+    json_records(path, &mut asm, &mut f)?;
+    asm.rest().into_iter().try_for_each(f)
+}
+
+fn json_records(
+    path: &Path,
+    asm: &mut Assembler,
+    f: &mut dyn FnMut(LogLine) -> Result<(), String>,
+) -> Result<(), String> {
     let file = File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
     let reader = BufReader::with_capacity(1 << 20, file);
-    let mut asm = Assembler::default();
     for (i, record) in reader.split(b'\n').enumerate() {
         let record = record.map_err(|e| format!("read {}: {e}", path.display()))?;
         let where_ = || format!("{} record {}", path.display(), i + 1);
@@ -150,9 +164,6 @@ pub fn for_each_json_line(
         if let Some(line) = asm.piece(stream, data.as_bytes(), ends_line) {
             f(line)?;
         }
-    }
-    for line in asm.rest() {
-        f(line)?;
     }
     Ok(())
 }
@@ -428,24 +439,43 @@ impl LogFormat {
         }
     }
 
-    /// [`for_each_k8s_line`] or [`for_each_json_line`].
-    pub fn for_each_line(
+    /// Calls `f` with each line of `files` (a log and its rotated copies, oldest first),
+    /// read as one stream: a line whose pieces are in two files is still one line. Returns
+    /// the lines split that way, as `file: stream, N bytes before the end` (rotation
+    /// should never split a line that fits in a file).
+    pub fn for_each_line_across(
         self,
-        path: &Path,
-        f: impl FnMut(LogLine) -> Result<(), String>,
-    ) -> Result<(), String> {
-        match self {
-            LogFormat::K8sFile => for_each_k8s_line(path, f),
-            LogFormat::JsonFile => for_each_json_line(path, f),
+        files: &[PathBuf],
+        mut f: impl FnMut(LogLine) -> Result<(), String>,
+    ) -> Result<Vec<String>, String> {
+        let mut asm = Assembler::default();
+        let mut splits = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            match self {
+                LogFormat::K8sFile => k8s_records(file, &mut asm, &mut f)?,
+                LogFormat::JsonFile => json_records(file, &mut asm, &mut f)?,
+            }
+            if i + 1 < files.len() {
+                for (stream, pending) in asm.pending.iter().filter(|(_, p)| !p.is_empty()) {
+                    splits.push(format!(
+                        "{} ends inside a {stream} line ({} bytes of it so far)",
+                        file.display(),
+                        pending.len()
+                    ));
+                }
+            }
         }
+        asm.rest().into_iter().try_for_each(f)?;
+        Ok(splits)
     }
 }
 
-/// Checks that `files`, read in order, hold the flood of `n` lines.
-pub fn check_flood(files: &[PathBuf], n: u64, format: LogFormat) -> Result<(), String> {
+/// Checks that `files` (a log and its rotated copies, oldest first) hold the flood of `n`
+/// lines, all of them and in order; returns the lines split across two files (see
+/// [`LogFormat::for_each_line_across`]).
+pub fn check_flood(files: &[PathBuf], n: u64, format: LogFormat) -> Result<Vec<String>, String> {
     let mut check = FloodCheck::new(n);
-    for f in files {
-        format.for_each_line(f, |l| check.line(l))?;
-    }
-    check.finish()
+    let splits = format.for_each_line_across(files, |l| check.line(l))?;
+    check.finish()?;
+    Ok(splits)
 }
