@@ -14,9 +14,11 @@
 
 mod attach;
 mod logs;
+mod watch;
 
 pub use attach::{Attach, Received, MAX_PACKET, STDERR, STDOUT};
 pub use logs::*;
+pub use watch::DirWatch;
 
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File};
@@ -71,8 +73,18 @@ pub struct ShimBuilder<'t> {
     logs: Vec<(String, PathBuf)>,
     full_attach: bool,
     persist: bool,
-    exec: Option<bool>,
+    kind: Kind,
     via_caller: bool,
+}
+
+/// What the shim runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Container,
+    /// An exec session; `attach`: with `--exec-attach` and `_OCI_ATTACHPIPE`.
+    Exec {
+        attach: bool,
+    },
 }
 
 impl Test {
@@ -80,7 +92,7 @@ impl Test {
     /// of its own, no log until [`ShimBuilder::log`] adds one.
     pub fn shim(&self, b: &Bundle) -> ShimBuilder<'_> {
         let dir = self.dir.join(format!("shim-{}", b.id));
-        ShimBuilder::new(self, &b.id, &b.id, b.path.clone(), dir, None)
+        ShimBuilder::new(self, &b.id, &b.id, b.path.clone(), dir, Kind::Container)
     }
 
     /// A shim for an exec session in the running container `container` (as podman does it:
@@ -97,7 +109,8 @@ impl Test {
         fs::create_dir_all(&bundle).expect("exec bundle dir");
         let spec = dir.join("process.json");
         fs::write(&spec, process.to_string()).expect("write process.json");
-        let mut b = ShimBuilder::new(self, &container.cid, session, bundle, dir, Some(false));
+        let kind = Kind::Exec { attach: false };
+        let mut b = ShimBuilder::new(self, &container.cid, session, bundle, dir, kind);
         b.args
             .extend(["-e".into(), "--exec-process-spec".into(), path_arg(&spec)]);
         b
@@ -105,14 +118,7 @@ impl Test {
 }
 
 impl<'t> ShimBuilder<'t> {
-    fn new(
-        t: &'t Test,
-        cid: &str,
-        cuuid: &str,
-        bundle: PathBuf,
-        dir: PathBuf,
-        exec: Option<bool>,
-    ) -> Self {
+    fn new(t: &'t Test, cid: &str, cuuid: &str, bundle: PathBuf, dir: PathBuf, kind: Kind) -> Self {
         fs::create_dir_all(dir.join("exits")).expect("shim dir");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod shim dir");
         ShimBuilder {
@@ -125,7 +131,7 @@ impl<'t> ShimBuilder<'t> {
             logs: Vec::new(),
             full_attach: true,
             persist: false,
-            exec,
+            kind,
             via_caller: false,
         }
     }
@@ -171,8 +177,11 @@ impl<'t> ShimBuilder<'t> {
     /// `--exec-attach` with `_OCI_ATTACHPIPE` (exec sessions only): the runtime is started
     /// only after [`ShimRun::attach_exec`] sends the second start message.
     pub fn exec_attach(mut self) -> Self {
-        assert!(self.exec.is_some(), "--exec-attach is for exec sessions");
-        self.exec = Some(true);
+        assert!(
+            self.kind != Kind::Container,
+            "--exec-attach is for exec sessions"
+        );
+        self.kind = Kind::Exec { attach: true };
         self.args(&["--exec-attach"])
     }
 
@@ -236,21 +245,16 @@ impl<'t> ShimBuilder<'t> {
     /// process to exit (it daemonizes) and for `--conmon-pidfile`.
     #[track_caller]
     pub fn spawn(self) -> ShimRun<'t> {
-        self.spawn_with_runtime(&crate::runtime_bin())
-    }
-
-    /// [`ShimBuilder::spawn`] over another runtime binary.
-    #[track_caller]
-    pub fn spawn_with_runtime(self, runtime: &Path) -> ShimRun<'t> {
-        let args = self.command_line(runtime);
+        // The test's runtime (`t.rt`) starts and deletes the container: the same binary.
+        let args = self.command_line(&self.t.rt.bin);
         if self.persist {
             fs::create_dir_all(self.dir.join("persist")).expect("persist dir");
         }
         fs::create_dir_all(self.dir.join("sock")).expect("socket dir");
         let (sync, sync_child) = seqpacket_pair();
         let (start, start_child) = seqpacket_pair();
-        let (attach_pipe, attach_child) = match self.exec {
-            Some(true) => {
+        let (attach_pipe, attach_child) = match self.kind {
+            Kind::Exec { attach: true } => {
                 let (a, b) = seqpacket_pair();
                 (Some(a), Some(b))
             }
@@ -289,7 +293,7 @@ impl<'t> ShimBuilder<'t> {
             dir: self.dir,
             logs: self.logs,
             full_attach: self.full_attach,
-            is_exec: self.exec.is_some(),
+            is_exec: self.kind != Kind::Container,
             args,
             sync: RefCell::new(Some(sync)),
             start: RefCell::new(Some(start)),
@@ -628,93 +632,6 @@ impl Drop for ShimRun<'_> {
         let pids = [self.container_pid.get(), self.container_pidfile_pid()];
         for pid in pids.into_iter().flatten() {
             reap_own_child(pid, Duration::from_secs(2));
-        }
-    }
-}
-
-/// Watches directories with inotify, to act the moment a file lands in one (an exit file
-/// is the notification that everything else is in place: polling would miss the window),
-/// and to see in which order files landed: one queue for all the dirs.
-pub struct DirWatch {
-    fd: OwnedFd,
-    dirs: Vec<(i32, PathBuf)>,
-    /// Every (dir, file name) created or renamed into a watched dir so far, in order.
-    pub landed: Vec<(PathBuf, String)>,
-}
-
-impl DirWatch {
-    /// Starts watching `dirs` for files created or renamed into them.
-    #[track_caller]
-    pub fn new(dirs: &[&Path]) -> DirWatch {
-        // SAFETY: plain inotify_init1; the fd is owned right away.
-        let raw = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-        assert!(
-            raw >= 0,
-            "inotify_init1: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: raw is a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut watched = Vec::new();
-        for dir in dirs {
-            fs::create_dir_all(dir).expect("watched dir");
-            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("no NUL");
-            let mask = libc::IN_CREATE | libc::IN_MOVED_TO;
-            // SAFETY: valid fd and C string.
-            let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) };
-            assert!(
-                wd >= 0,
-                "inotify_add_watch {}: {}",
-                dir.display(),
-                std::io::Error::last_os_error()
-            );
-            watched.push((wd, dir.to_path_buf()));
-        }
-        DirWatch {
-            fd,
-            dirs: watched,
-            landed: Vec::new(),
-        }
-    }
-
-    /// Returns as soon as `name` has landed in `dir`; false past `timeout`.
-    pub fn wait_for(&mut self, dir: &Path, name: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.landed.iter().any(|(d, n)| d == dir && n == name) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !attach::poll_in(self.fd.as_raw_fd(), left) {
-                return false;
-            }
-            self.read_events();
-        }
-    }
-
-    /// Position of the first landing of `name` in `dir` in [`DirWatch::landed`].
-    pub fn position(&self, dir: &Path, name: &str) -> Option<usize> {
-        self.landed.iter().position(|(d, n)| d == dir && n == name)
-    }
-
-    fn read_events(&mut self) {
-        let mut buf = vec![0u8; 65536];
-        // SAFETY: read into a valid buffer of its size (non-blocking fd).
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        let header = std::mem::size_of::<libc::inotify_event>();
-        let mut at = 0;
-        while n > 0 && at + header <= n as usize {
-            // SAFETY: the kernel wrote whole events; read_unaligned copes with the byte buffer.
-            let ev: libc::inotify_event =
-                unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
-            let name_bytes = &buf[at + header..at + header + ev.len as usize];
-            let name = String::from_utf8_lossy(name_bytes)
-                .trim_end_matches('\0')
-                .to_string();
-            if let Some((_, dir)) = self.dirs.iter().find(|(wd, _)| *wd == ev.wd) {
-                self.landed.push((dir.clone(), name));
-            }
-            at += header + ev.len as usize;
         }
     }
 }
