@@ -344,3 +344,27 @@ fn attach_socket_closes_when_the_container_ends() {
     assert_eq!(a.seen_text(STDOUT), "done\n");
     assert_eq!(s.exit_code(EXIT_TIMEOUT), 0);
 }
+
+#[test]
+fn sigterm_to_the_shim_is_forwarded_to_the_container() {
+    let Some(t) = Test::new("shim_sigterm_fwd") else {
+        return;
+    };
+    let out = t.host_dir("out");
+    // Without a pid namespace SIGTERM kills the process (pid 1 would ignore it).
+    let b = t
+        .bundle()
+        .without_namespace("pid")
+        .bind(&out, "/out", &["bind"])
+        .sh("touch /out/up; exec sleep 600");
+    let s = t.shim(&b).spawn();
+    s.run();
+    assert!(
+        wait_until(EXIT_TIMEOUT, || out.join("up").exists()),
+        "container never ran"
+    );
+    // SAFETY: a signal to the shim this test started, by the pid it wrote.
+    unsafe { libc::kill(s.pid(), libc::SIGTERM) };
+    assert_eq!(s.exit_code(EXIT_TIMEOUT), 143);
+    assert!(s.wait_gone(EXIT_TIMEOUT));
+}

@@ -240,3 +240,31 @@ fn passthrough_gives_the_container_the_callers_stdio() {
     );
     assert!(err.contains("err-through\n"), "caller's stderr: {err:?}");
 }
+
+#[test]
+fn a_syslog_receiver_that_never_reads_does_not_block_the_container() {
+    let Some(t) = Test::new("shim_syslog_stuck") else {
+        return;
+    };
+    if skip_under_conmon("the syslog log driver is berth-shim's") {
+        return;
+    }
+    let sock_path = t.dir.join("syslog.sock");
+    let _never_read = syslog_socket(&sock_path);
+    let b = t
+        .bundle()
+        .sh("i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done");
+    let s = t
+        .shim(&b)
+        .args(&["-l", &format!("syslog:unixgram://{}", sock_path.display())])
+        .log("k8s-file")
+        .spawn();
+    s.run();
+    assert_eq!(s.exit_code(TIMEOUT), 0, "the container finished");
+    assert!(s.wait_gone(TIMEOUT));
+    assert_eq!(
+        k8s_lines(&s.log_file("k8s-file")).len(),
+        20000,
+        "the file driver got everything"
+    );
+}

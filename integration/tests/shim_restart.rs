@@ -249,3 +249,31 @@ fn log_and_attach_socket_are_kept_across_restarts() {
         .collect();
     assert_eq!(lines, ["run-1", "run-2", "run-3"]);
 }
+
+#[test]
+fn sigterm_to_the_shim_stops_without_restart() {
+    let Some(t) = Test::new("shim_restart_sigterm") else {
+        return;
+    };
+    if skip_under_conmon("restart policies are berth-shim's") {
+        return;
+    }
+    // Without a pid namespace the forwarded SIGTERM ends the process.
+    let (b, file) = counting(&t, "exec sleep 600");
+    let b = b.without_namespace("pid");
+    let s = t
+        .shim(&b)
+        .persist()
+        .args(&["--restart-policy", "always"])
+        .spawn();
+    s.run();
+    assert!(wait_until(TIMEOUT, || runs(&file).len() == 1), "never ran");
+    // SAFETY: a signal to the shim this test started, by the pid it wrote.
+    unsafe { libc::kill(s.pid(), libc::SIGTERM) };
+    assert_eq!(s.exit_code(TIMEOUT), 143);
+    assert!(
+        s.wait_gone(TIMEOUT),
+        "the shim exits: a SIGTERM is a stop by the user"
+    );
+    assert_eq!(runs(&file).len(), 1, "restarted after SIGTERM to the shim");
+}
