@@ -192,13 +192,9 @@ fn ctl_resize_changes_stty_size_inside() {
     a.read_until(STDOUT, "ready\r\n", TIMEOUT);
     // ctl message type 1: resize to H rows and W columns.
     s.ctl("1 37 111");
-    std::thread::sleep(Duration::from_millis(300));
-    a.send(b"stty size\n");
-    a.read_until(STDOUT, "37 111\r\n", TIMEOUT);
+    a.retry_until(b"stty size\n", "37 111\r\n", TIMEOUT);
     s.ctl("1 12 40");
-    std::thread::sleep(Duration::from_millis(300));
-    a.send(b"stty size\n");
-    a.read_until(STDOUT, "12 40\r\n", TIMEOUT);
+    a.retry_until(b"stty size\n", "12 40\r\n", TIMEOUT);
 }
 
 #[test]
@@ -214,9 +210,7 @@ fn winsz_fifo_resizes_the_pty() {
     a.send(b"echo rea''dy\n");
     a.read_until(STDOUT, "ready\r\n", TIMEOUT);
     s.winsz("25 90");
-    std::thread::sleep(Duration::from_millis(300));
-    a.send(b"stty size\n");
-    a.read_until(STDOUT, "25 90\r\n", TIMEOUT);
+    a.retry_until(b"stty size\n", "25 90\r\n", TIMEOUT);
 }
 
 #[test]

@@ -130,9 +130,7 @@ fn exec_attach_with_a_tty_runs_commands() {
     a.send(b"echo exec-''tty; stty size\n");
     a.read_until(STDOUT, "exec-tty\r\n", TIMEOUT);
     e.ctl("1 21 77");
-    std::thread::sleep(Duration::from_millis(300));
-    a.send(b"stty size\n");
-    a.read_until(STDOUT, "21 77\r\n", TIMEOUT);
+    a.retry_until(b"stty size\n", "21 77\r\n", TIMEOUT);
     a.send(b"exit 9\n");
     assert_eq!(e.sync_message()["data"], 9);
 }

@@ -149,7 +149,8 @@ fn kill_restarts_until_stopped_by_the_user(name: &str, policy: &str) {
     );
     t.rt.wait_status(&b.id, "running");
     s.ctl("3 0 0");
-    std::thread::sleep(Duration::from_millis(200));
+    // Nothing acknowledges a ctl message: give the shim time to read it.
+    std::thread::sleep(Duration::from_secs(1));
     ok(&t.rt.kill(&b.id, Some("KILL")));
     assert_eq!(s.exit_code(TIMEOUT), 137);
     assert!(

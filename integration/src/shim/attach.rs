@@ -131,6 +131,34 @@ impl Attach {
         }
     }
 
+    /// Sends `input` again every half second until `want` shows on stdout after a sending,
+    /// for effects that land asynchronously (a resize through the ctl fifo: `stty size`
+    /// until the new size shows). Panics past `timeout`.
+    #[track_caller]
+    pub fn retry_until(&mut self, input: &[u8], want: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let mark = self.seen[STDOUT as usize].len();
+            self.send(input);
+            let round = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < round {
+                let since = String::from_utf8_lossy(&self.seen[STDOUT as usize][mark..]);
+                if since.contains(want) {
+                    return;
+                }
+                let left = round.saturating_duration_since(Instant::now());
+                if let Received::Eof = self.recv(left) {
+                    break;
+                }
+            }
+        }
+        panic!(
+            "{want:?} never showed after sending {:?}; stdout so far {:?}",
+            String::from_utf8_lossy(input),
+            self.seen_text(STDOUT)
+        );
+    }
+
     /// Reads until EOF; panics past `timeout`.
     #[track_caller]
     pub fn read_to_eof(&mut self, timeout: Duration) {
