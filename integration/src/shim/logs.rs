@@ -479,3 +479,113 @@ pub fn check_flood(files: &[PathBuf], n: u64, format: LogFormat) -> Result<Vec<S
     check.finish()?;
     Ok(splits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "2026-12-05T12:11:17.909447435+00:00";
+
+    /// The flood of `n` lines as k8s-file records, long lines cut in 8 KiB `P` pieces.
+    fn flood_records(n: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut line = |stream: &str, text: String, ends: bool| {
+            let bytes = text.as_bytes();
+            let pieces: Vec<&[u8]> = if bytes.is_empty() {
+                vec![b""]
+            } else {
+                bytes.chunks(8192).collect()
+            };
+            for (i, p) in pieces.iter().enumerate() {
+                let tag = if ends && i + 1 == pieces.len() {
+                    "F"
+                } else {
+                    "P"
+                };
+                out.push(format!(
+                    "{T} {stream} {tag} {}\n",
+                    String::from_utf8_lossy(p)
+                ));
+            }
+        };
+        for i in 0..n {
+            let k = (i % FLOOD_LENGTHS.len() as u64) as usize;
+            let fill = ((b'a' + k as u8) as char)
+                .to_string()
+                .repeat(FLOOD_LENGTHS[k]);
+            line("stdout", format!("{i}:{fill}"), true);
+            if i % STDERR_EVERY == 0 {
+                line("stderr", format!("e{i}"), true);
+            }
+        }
+        line("stdout", format!("{n}:end"), false);
+        line("stderr", "err-end".into(), false);
+        out
+    }
+
+    fn write(dir: &Path, name: &str, records: &[String]) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, records.concat()).unwrap();
+        p
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("shim-logs-{name}-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_whole_flood_passes_and_a_cut_between_files_is_reported() {
+        let d = scratch("whole");
+        let recs = flood_records(40);
+        let one = write(&d, "one.log", &recs);
+        assert_eq!(check_flood(&[one], 40, LogFormat::K8sFile), Ok(vec![]));
+        // Cut inside the 200000-byte line (line 14): nothing lost, one split.
+        let cut = recs.iter().position(|r| r.contains(" P 14:")).unwrap() + 1;
+        let a = write(&d, "a.log", &recs[..cut]);
+        let b = write(&d, "b.log", &recs[cut..]);
+        let splits = check_flood(&[a, b], 40, LogFormat::K8sFile).unwrap();
+        assert_eq!(splits.len(), 1, "{splits:?}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_lost_record_a_lost_line_or_a_reordering_fails() {
+        let d = scratch("lost");
+        let recs = flood_records(40);
+        let piece = recs.iter().position(|r| r.contains(" P 13:")).unwrap();
+        let mut lost_piece = recs.clone();
+        lost_piece.remove(piece);
+        let f = write(&d, "piece.log", &lost_piece);
+        assert!(check_flood(&[f], 40, LogFormat::K8sFile)
+            .unwrap_err()
+            .contains("line 13"));
+        let line = recs.iter().position(|r| r.contains(" F 3:")).unwrap();
+        let mut lost_line = recs.clone();
+        lost_line.remove(line);
+        let f = write(&d, "line.log", &lost_line);
+        assert!(check_flood(&[f], 40, LogFormat::K8sFile)
+            .unwrap_err()
+            .contains("line 3"));
+        let mut swapped = recs.clone();
+        swapped.swap(line, line + 1);
+        let f = write(&d, "swap.log", &swapped);
+        assert!(check_flood(&[f], 40, LogFormat::K8sFile).is_err());
+        let f = write(&d, "short.log", &recs[..recs.len() - 2]);
+        assert!(check_flood(&[f], 40, LogFormat::K8sFile)
+            .unwrap_err()
+            .contains("ended"));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn timestamps_are_checked() {
+        assert!(is_rfc3339_nano(T));
+        assert!(is_rfc3339_nano("2026-12-05T12:11:17.9Z"));
+        assert!(is_rfc3339_nano("2026-12-05T12:11:17Z"));
+        assert!(!is_rfc3339_nano("stdout"));
+        assert!(!is_rfc3339_nano("2026-12-05 12:11:17Z"));
+        assert!(!is_rfc3339_nano("2026-12-05T12:11:17."));
+    }
+}
