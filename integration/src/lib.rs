@@ -6,6 +6,11 @@
 //! exists). Run the suite against runc with `BERTH_RUNTIME=/usr/sbin/runc` to check that the
 //! tests encode runc's behaviour.
 //!
+//! The shim tests (`tests/shim_*.rs`, harness in [`shim`]) drive `$BERTH_SHIM` or
+//! `<workspace>/target/debug/berth-shim` the way podman drives conmon; run them with
+//! `BERTH_SHIM=/usr/bin/conmon` to check that they encode conmon's contract (`make
+//! shim-under-conmon`; berth-only features skip there, saying so).
+//!
 //! Each test starts with `let Some(t) = Test::new("name") else { return };`: it fails,
 //! saying why, when not root or without busybox (never passes by skipping), and the
 //! returned [`Test`] owns everything the
