@@ -11,6 +11,7 @@ PREFIX ?= /usr/local
 TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 RELEASE_BIN := target/$(TARGET)/release/berth-runtime
+RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 TEST_THREADS ?= 2
 
 .PHONY: all build demo prereqs test unit integration lint bench install clean
@@ -18,7 +19,7 @@ TEST_THREADS ?= 2
 all: build
 
 build:
-	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --target $(TARGET) -p berth-runtime
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --target $(TARGET) -p berth-runtime -p berth-shim
 
 # Sets up what is missing (busybox-static), builds, makes a busybox bundle
 # with `berth-runtime spec` and runs it.
@@ -107,6 +108,7 @@ fuzz-smoke:
 
 install: build
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	install -D -m 0755 $(RELEASE_SHIM) $(DESTDIR)$(PREFIX)/bin/berth-shim
 
 clean:
 	$(CARGO) clean
