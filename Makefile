@@ -36,6 +36,7 @@ test: prereqs
 	$(CARGO) build --workspace
 	$(CARGO) build -p berth-runtime --features failpoints --target-dir target/failpoints
 	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
+	$(MAKE) shim-over-runc
 
 unit: prereqs
 	$(CARGO) test -p libcontainer -p berth-runtime
@@ -55,6 +56,28 @@ soak:
 	$(CARGO) build -p berth-runtime
 	BERTH_SOAK_CYCLES=$(SOAK_CYCLES) BERTH_SOAK_CONTAINERS=$(SOAK_CONTAINERS) \
 		$(CARGO) test -p integration --test soak -- --test-threads=1 --nocapture
+
+# berth-shim's end-to-end tests (integration/tests/shim_*.rs) with runc under the shim
+# instead of berth-runtime; `make shim-under-conmon` runs them with conmon in place of
+# berth-shim (berth-only features skip there), to check they encode conmon's contract.
+SHIM_TESTS := --test shim_bad_input --test shim_exit --test shim_attach --test shim_exec --test shim_io --test shim_logs --test shim_restart
+RUNC ?= /usr/sbin/runc
+CONMON ?= /usr/bin/conmon
+.PHONY: shim-over-runc shim-under-conmon shim-flood
+shim-over-runc:
+	$(CARGO) build -p berth-shim
+	BERTH_RUNTIME=$(RUNC) $(CARGO) test -p integration $(SHIM_TESTS) -- --test-threads=$(TEST_THREADS)
+
+shim-under-conmon:
+	$(CARGO) build -p berth-runtime
+	BERTH_SHIM=$(CONMON) $(CARGO) test -p integration $(SHIM_TESTS) -- --test-threads=$(TEST_THREADS)
+
+# The full flood: 1 GiB of mixed-length lines into each log format and through rotation,
+# with the shim's peak RSS bounded (`make test` floods 64 MiB).
+SHIM_FLOOD_MB ?= 1024
+shim-flood:
+	$(CARGO) build -p berth-runtime -p berth-shim
+	BERTH_SHIM_FLOOD_MB=$(SHIM_FLOOD_MB) $(CARGO) test -p integration --test shim_logs flood -- --test-threads=1 --nocapture
 
 # cgroup v2 for real: boots Debian's kernel under QEMU (software emulation) with a
 # pure cgroup2 hierarchy and every controller, and runs the cgroup tests inside

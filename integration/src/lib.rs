@@ -6,6 +6,11 @@
 //! exists). Run the suite against runc with `BERTH_RUNTIME=/usr/sbin/runc` to check that the
 //! tests encode runc's behaviour.
 //!
+//! The shim tests (`tests/shim_*.rs`, harness in [`shim`]) drive `$BERTH_SHIM` or
+//! `<workspace>/target/debug/berth-shim` the way podman drives conmon; run them with
+//! `BERTH_SHIM=/usr/bin/conmon` to check that they encode conmon's contract (`make
+//! shim-under-conmon`; berth-only features skip there, saying so).
+//!
 //! Each test starts with `let Some(t) = Test::new("name") else { return };`: it fails,
 //! saying why, when not root or without busybox (never passes by skipping), and the
 //! returned [`Test`] owns everything the
@@ -17,6 +22,7 @@ mod console;
 pub mod engines;
 mod fixture;
 mod runtime;
+pub mod shim;
 mod stress;
 
 pub use bundle::{read_json, Bundle};
@@ -69,6 +75,16 @@ pub fn runtime_bin() -> PathBuf {
     } else {
         debug
     }
+}
+
+/// The shim binary under test: `$BERTH_SHIM` (e.g. `/usr/bin/conmon`, to check that the
+/// shim tests encode conmon's behaviour) or `<workspace>/target/debug/berth-shim`.
+pub fn shim_bin() -> PathBuf {
+    match std::env::var_os("BERTH_SHIM") {
+        Some(p) if !p.is_empty() => return PathBuf::from(p),
+        _ => {}
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/berth-shim")
 }
 
 /// True when the binary under test reports itself as runc (`--version` starts with "runc").
