@@ -11,14 +11,15 @@ PREFIX ?= /usr/local
 TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 RELEASE_BIN := target/$(TARGET)/release/berth-runtime
+RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 TEST_THREADS ?= 2
 
-.PHONY: all build demo prereqs test unit integration lint bench install clean
+.PHONY: all build demo prereqs test unit integration lint bench bench-shim install clean
 
 all: build
 
 build:
-	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --target $(TARGET) -p berth-runtime
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --target $(TARGET) -p berth-runtime -p berth-shim
 
 # Sets up what is missing (busybox-static), builds, makes a busybox bundle
 # with `berth-runtime spec` and runs it.
@@ -66,10 +67,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Whole-process timings next to runc and crun where installed (a report,
-# not a test).
+# Whole-process timings next to runc and crun where installed, then the
+# shim next to conmon under podman (reports, not tests; bench/README.md).
 bench: build
 	python3 bench/bench.py --runtime $(RELEASE_BIN)
+	python3 bench/shim.py --shim $(RELEASE_SHIM)
+
+# berth-shim alone: idle memory, log throughput and podman's start-up with
+# it, each next to conmon's (SHIM_BENCH_ARGS=--quick for a short run).
+bench-shim: build
+	python3 bench/shim.py --shim $(RELEASE_SHIM) $(SHIM_BENCH_ARGS)
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
 # fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and

@@ -619,7 +619,9 @@ impl Tmux {
             .env("TERM", "xterm")
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|err| panic!("tmux {args:?}: {err}"))
+            .unwrap_or_else(|err| {
+                panic!("tmux {args:?}: {err} (apt-get install tmux, or make prereqs)")
+            })
     }
 
     fn screen(&self) -> String {
