@@ -338,6 +338,9 @@ fn attach_to_a_terminal_then_detach(m: Monitor) {
     let name = run_detached(&e, "t", &["--interactive", "--tty"], &["sh"]);
     let monitor = monitor_pid(&e, &name);
     let term = Tmux::start(&e, &["attach", &name]);
+    // Typed before podman is attached, a line reaches the shell before the terminal's size.
+    term.type_line("echo ready-$((1 + 1))");
+    term.wait_for(&["ready-2"]);
     term.type_line("echo $((6 * 7))-size=$(stty size)=");
     let (rows, cols) = term.size();
     term.wait_for(&[&format!("42-size={rows} {cols}=")]);
@@ -382,6 +385,7 @@ fn exec_it_runs_a_shell_in_a_terminal(m: Monitor) {
     let name = run_detached(&e, "t", &[], &["sleep", "300"]);
     monitor_pid(&e, &name);
     let term = Tmux::start(&e, &["exec", "--interactive", "--tty", &name, "sh"]);
+    term.wait_for(&["# "]);
     term.type_line("echo $((6 * 7))-$(tty)");
     term.wait_for(&["42-/dev/pts/"]);
     term.type_line("exit 3");
