@@ -12,4 +12,11 @@ fn main() {
         );
         return;
     }
+    match berth_shim::session::run(options) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("berth-shim: error: {e}");
+            std::process::exit(1);
+        }
+    }
 }
