@@ -54,7 +54,8 @@ class MonitorFailure(Exception):
             detail = (f"\n  command: {' '.join(proc.args)}\n  exit: {proc.returncode}"
                       f"\n  stdout: {proc.stdout.strip()!r}\n  stderr:\n"
                       + indent(proc.stderr.strip() or "(empty)"))
-        super().__init__(f"{monitor.name} ({monitor.path}): {what}{detail}")
+        who = f"{monitor.name} ({monitor.path})" if monitor else "podman"
+        super().__init__(f"{who}: {what}{detail}")
 
 
 def indent(text, pad="    "):
@@ -376,7 +377,10 @@ def p90(xs):
 
 
 def measure(pm, monitors, args):
+    """Every scenario for every monitor; a scenario in which a monitor fails is reported as
+    failed (the message kept) and the others still run."""
     res = {m.name: {} for m in monitors}
+    failures = {}
     rng = random.Random(args.seed)
 
     def rounds(n):
@@ -385,95 +389,126 @@ def measure(pm, monitors, args):
             rng.shuffle(order)
             yield i, order
 
-    print(f"[idle] resident memory of the monitors of 1 and of {args.idle} idle containers",
-          file=sys.stderr)
-    for m in monitors:
-        res[m.name]["idle_1"] = idle_memory(pm, m, 1)
-        res[m.name][f"idle_{args.idle}"] = idle_memory(pm, m, args.idle)
+    def scenario(key, banner, body):
+        print(banner, file=sys.stderr)
+        try:
+            body()
+        except MonitorFailure as e:
+            failures[key] = str(e)
+            print(f"FAILED: {e}", file=sys.stderr)
 
-    print(f"[flood] {args.flood_mb} MB of {len(FLOOD_LINE) + 1}-byte lines into k8s-file, "
-          f"{args.flood_runs} run(s) each", file=sys.stderr)
-    nbytes = args.flood_mb * 10**6
-    floods = {m.name: [] for m in monitors}
-    for _, order in rounds(args.flood_runs):
-        for m in order:
-            floods[m.name].append(flood(pm, m, nbytes))
-    for m in monitors:
-        fs = floods[m.name]
-        res[m.name]["flood"] = {
-            "mb_s": statistics.median(f["mb_s"] for f in fs),
-            "peak_rss_kib": max(f["peak_rss_kib"] for f in fs),
-            "samples": fs,
-        }
+    def idle():
+        for m in monitors:
+            res[m.name]["idle_1"] = idle_memory(pm, m, 1)
+            res[m.name][f"idle_{args.idle}"] = idle_memory(pm, m, args.idle)
 
-    print(f"[startup] podman run --rm true, {args.runs} runs + {args.warmup} warm-up each",
-          file=sys.stderr)
-    times = {m.name: [] for m in monitors}
-    for i, order in rounds(args.warmup + args.runs):
-        for m in order:
-            ns = startup(pm, m)
-            if i >= args.warmup:
-                times[m.name].append(ns / 1e6)
-    for m in monitors:
-        ts = times[m.name]
-        res[m.name]["startup"] = {"median_ms": statistics.median(ts), "p90_ms": p90(ts),
-                                  "samples_ms": ts}
-    return res
+    def floods():
+        nbytes = args.flood_mb * 10**6
+        got = {m.name: [] for m in monitors}
+        for _, order in rounds(args.flood_runs):
+            for m in order:
+                got[m.name].append(flood(pm, m, nbytes))
+        for m in monitors:
+            fs = got[m.name]
+            res[m.name]["flood"] = {
+                "mb_s": statistics.median(f["mb_s"] for f in fs),
+                "peak_rss_kib": max(f["peak_rss_kib"] for f in fs),
+                "samples": fs,
+            }
+
+    def startups():
+        times = {m.name: [] for m in monitors}
+        for i, order in rounds(args.warmup + args.runs):
+            for m in order:
+                ns = startup(pm, m)
+                if i >= args.warmup:
+                    times[m.name].append(ns / 1e6)
+        for m in monitors:
+            ts = times[m.name]
+            res[m.name]["startup"] = {"median_ms": statistics.median(ts), "p90_ms": p90(ts),
+                                      "samples_ms": ts}
+
+    scenario("idle", f"[idle] resident memory of the monitors of 1 and of {args.idle} idle "
+                     "containers", idle)
+    scenario("flood", f"[flood] {args.flood_mb} MB of {len(FLOOD_LINE) + 1}-byte lines into "
+                      f"k8s-file, {args.flood_runs} run(s) each", floods)
+    scenario("startup", f"[startup] podman run --rm true, {args.runs} runs + {args.warmup} "
+                        "warm-up each", startups)
+    return res, failures
 
 
-def fmt_ratio(a, b):
-    return f"{a / b:.2f}×" if b else "-"
+def get(res, name, *path):
+    v = res.get(name, {})
+    for k in path:
+        if not isinstance(v, dict) or k not in v:
+            return None
+        v = v[k]
+    return v
 
 
-def report(res, monitors, args):
+def report(res, failures, monitors, args):
     c, s = (m.name for m in monitors)
-    rc, rs = res[c], res[s]
     n = args.idle
     rows = [
-        ("idle, 1 container: Rss KiB", rc["idle_1"]["rss_kib"], rs["idle_1"]["rss_kib"], "{:.0f}"),
-        ("idle, 1 container: Pss KiB", rc["idle_1"]["pss_kib"], rs["idle_1"]["pss_kib"], "{:.0f}"),
-        (f"idle, {n} containers: Rss KiB (sum)", rc[f"idle_{n}"]["rss_kib"],
-         rs[f"idle_{n}"]["rss_kib"], "{:.0f}"),
-        (f"idle, {n} containers: Pss KiB (sum)", rc[f"idle_{n}"]["pss_kib"],
-         rs[f"idle_{n}"]["pss_kib"], "{:.0f}"),
-        (f"log flood into k8s-file, MB/s (median of {args.flood_runs})",
-         rc["flood"]["mb_s"], rs["flood"]["mb_s"], "{:.1f}"),
-        ("  monitor's peak RSS meanwhile, KiB", rc["flood"]["peak_rss_kib"],
-         rs["flood"]["peak_rss_kib"], "{:.0f}"),
-        (f"podman run --rm true, median ms ({args.runs} runs)", rc["startup"]["median_ms"],
-         rs["startup"]["median_ms"], "{:.1f}"),
-        ("podman run --rm true, p90 ms", rc["startup"]["p90_ms"], rs["startup"]["p90_ms"],
+        ("idle, 1 container: Rss KiB", ("idle_1", "rss_kib"), "{:.0f}"),
+        ("idle, 1 container: Pss KiB", ("idle_1", "pss_kib"), "{:.0f}"),
+        (f"idle, {n} containers: Rss KiB (sum)", (f"idle_{n}", "rss_kib"), "{:.0f}"),
+        (f"idle, {n} containers: Pss KiB (sum)", (f"idle_{n}", "pss_kib"), "{:.0f}"),
+        (f"log flood into k8s-file, MB/s (median of {args.flood_runs})", ("flood", "mb_s"),
          "{:.1f}"),
+        ("  monitor's peak RSS meanwhile, KiB", ("flood", "peak_rss_kib"), "{:.0f}"),
+        (f"podman run --rm true, median ms ({args.runs} runs)", ("startup", "median_ms"),
+         "{:.1f}"),
+        ("podman run --rm true, p90 ms", ("startup", "p90_ms"), "{:.1f}"),
     ]
     w = max(len(r[0]) for r in rows)
     print()
     print(f"{'':<{w}}  {c:>12}  {s:>12}  {s + '/' + c:>18}")
-    for label, a, b, f in rows:
-        print(f"{label:<{w}}  {f.format(a):>12}  {f.format(b):>12}  {fmt_ratio(b, a):>18}")
-    added = rs["startup"]["median_ms"] - rc["startup"]["median_ms"]
-    print(f"\nstart-up cost of {s} against {c} (medians of podman run --rm): {added:+.1f} ms")
+    for label, path, f in rows:
+        a, b = get(res, c, *path), get(res, s, *path)
+        cell = lambda v: "failed" if v is None else f.format(v)  # noqa: E731
+        ratio = fmt_ratio(b, a) if a is not None and b is not None else "-"
+        print(f"{label:<{w}}  {cell(a):>12}  {cell(b):>12}  {ratio:>18}")
+    a, b = get(res, c, "startup", "median_ms"), get(res, s, "startup", "median_ms")
+    if a is not None and b is not None:
+        print(f"\nstart-up cost of {s} against {c} (medians of podman run --rm): "
+              f"{b - a:+.1f} ms")
 
     verdicts, parts = [], []
     for key, label in (("idle_1", "1 container"), (f"idle_{n}", f"{n} containers")):
-        r = rs[key]["pss_kib"] / rc[key]["pss_kib"]
-        ok = r <= TARGET_PSS_RATIO
+        a, b = get(res, c, key, "pss_kib"), get(res, s, key, "pss_kib")
+        if a is None or b is None:
+            verdicts.append(None)
+            parts.append(f"Pss {label}: not measured")
+            continue
+        ok = b / a <= TARGET_PSS_RATIO
         verdicts.append(ok)
-        parts.append(f"Pss {label} {r:.2f}× (want ≤ {TARGET_PSS_RATIO}: {'yes' if ok else 'NO'})")
-    r = rs["flood"]["mb_s"] / rc["flood"]["mb_s"]
-    ok = r >= TARGET_THROUGHPUT_RATIO
-    verdicts.append(ok)
-    parts.append(f"throughput {r:.2f}× (want ≥ {TARGET_THROUGHPUT_RATIO}: {'yes' if ok else 'NO'})")
-    met = all(verdicts)
-    text = (f"targets ({s} vs {c}): " + "; ".join(parts)
-            + f" -> {'targets hold' if met else 'targets NOT met'}")
+        parts.append(f"Pss {label} {b / a:.2f}× (want ≤ {TARGET_PSS_RATIO}: "
+                     f"{'yes' if ok else 'NO'})")
+    a, b = get(res, c, "flood", "mb_s"), get(res, s, "flood", "mb_s")
+    if a is None or b is None:
+        verdicts.append(None)
+        parts.append("throughput: not measured")
+    else:
+        ok = b / a >= TARGET_THROUGHPUT_RATIO
+        verdicts.append(ok)
+        parts.append(f"throughput {b / a:.2f}× (want ≥ {TARGET_THROUGHPUT_RATIO}: "
+                     f"{'yes' if ok else 'NO'})")
+    met = False if False in verdicts else (None if None in verdicts else True)
+    verdict = {True: "targets hold", False: "targets NOT met",
+               None: "targets not fully evaluated"}[met]
+    text = f"targets ({s} vs {c}): " + "; ".join(parts) + f" -> {verdict}"
     print(text)
+    for key, why in failures.items():
+        print(f"\n{key} failed:\n{why}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": {k: v for k, v in vars(args).items() if k != "json"},
                        "kernel": platform.release(), "cpus": os.cpu_count(),
                        "monitors": {m.name: {"path": m.path, "version": m.version}
                                     for m in monitors},
-                       "results": res, "targets": {"met": met, "text": text}},
+                       "results": res, "failures": failures,
+                       "targets": {"met": met, "text": text}},
                       f, indent=1, ensure_ascii=False)
             f.write("\n")
 
@@ -634,9 +669,9 @@ def main():
         for m in monitors:
             preflight(pm, m)
         sys.stdout.flush()
-        res = measure(pm, monitors, args)
-        report(res, monitors, args)
-        return 0
+        res, failures = measure(pm, monitors, args)
+        report(res, failures, monitors, args)
+        return 1 if failures else 0
     except MonitorFailure as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return 1
