@@ -390,51 +390,81 @@ def measure(pm, monitors, args):
             yield i, order
 
     def scenario(key, banner, body):
+        """Runs `body(m)` per round for each monitor still standing in it; a monitor that
+        fails is out of this scenario (its message kept), the other goes on."""
         print(banner, file=sys.stderr)
-        try:
-            body()
-        except MonitorFailure as e:
-            failures[key] = str(e)
-            print(f"FAILED: {e}", file=sys.stderr)
-
-    def idle():
+        out = set()
+        for i, order in body.rounds():
+            for m in order:
+                if m.name in out:
+                    continue
+                try:
+                    body(m, i)
+                except MonitorFailure as e:
+                    out.add(m.name)
+                    failures[f"{key} ({m.name})"] = str(e)
+                    print(f"FAILED: {e}", file=sys.stderr)
         for m in monitors:
+            if m.name not in out:
+                body.finish(m)
+
+    class Idle:
+        def rounds(self):
+            return [(0, monitors)]
+
+        def __call__(self, m, i):
             res[m.name]["idle_1"] = idle_memory(pm, m, 1)
             res[m.name][f"idle_{args.idle}"] = idle_memory(pm, m, args.idle)
 
-    def floods():
-        nbytes = args.flood_mb * 10**6
-        got = {m.name: [] for m in monitors}
-        for _, order in rounds(args.flood_runs):
-            for m in order:
-                got[m.name].append(flood(pm, m, nbytes))
-        for m in monitors:
-            fs = got[m.name]
+        def finish(self, m):
+            pass
+
+    class Floods:
+        def __init__(self):
+            self.got = {m.name: [] for m in monitors}
+
+        def rounds(self):
+            return rounds(args.flood_runs)
+
+        def __call__(self, m, i):
+            self.got[m.name].append(flood(pm, m, args.flood_mb * 10**6))
+
+        def finish(self, m):
+            fs = self.got[m.name]
             res[m.name]["flood"] = {
                 "mb_s": statistics.median(f["mb_s"] for f in fs),
                 "peak_rss_kib": max(f["peak_rss_kib"] for f in fs),
                 "samples": fs,
             }
 
-    def startups():
-        times = {m.name: [] for m in monitors}
-        for i, order in rounds(args.warmup + args.runs):
-            for m in order:
-                ns = startup(pm, m)
-                if i >= args.warmup:
-                    times[m.name].append(ns / 1e6)
-        for m in monitors:
-            ts = times[m.name]
+    class Startups:
+        def __init__(self):
+            self.times = {m.name: [] for m in monitors}
+
+        def rounds(self):
+            return rounds(args.warmup + args.runs)
+
+        def __call__(self, m, i):
+            ns = startup(pm, m)
+            if i >= args.warmup:
+                self.times[m.name].append(ns / 1e6)
+
+        def finish(self, m):
+            ts = self.times[m.name]
             res[m.name]["startup"] = {"median_ms": statistics.median(ts), "p90_ms": p90(ts),
                                       "samples_ms": ts}
 
     scenario("idle", f"[idle] resident memory of the monitors of 1 and of {args.idle} idle "
-                     "containers", idle)
+                     "containers", Idle())
     scenario("flood", f"[flood] {args.flood_mb} MB of {len(FLOOD_LINE) + 1}-byte lines into "
-                      f"k8s-file, {args.flood_runs} run(s) each", floods)
+                      f"k8s-file, {args.flood_runs} run(s) each", Floods())
     scenario("startup", f"[startup] podman run --rm true, {args.runs} runs + {args.warmup} "
-                        "warm-up each", startups)
+                        "warm-up each", Startups())
     return res, failures
+
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}×" if b else "-"
 
 
 def get(res, name, *path):
