@@ -91,6 +91,7 @@ fuzz-smoke:
 
 install: build
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	install -D -m 0755 $(RELEASE_SHIM) $(DESTDIR)$(PREFIX)/bin/berth-shim
 
 clean:
 	$(CARGO) clean

@@ -31,4 +31,4 @@ pub mod reaper;
 pub mod restart;
 pub mod runtime;
 pub mod session;
-mod sys;
+pub(crate) mod sys;

@@ -90,6 +90,8 @@ impl Monitor {
         };
         let deadline = self.timeout.map(|t| started + t);
         let mut timed_out = false;
+        sys::shed_startup_memory();
+        // Allocated after the shedding: fresh zero pages, resident only once output comes.
         let mut buf = vec![0u8; READ_CHUNK];
         let status = loop {
             self.reaper.reap();
@@ -107,6 +109,11 @@ impl Monitor {
             });
             self.poll_once(&mut run, &mut buf, wait);
         };
+        // A stop the caller announced on ctl just before its kill may not have been read.
+        let late = self.ctl.as_mut().map(|c| c.read()).unwrap_or_default();
+        for control in late {
+            self.control(&mut run, control);
+        }
         // What the container wrote before it went is still in the pipes.
         self.drain(&mut run, &mut buf);
         if let Some(watch) = run.oom.as_mut() {

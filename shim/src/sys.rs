@@ -65,3 +65,77 @@ pub fn adopt_fd(fd: RawFd) -> Option<OwnedFd> {
     // environment for our use alone; nothing else in the shim owns this number.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Gives back the memory start-up used and the long wait does not: the heap's free
+/// pages, and the mappings of our own code (parsing, launching), which the kernel maps
+/// back from the page cache if they are ever run again. A shim idles for the container's
+/// whole life, one per container, so its resident set is what a host pays per container.
+pub fn shed_startup_memory() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; no live allocation
+    // moves.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let here = 0u8;
+    let stack_pointer = std::ptr::addr_of!(here) as usize;
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.last() == Some(&"[stack]") {
+            shed_stack_below(fields[0], stack_pointer);
+            continue;
+        }
+        // Only our executable's read-only code: never a writable or anonymous mapping.
+        if fields.len() < 6 || fields[1] != "r-xp" || std::path::Path::new(fields[5]) != exe {
+            continue;
+        }
+        let Some((start, end)) = fields[0].split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        // SAFETY: the range is a private, read-only, file-backed mapping of our own
+        // executable (checked above): MADV_DONTNEED drops its page-table entries and the
+        // next access faults the same bytes back in from the file. Nothing is lost.
+        // MADV_RANDOM turns off fault-around for the mapping: a page run again comes back
+        // alone, not with the 15 pages beside it.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// Drops the stack pages start-up used below where the stack is now (`[stack]` range
+/// `range`, `stack_pointer` the address of a local of the caller's caller).
+fn shed_stack_below(range: &str, stack_pointer: usize) {
+    const PAGE: usize = 4096;
+    // Frames the calls from here may still use: they refault as zero pages if deeper.
+    const MARGIN: usize = 4 * PAGE;
+    let Some(start) = range
+        .split_once('-')
+        .and_then(|(s, _)| usize::from_str_radix(s, 16).ok())
+    else {
+        return;
+    };
+    let end = (stack_pointer & !(PAGE - 1)).saturating_sub(MARGIN);
+    if end <= start {
+        return;
+    }
+    // SAFETY: [start, end) lies in our main thread's stack, more than 4 pages below the
+    // current frame: no live frame is there (the x86-64 red zone is 128 bytes), and the
+    // shim installs no signal handler that could run on it (signals come by signalfd).
+    // MADV_DONTNEED makes those pages zero-fill on the next touch.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+    }
+}
