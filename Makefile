@@ -14,7 +14,7 @@ RELEASE_BIN := target/$(TARGET)/release/berth-runtime
 RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 TEST_THREADS ?= 2
 
-.PHONY: all build demo prereqs test unit integration lint bench install clean
+.PHONY: all build demo prereqs test unit integration lint bench bench-shim install clean
 
 all: build
 
@@ -90,10 +90,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Whole-process timings next to runc and crun where installed (a report,
-# not a test).
+# Whole-process timings next to runc and crun where installed, then the
+# shim next to conmon under podman (reports, not tests; bench/README.md).
 bench: build
 	python3 bench/bench.py --runtime $(RELEASE_BIN)
+	python3 bench/shim.py --shim $(RELEASE_SHIM)
+
+# berth-shim alone: idle memory, log throughput and podman's start-up with
+# it, each next to conmon's (SHIM_BENCH_ARGS=--quick for a short run).
+bench-shim: build
+	python3 bench/shim.py --shim $(RELEASE_SHIM) $(SHIM_BENCH_ARGS)
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
 # fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and

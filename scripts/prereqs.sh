@@ -14,8 +14,9 @@ fi
 needs=("/bin/busybox busybox-static")
 if [ "$what" = test ]; then
     # time: /usr/bin/time, which the soak test reads peak RSS with; criu:
-    # checkpoint/restore (integration/tests/runc_flags.rs).
-    needs+=("/usr/bin/time time" "criu criu")
+    # checkpoint/restore (integration/tests/runc_flags.rs); tmux: the terminal
+    # that drives podman's run -it and exec -it (integration/tests/shim_podman.rs).
+    needs+=("/usr/bin/time time" "criu criu" "tmux tmux")
 fi
 
 missing=()

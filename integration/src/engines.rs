@@ -1,6 +1,7 @@
 //! Real container engines on top of the runtime under test: Debian's containerd 1.6 (driven
 //! with `ctr run --runc-binary`), dockerd 20.10 (`--add-runtime berth=RUNTIME`, `docker run
-//! --runtime berth`) and podman 4.3 with conmon (`podman --runtime RUNTIME`).
+//! --runtime berth`) and podman 4.3 with conmon (`podman --runtime RUNTIME`), or with another
+//! container monitor in conmon's place ([`Engine::start_podman`]: `podman --conmon PATH`).
 //!
 //! [`Engine::start`] gives one test its own engine: a [`Test`] (temp dir `T`, removed at the
 //! end), a daemon with its root, state and sockets under `T` (containerd, dockerd; podman has
@@ -165,6 +166,8 @@ pub struct Engine {
     pub cgroup_parent: String,
     /// The image reference as the engine names it after loading.
     pub image: String,
+    /// The container monitor podman runs (`podman --conmon PATH`); None: podman's default.
+    pub conmon: Option<PathBuf>,
     client: PathBuf,
     daemon: Option<Child>,
     seq: Cell<u32>,
@@ -176,6 +179,25 @@ impl Engine {
     /// (the test passes) when the engine is not installed; without root or busybox
     /// [`Test::new`] fails the test.
     pub fn start(kind: Kind, name: &str) -> Option<Engine> {
+        Engine::start_with_conmon(kind, name, None)
+    }
+
+    /// [`Engine::start`] of podman with `conmon` as its container monitor (`podman --conmon
+    /// PATH` on every command): conmon itself or a monitor that speaks its contract, such as
+    /// berth-shim. Panics if `conmon` is not an executable file: podman would otherwise
+    /// quietly fall back to the conmon it finds itself.
+    pub fn start_podman(name: &str, conmon: &Path) -> Option<Engine> {
+        assert!(
+            is_executable(conmon),
+            "container monitor {} is not an executable file",
+            conmon.display()
+        );
+        let conmon =
+            fs::canonicalize(conmon).unwrap_or_else(|e| panic!("{}: {e}", conmon.display()));
+        Engine::start_with_conmon(Kind::Podman, name, Some(conmon))
+    }
+
+    fn start_with_conmon(kind: Kind, name: &str, conmon: Option<PathBuf>) -> Option<Engine> {
         let client = match kind.find() {
             Ok(c) => c,
             Err(why) => {
@@ -198,6 +220,7 @@ impl Engine {
             runtime,
             cgroup_parent: format!("/berth-engines-{}-{}", std::process::id(), next()),
             image: String::new(),
+            conmon,
             client,
             daemon: None,
             seq: Cell::new(0),
@@ -403,6 +426,9 @@ runtime_supports_json = ["crun", "runc", "{base}"]
                     .arg(self.path("run"))
                     .arg("--runtime")
                     .arg(&self.runtime);
+                if let Some(conmon) = &self.conmon {
+                    c.arg("--conmon").arg(conmon);
+                }
             }
         }
         c.args(args);
