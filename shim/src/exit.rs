@@ -49,7 +49,9 @@ pub struct ExitFiles {
 impl ExitFiles {
     pub fn write(&self, code: i32) -> Vec<(PathBuf, io::Error)> {
         let text = code.to_string();
-        [&self.exit_file, &self.persist_file]
+        // The persist file first: callers (podman) take the exit file as the sign that
+        // everything is in place.
+        [&self.persist_file, &self.exit_file]
             .into_iter()
             .flatten()
             .filter_map(|p| {

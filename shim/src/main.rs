@@ -10,7 +10,7 @@ fn main() {
             berth_shim::cli::CONMON_VERSION,
             env!("CARGO_PKG_VERSION")
         );
-        return;
+        std::process::exit(0);
     }
     match berth_shim::session::run(options) {
         Ok(code) => std::process::exit(code),

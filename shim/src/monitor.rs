@@ -62,6 +62,7 @@ enum Source {
     Ctl,
     Winsz,
     Oom,
+    LogBacklog,
 }
 
 struct Run {
@@ -186,6 +187,9 @@ impl Monitor {
         if let Some(oom) = &run.oom {
             fds.push((oom.fd(), PollFlags::POLLIN, Source::Oom));
         }
+        for fd in self.logs.backlog_fds() {
+            fds.push((fd, PollFlags::POLLOUT, Source::LogBacklog));
+        }
         let mut pollfds: Vec<PollFd<'_>> =
             fds.iter().map(|(fd, f, _)| PollFd::new(*fd, *f)).collect();
         match poll(&mut pollfds, wait) {
@@ -240,7 +244,9 @@ impl Monitor {
                         .as_mut()
                         .and_then(|a| a.on_ready(i, readable, writable, hangup));
                     match event {
-                        Some(ClientEvent::Input(bytes)) if self.stdin_open => {
+                        // A pty takes input with or without -i (podman's `run -it` passes
+                        // only -t), as conmon's does.
+                        Some(ClientEvent::Input(bytes)) if self.stdin_open || run.io.pty => {
                             run.pending_stdin.extend_from_slice(&bytes);
                             write_stdin(run);
                         }
@@ -268,7 +274,11 @@ impl Monitor {
                         run.oom_seen |= watch.check();
                     }
                 }
+                Source::LogBacklog => self.logs.send_backlog(),
             }
+        }
+        for notice in self.logs.take_notices() {
+            diag::warn(&notice);
         }
     }
 
@@ -319,6 +329,8 @@ impl Monitor {
         }
         if !run.io.pty || stream == Stream::Stderr {
             *slot = None;
+            // The other stream may go on: this one's unfinished line is written now.
+            self.logs.flush_stream(stream);
         }
         false
     }

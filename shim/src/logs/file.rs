@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{LogError, Notices};
+use super::{LogError, Notices, Stream};
 
 /// Records are written out once the batch holds this much, so that a chunk of many short
 /// lines (each record is ~45 bytes of header around them) does not grow it far.
@@ -25,13 +25,14 @@ const BATCH_MAX: usize = 64 * 1024;
 
 /// Where the encoders put records: a log file, or a list of them in tests.
 pub trait RecordSink {
-    /// `write` appends exactly one record to the buffer it is given.
-    fn record(&mut self, write: impl FnOnce(&mut Vec<u8>));
+    /// `write` appends exactly one record to the buffer it is given; the record is a piece
+    /// of `stream`'s output that ends its line (`complete`) or leaves it open.
+    fn record(&mut self, stream: Stream, complete: bool, write: impl FnOnce(&mut Vec<u8>));
 }
 
 /// Each record as its own buffer: for tests and the fuzz target.
 impl RecordSink for Vec<Vec<u8>> {
-    fn record(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+    fn record(&mut self, _: Stream, _: bool, write: impl FnOnce(&mut Vec<u8>)) {
         let mut record = Vec::new();
         write(&mut record);
         self.push(record);
@@ -75,6 +76,9 @@ pub struct LogFile {
     lost: u64,
     failing: bool,
     notices: Notices,
+    /// Per stream (stdout, stderr): bytes of records of a line not ended yet. Rotation
+    /// waits for such a line to end while it could still fit in one file.
+    open_line: [u64; 2],
 }
 
 impl LogFile {
@@ -105,6 +109,7 @@ impl LogFile {
             lost: 0,
             failing: false,
             notices: Notices::default(),
+            open_line: [0; 2],
         })
     }
 
@@ -236,14 +241,27 @@ impl LogFile {
 }
 
 impl RecordSink for LogFile {
-    fn record(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+    fn record(&mut self, stream: Stream, complete: bool, write: impl FnOnce(&mut Vec<u8>)) {
         let start = self.batch.len();
         write(&mut self.batch);
+        let size = (self.batch.len() - start) as u64;
+        let index = stream as usize;
+        let line_so_far = self.open_line[index] + size;
         if let Some(max) = self.rotation.size_max {
             let before = self.on_disk + start as u64;
-            let after = before + (self.batch.len() - start) as u64;
+            let after = before + size;
+            // A line that fits in a file is not cut between two: while one is open (this
+            // stream's, with this record, or the other's), the file grows past the size
+            // and rotates once the line has ended, but never past twice the size (two
+            // streams can keep lines open in turn forever). A longer line is cut where it
+            // must.
+            let splits_a_line = |open: u64| open > 0 && open <= max;
+            let other = self.open_line[1 - index];
+            let mid_line = ((self.open_line[index] > 0 && splits_a_line(line_so_far))
+                || splits_a_line(other))
+                && after <= max.saturating_mul(2);
             // An empty file takes any record, however long: a record is never split.
-            if after > max && before > 0 && before >= self.retry_rotation_at {
+            if after > max && before > 0 && before >= self.retry_rotation_at && !mid_line {
                 self.write_out(start);
                 match self.rotate() {
                     Ok(()) if self.rotation_failing => {
@@ -266,6 +284,7 @@ impl RecordSink for LogFile {
                 }
             }
         }
+        self.open_line[index] = if complete { 0 } else { line_so_far };
         if self.batch.len() >= BATCH_MAX {
             self.commit();
         }
@@ -293,7 +312,9 @@ mod tests {
     use crate::logs::testutil::TempDir;
 
     fn record(file: &mut LogFile, text: &str) {
-        file.record(|out| out.extend_from_slice(text.as_bytes()));
+        file.record(Stream::Stdout, text.ends_with('\n'), |out| {
+            out.extend_from_slice(text.as_bytes())
+        });
     }
 
     fn read(path: &Path) -> String {

@@ -127,16 +127,21 @@ impl JsonEncoder {
         sink: &mut impl RecordSink,
     ) {
         let time = time_text(now);
-        self.buffer(stream).feed(data, |piece, _| {
-            sink.record(|out| write_record(out, stream, piece, &time))
+        self.buffer(stream).feed(data, |piece, complete| {
+            sink.record(stream, complete, |out| {
+                write_record(out, stream, piece, &time)
+            })
         });
     }
 
     /// The stream ended: its unfinished line becomes a record without `\n`.
     pub fn flush(&mut self, stream: Stream, now: Timestamp, sink: &mut impl RecordSink) {
         let time = time_text(now);
-        self.buffer(stream)
-            .flush(|piece, _| sink.record(|out| write_record(out, stream, piece, &time)));
+        self.buffer(stream).flush(|piece, complete| {
+            sink.record(stream, complete, |out| {
+                write_record(out, stream, piece, &time)
+            })
+        });
     }
 }
 

@@ -27,7 +27,7 @@ pub fn encode(
     prefix.extend_from_slice(stream.name().as_bytes());
     prefix.push(b' ');
     split_chunk(data, piece_max, |piece, complete| {
-        sink.record(|out| {
+        sink.record(stream, complete, |out| {
             out.extend_from_slice(&prefix);
             out.extend_from_slice(if complete { b"F " } else { b"P " });
             out.extend_from_slice(piece);
