@@ -179,8 +179,10 @@ pub fn run(data: &[u8]) {
                 file.display()
             );
             if let Some(max) = size_max {
+                // A line that fits in one file is not split at rotation, so a file may grow
+                // to twice the size while such a line is open.
                 assert!(
-                    data.len() as u64 <= max || records.len() == 1,
+                    data.len() as u64 <= max.saturating_mul(2) || records.len() == 1,
                     "{} is over the size",
                     file.display()
                 );
