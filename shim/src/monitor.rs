@@ -91,9 +91,9 @@ impl Monitor {
         };
         let deadline = self.timeout.map(|t| started + t);
         let mut timed_out = false;
-        sys::shed_startup_memory();
-        // Allocated after the shedding: fresh zero pages, resident only once output comes.
-        let mut buf = vec![0u8; READ_CHUNK];
+        // Sized at the first read: a shim whose container prints nothing never pays for it.
+        let mut buf = Vec::new();
+        let mut shed_pending = true;
         let status = loop {
             self.reaper.reap();
             if let Some(status) = self.reaper.take(pid) {
@@ -108,7 +108,7 @@ impl Monitor {
                 let left = d.saturating_duration_since(Instant::now()).as_millis();
                 PollTimeout::try_from(left.min(60_000) as i32).unwrap_or(PollTimeout::NONE)
             });
-            self.poll_once(&mut run, &mut buf, wait);
+            self.poll_once(&mut run, &mut buf, wait, std::mem::take(&mut shed_pending));
         };
         // A stop the caller announced on ctl just before its kill may not have been read.
         let late = self.ctl.as_mut().map(|c| c.read()).unwrap_or_default();
@@ -142,16 +142,18 @@ impl Monitor {
             oom: None,
             oom_seen: false,
         };
-        let mut buf = vec![0u8; 1024];
+        let mut buf = Vec::new();
         while Instant::now() < until && !self.stopped_by_user {
             let left = until.saturating_duration_since(Instant::now()).as_millis();
             let wait = PollTimeout::try_from(left.max(1) as i32).unwrap_or(PollTimeout::NONE);
-            self.poll_once(&mut none, &mut buf, wait);
+            self.poll_once(&mut none, &mut buf, wait, false);
             self.reaper.reap();
         }
     }
 
-    fn poll_once(&mut self, run: &mut Run, buf: &mut [u8], wait: PollTimeout) {
+    /// One wait and what came of it; `shed` first gives back start-up memory
+    /// (`sys::shed_startup_memory`), as late as can be before blocking.
+    fn poll_once(&mut self, run: &mut Run, buf: &mut Vec<u8>, wait: PollTimeout, shed: bool) {
         let mut fds: Vec<(BorrowedFd<'_>, PollFlags, Source)> = Vec::new();
         fds.push((self.reaper.fd(), PollFlags::POLLIN, Source::Signals));
         if let (Some(fd), false) = (&run.io.stdout, run.pty_hup) {
@@ -192,6 +194,9 @@ impl Monitor {
         }
         let mut pollfds: Vec<PollFd<'_>> =
             fds.iter().map(|(fd, f, _)| PollFd::new(*fd, *f)).collect();
+        if shed {
+            sys::shed_startup_memory();
+        }
         match poll(&mut pollfds, wait) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
@@ -302,7 +307,7 @@ impl Monitor {
 
     /// Reads one chunk of `stream`; false at its end (the fd is dropped, but a pty's is
     /// kept for the drain after the exit).
-    fn read_output(&mut self, run: &mut Run, stream: Stream, buf: &mut [u8]) -> bool {
+    fn read_output(&mut self, run: &mut Run, stream: Stream, buf: &mut Vec<u8>) -> bool {
         let slot = match stream {
             Stream::Stdout => &mut run.io.stdout,
             Stream::Stderr => &mut run.io.stderr,
@@ -310,6 +315,7 @@ impl Monitor {
         let Some(fd) = slot.as_ref() else {
             return false;
         };
+        buf.resize(READ_CHUNK, 0);
         match nix::unistd::read(fd.as_fd(), buf) {
             Ok(0) => {}
             Ok(n) => {
@@ -337,7 +343,7 @@ impl Monitor {
 
     /// Reads what is left in the container's output, without waiting for writers that
     /// outlive it (a daemonized child holding the pipe).
-    fn drain(&mut self, run: &mut Run, buf: &mut [u8]) {
+    fn drain(&mut self, run: &mut Run, buf: &mut Vec<u8>) {
         run.pty_hup = false;
         // A client that connected just before a quick exit still gets the output.
         if let Some(a) = self.attach.as_mut() {
