@@ -368,3 +368,25 @@ fn sigterm_to_the_shim_is_forwarded_to_the_container() {
     assert_eq!(s.exit_code(EXIT_TIMEOUT), 143);
     assert!(s.wait_gone(EXIT_TIMEOUT));
 }
+
+/// `-T`: a container still running after the timeout is killed, and its exit code is -1
+/// (as current conmon records a timed-out command), not the 137 of an ordinary SIGKILL.
+#[test]
+fn timeout_kills_the_container_and_records_minus_1() {
+    if skip_under_conmon("Debian's conmon 2.1.6 exits at -T without an exit file") {
+        return;
+    }
+    let Some(t) = Test::new("shim_timeout") else {
+        return;
+    };
+    let b = t.bundle().sh("exec sleep 600");
+    let s = t.shim(&b).persist().args(&["-T", "1"]).spawn();
+    s.run();
+    // Well before the container's 600 s: only the timeout can have ended it.
+    let code = s.exit_code(EXIT_TIMEOUT);
+    assert_eq!(code, -1);
+    assert!(
+        s.wait_gone(EXIT_TIMEOUT),
+        "the shim did not exit after its container"
+    );
+}
