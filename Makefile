@@ -39,7 +39,7 @@ test: prereqs
 	$(MAKE) shim-over-runc
 
 unit: prereqs
-	$(CARGO) test -p libcontainer -p berth-runtime
+	$(CARGO) test -p libcontainer -p berth-runtime -p berth-shim -p berth
 
 integration: prereqs
 	$(CARGO) build -p berth-runtime

@@ -1,0 +1,3 @@
+//! Images: references, the registry client, the layer store, copy-on-write rootfs.
+
+pub mod reference;

@@ -1,0 +1,5 @@
+//! The engine behind the `berth` command line and (later) `berth daemon`: both call this
+//! library and never each other. It reaches containers only through berth-shim's and
+//! the runtime's command lines.
+
+pub mod image;
