@@ -14,6 +14,7 @@
 //! leaks an fd.
 
 pub mod bpf_check;
+mod image_refs;
 pub mod seccomp_gen;
 mod shim_logs;
 
@@ -398,4 +399,13 @@ pub fn json_path(data: &[u8]) {
 /// `shim_logs.rs` for the input layout).
 pub fn shim_logs(data: &[u8]) {
     shim_logs::run(data);
+}
+
+// ---- 9. the front-end's image references and manifests -------------------
+
+/// Image references, `--platform` values and manifest bodies (the four media
+/// types, with or without a Content-Type) from untrusted bytes: a clear error
+/// or a value that round-trips (see `image_refs.rs`).
+pub fn image_refs(data: &[u8]) {
+    image_refs::run(data);
 }

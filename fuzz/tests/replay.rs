@@ -39,5 +39,6 @@ targets!(
     console_socket,
     sync_channel,
     json_path,
-    shim_logs
+    shim_logs,
+    image_refs
 );

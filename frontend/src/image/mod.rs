@@ -1,3 +1,5 @@
 //! Images: references, the registry client, the layer store, copy-on-write rootfs.
 
+pub mod manifest;
+pub mod platform;
 pub mod reference;

@@ -274,8 +274,12 @@ impl Reference {
 
     /// The repository name as Docker shows it: `busybox`, `user/app`,
     /// `localhost:5000/app`.
+    /// A Hub path whose first component reads as a host (`docker.io/example.com/app`)
+    /// keeps its `docker.io/`: without it the name would mean another registry (Docker
+    /// drops it and prints a name that reads back as something else).
     pub fn familiar_name(&self) -> String {
-        if self.domain != DEFAULT_DOMAIN {
+        let first = self.path.split('/').next().unwrap_or_default();
+        if self.domain != DEFAULT_DOMAIN || names_a_registry(first) {
             return self.name();
         }
         match self.path.strip_prefix(OFFICIAL_NAMESPACE) {
@@ -319,11 +323,7 @@ impl fmt::Display for Reference {
 /// is `localhost`; Hub paths of one component are official images.
 fn split_domain(name: &str) -> (String, String) {
     let (domain, rest) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first, rest)
-        }
+        Some((first, rest)) if names_a_registry(first) => (first, rest),
         _ => (DEFAULT_DOMAIN, name),
     };
     let domain = if domain == LEGACY_DEFAULT_DOMAIN {
@@ -337,6 +337,10 @@ fn split_domain(name: &str) -> (String, String) {
         rest.to_string()
     };
     (domain.to_string(), path)
+}
+
+fn names_a_registry(first_component: &str) -> bool {
+    first_component.contains('.') || first_component.contains(':') || first_component == "localhost"
 }
 
 /// `host[:port]`: dot-separated labels of letters, digits and inner dashes, or a

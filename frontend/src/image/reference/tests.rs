@@ -45,6 +45,11 @@ fn hub_user_images_and_the_legacy_hub_name() {
         parse("docker.io/library/ubuntu").familiar(),
         "ubuntu:latest"
     );
+    // A Hub path that starts like a host keeps docker.io/ (Docker's familiar form would
+    // name the registry example.com).
+    let r = parse("docker.io/example.com/app");
+    assert_eq!(r.familiar(), "docker.io/example.com/app:latest");
+    assert_eq!(parse(&r.familiar()), r);
     // library/ is dropped only from one-component official names.
     assert_eq!(parse("library/a/b").familiar_name(), "library/a/b");
 }
