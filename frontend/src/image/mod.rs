@@ -1,5 +1,6 @@
 //! Images: references, the registry client, the layer store, copy-on-write rootfs.
 
+pub mod auth;
 pub mod manifest;
 pub mod platform;
 pub mod reference;
