@@ -3,3 +3,4 @@
 //! the runtime's command lines.
 
 pub mod image;
+pub mod store;

@@ -1,0 +1,231 @@
+//! Content-addressed blobs: `blobs/<algorithm>/<hex>`, each one put there only once its
+//! bytes have been counted and hashed to the digest they were asked for. What is being
+//! written lives in `blobs/ingest/` until then: a download cut short leaves its bytes
+//! there, never under a digest, and the next pull of the same blob goes on from them.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use sha2::{Digest as _, Sha256, Sha512};
+
+use crate::image::reference::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("blob {digest}: more than the {size} bytes its descriptor gives")]
+    TooLong { digest: String, size: u64 },
+    #[error("blob {digest}: {got} bytes, its descriptor gives {size}")]
+    WrongSize { digest: String, size: u64, got: u64 },
+    #[error("blob {expected}: its content hashes to {got}")]
+    WrongDigest { expected: String, got: String },
+}
+
+/// The blob directory of a store.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// One blob being written: bytes go to `blobs/ingest/`, hashed as they come.
+pub struct Ingest {
+    expected: Digest,
+    size: Option<u64>,
+    partial: PathBuf,
+    final_path: PathBuf,
+    /// Held until commit: a second writer of the same blob waits for the first.
+    file: Flock<File>,
+    hasher: Hasher,
+    written: u64,
+}
+
+enum Hasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    fn for_digest(digest: &Digest) -> Hasher {
+        match digest.algorithm() {
+            "sha512" => Hasher::Sha512(Sha512::new()),
+            // Digest::parse admits sha256 and sha512 only.
+            _ => Hasher::Sha256(Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    fn finish(self) -> String {
+        let bytes = match self {
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl BlobStore {
+    /// Opens (making them if missing) `root/blobs/{sha256,sha512,ingest}`.
+    pub fn open(root: &Path) -> Result<BlobStore, BlobError> {
+        let root = root.join("blobs");
+        for dir in ["sha256", "sha512", "ingest"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(io_error(&path))?;
+        }
+        Ok(BlobStore { root })
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(digest.algorithm()).join(digest.hex())
+    }
+
+    pub fn has(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// Starts (or, after an interrupted one, resumes) writing `digest`, of `size` bytes
+    /// when the descriptor says; None when the store has it already. Waits while another
+    /// process writes the same blob.
+    pub fn ingest(&self, digest: &Digest, size: Option<u64>) -> Result<Option<Ingest>, BlobError> {
+        let partial =
+            self.root
+                .join("ingest")
+                .join(format!("{}-{}", digest.algorithm(), digest.hex()));
+        let mut file = loop {
+            if self.has(digest) {
+                return Ok(None);
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&partial)
+                .map_err(io_error(&partial))?;
+            let file =
+                Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| BlobError::Io {
+                    path: partial.clone(),
+                    source: errno.into(),
+                })?;
+            // While we waited, the writer before us may have moved this file under its
+            // digest (or thrown it away): then it is no longer ours to append to.
+            if !self.has(digest) && same_file(&partial, &file) {
+                break file;
+            }
+        };
+        // The bytes an earlier, interrupted ingest left are hashed again, not trusted.
+        let mut hasher = Hasher::for_digest(digest);
+        let mut written = 0u64;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut chunk).map_err(io_error(&partial))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+            written += n as u64;
+        }
+        let mut ingest = Ingest {
+            expected: digest.clone(),
+            size,
+            final_path: self.path(digest),
+            partial,
+            file,
+            hasher,
+            written,
+        };
+        if size.is_some_and(|s| written > s) {
+            // Not this blob's bytes: start again.
+            ingest.file.set_len(0).map_err(io_error(&ingest.partial))?;
+            ingest.hasher = Hasher::for_digest(digest);
+            ingest.written = 0;
+        }
+        Ok(Some(ingest))
+    }
+
+    /// Removes a blob; false if it was not there.
+    pub fn remove(&self, digest: &Digest) -> Result<bool, BlobError> {
+        let path = self.path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+}
+
+fn same_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+impl Ingest {
+    /// Bytes already there: where a resumed download starts (an HTTP `Range`).
+    pub fn offset(&self) -> u64 {
+        self.written
+    }
+
+    /// Appends `bytes`; refuses to go past the descriptor's size.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        let after = self.written + bytes.len() as u64;
+        if let Some(size) = self.size.filter(|&s| after > s) {
+            return Err(BlobError::TooLong {
+                digest: self.expected.to_string(),
+                size,
+            });
+        }
+        self.file
+            .write_all(bytes)
+            .map_err(io_error(&self.partial))?;
+        self.hasher.update(bytes);
+        self.written = after;
+        Ok(())
+    }
+
+    /// Checks size and digest, then moves the bytes under their digest. On a mismatch
+    /// the bytes are thrown away (a retry starts from nothing).
+    pub fn commit(self) -> Result<PathBuf, BlobError> {
+        let got = self.hasher.finish();
+        let mismatch = if self.size.is_some_and(|s| s != self.written) {
+            Some(BlobError::WrongSize {
+                digest: self.expected.to_string(),
+                size: self.size.unwrap_or_default(),
+                got: self.written,
+            })
+        } else if got != self.expected.hex() {
+            Some(BlobError::WrongDigest {
+                expected: self.expected.to_string(),
+                got: format!("{}:{got}", self.expected.algorithm()),
+            })
+        } else {
+            None
+        };
+        if let Some(error) = mismatch {
+            let _ = fs::remove_file(&self.partial);
+            return Err(error);
+        }
+        self.file.sync_all().map_err(io_error(&self.partial))?;
+        fs::rename(&self.partial, &self.final_path).map_err(io_error(&self.final_path))?;
+        Ok(self.final_path)
+    }
+}
+
+#[cfg(test)]
+mod tests;
