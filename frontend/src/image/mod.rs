@@ -1,6 +1,8 @@
 //! Images: references, the registry client, the layer store, copy-on-write rootfs.
 
 pub mod auth;
+pub mod local;
 pub mod manifest;
 pub mod platform;
 pub mod reference;
+pub mod rootfs;
