@@ -2,5 +2,6 @@
 //! library and never each other. It reaches containers only through berth-shim's and
 //! the runtime's command lines.
 
+pub mod cli;
 pub mod image;
 pub mod store;

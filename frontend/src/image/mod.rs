@@ -1,6 +1,7 @@
 //! Images: references, the registry client, the layer store, copy-on-write rootfs.
 
 pub mod auth;
+pub mod inspect;
 pub mod local;
 pub mod manifest;
 pub mod platform;

@@ -1,0 +1,87 @@
+//! `berth`'s command line: Docker's commands, flags, output and exit codes, over the
+//! engine modules. Nothing here is called by the API daemon, and nothing here calls it.
+
+pub mod format;
+mod images;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::store::{Store, DEFAULT_ROOT};
+
+/// Docker's status for a usage error (unknown flag, missing argument).
+const USAGE_ERROR: u8 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A docker-style container engine: images, containers, networks",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Where images, layers and containers are kept.
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List images
+    Images(images::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(images::ImageCommand),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(images::TagArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(images::InspectArgs),
+    /// Show the history of an image
+    History(images::HistoryArgs),
+}
+
+/// Opens the store named by `--root`.
+pub(crate) fn open_store(cli_root: &std::path::Path) -> anyhow::Result<Store> {
+    Ok(Store::open(cli_root)?)
+}
+
+/// Parses the command line, runs the command, prints any error as one line.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(USAGE_ERROR),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Images(args) => images::images(&cli.root, args),
+        Command::Image(command) => images::image(&cli.root, command),
+        Command::Tag(args) => images::tag(&cli.root, args),
+        Command::Rmi(args) => images::rmi(&cli.root, args),
+        Command::Inspect(args) => images::inspect(&cli.root, args),
+        Command::History(args) => images::history(&cli.root, args),
+    }
+}
