@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod inspect;
 pub mod local;
+pub mod layer;
 pub mod manifest;
 pub mod platform;
 pub mod reference;
