@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod image;
 pub mod store;
+pub mod time;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::format::{ellipsis, human_duration, human_size, now_unix, unix_seconds, Format};
 use super::open_store;
+use crate::image::import::{self, ImportOptions};
 use crate::image::inspect::{self, HistoryEntry};
 use crate::image::local::{self, short_id, Removal};
 use crate::image::reference::Reference;
@@ -31,6 +32,26 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long, value_name = "list")]
+    change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long, value_name = "string")]
+    message: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    platform: Option<String>,
+    /// A tarball (plain, gzip or zstd), or - for standard input
+    #[arg(value_name = "file|-")]
+    source: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    repository: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -127,6 +148,7 @@ pub fn image(root: &Path, command: ImageCommand) -> anyhow::Result<ExitCode> {
         ImageCommand::Prune(args) => prune(root, args),
         ImageCommand::Tag(args) => tag(root, args),
         ImageCommand::History(args) => history(root, args),
+        ImageCommand::Import(args) => import(root, args),
     }
 }
 
@@ -410,7 +432,11 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<ExitCode> {
     match &args.format {
         Some(template) => {
             let format = Format::parse(template, &[])?;
-            write!(out, "{}", format.render(&objects)?)?;
+            let values = objects
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()?;
+            write!(out, "{}", format.render(&values)?)?;
         }
         None => {
             let mut bytes = Vec::new();
@@ -483,6 +509,38 @@ pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     });
     let format = Format::parse(&template, HISTORY_HEADERS)?;
     write!(out, "{}", format.render(&items)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import(root: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    if args.source.contains("://") {
+        anyhow::bail!(
+            "{}: importing from a URL is not supported: download it and import the file",
+            args.source
+        );
+    }
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::image::platform::Platform::parse)
+        .transpose()?;
+    let options = ImportOptions {
+        source_name: args.source.clone(),
+        tag: args.repository.clone(),
+        changes: args.change.clone(),
+        message: args.message.clone(),
+        platform,
+        created: None,
+    };
+    let mut store = open_store(root)?;
+    let record = if args.source == "-" {
+        import::import(&mut store, std::io::stdin().lock(), &options)?
+    } else {
+        let file = std::fs::File::open(&args.source)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.source))?;
+        import::import(&mut store, file, &options)?
+    };
+    println!("{}", record.id);
     Ok(ExitCode::SUCCESS)
 }
 

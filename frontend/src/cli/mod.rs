@@ -45,6 +45,8 @@ pub enum Command {
     Inspect(images::InspectArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(images::ImportArgs),
 }
 
 /// Opens the store named by `--root`.
@@ -52,8 +54,17 @@ pub(crate) fn open_store(cli_root: &std::path::Path) -> anyhow::Result<Store> {
     Ok(Store::open(cli_root)?)
 }
 
+/// A closed pipe ends `berth images | head -1` quietly, as it ends docker.
+fn die_quietly_on_closed_pipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_DFL installs no handler of ours, and nothing else in this
+    // single-threaded start-up has set one for SIGPIPE.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Parses the command line, runs the command, prints any error as one line.
 pub fn main() -> ExitCode {
+    die_quietly_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -83,5 +94,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rmi(args) => images::rmi(&cli.root, args),
         Command::Inspect(args) => images::inspect(&cli.root, args),
         Command::History(args) => images::history(&cli.root, args),
+        Command::Import(args) => images::import(&cli.root, args),
     }
 }

@@ -3,7 +3,8 @@
 
 use std::fs;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::reference::Reference;
 use crate::store::images::ImageRecord;
@@ -49,47 +50,99 @@ fn familiar(full: &str) -> String {
     Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.familiar())
 }
 
-/// The container config as Docker shows it: every key, empty ones included, from
-/// the OCI config's `config` object.
-fn container_config(oci: &Value) -> Value {
-    let get = |key: &str| oci.get(key).cloned().unwrap_or(Value::Null);
-    let mut config = json!({
-        "Hostname": "",
-        "Domainname": "",
-        "User": oci.get("User").cloned().unwrap_or(json!("")),
-        "AttachStdin": false,
-        "AttachStdout": false,
-        "AttachStderr": false,
-        "Tty": false,
-        "OpenStdin": false,
-        "StdinOnce": false,
-        "Env": get("Env"),
-        "Cmd": get("Cmd"),
-        "Image": "",
-        "Volumes": get("Volumes"),
-        "WorkingDir": oci.get("WorkingDir").cloned().unwrap_or(json!("")),
-        "Entrypoint": get("Entrypoint"),
-        "OnBuild": get("OnBuild"),
-        "Labels": get("Labels"),
-    });
-    if let Value::Object(map) = &mut config {
-        for key in [
-            "ExposedPorts",
-            "Healthcheck",
-            "ArgsEscaped",
-            "StopSignal",
-            "Shell",
-        ] {
-            if let Some(value) = oci.get(key).filter(|v| !v.is_null()) {
-                map.insert(key.to_string(), value.clone());
-            }
+/// The container config as Docker shows it: every key in Docker's order, empty ones
+/// included, from the OCI config's `config` object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    hostname: String,
+    domainname: String,
+    user: Value,
+    attach_stdin: bool,
+    attach_stdout: bool,
+    attach_stderr: bool,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    exposed_ports: Value,
+    tty: bool,
+    open_stdin: bool,
+    stdin_once: bool,
+    env: Value,
+    cmd: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    healthcheck: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    args_escaped: Value,
+    image: String,
+    volumes: Value,
+    working_dir: Value,
+    entrypoint: Value,
+    on_build: Value,
+    labels: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    stop_signal: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    shell: Value,
+}
+
+impl ContainerConfig {
+    pub fn from_oci(oci: &Value) -> ContainerConfig {
+        let get = |key: &str| oci.get(key).cloned().unwrap_or(Value::Null);
+        let text = |key: &str| oci.get(key).cloned().unwrap_or(json!(""));
+        ContainerConfig {
+            hostname: String::new(),
+            domainname: String::new(),
+            user: text("User"),
+            attach_stdin: false,
+            attach_stdout: false,
+            attach_stderr: false,
+            exposed_ports: get("ExposedPorts"),
+            tty: false,
+            open_stdin: false,
+            stdin_once: false,
+            env: get("Env"),
+            cmd: get("Cmd"),
+            healthcheck: get("Healthcheck"),
+            args_escaped: get("ArgsEscaped"),
+            image: String::new(),
+            volumes: get("Volumes"),
+            working_dir: text("WorkingDir"),
+            entrypoint: get("Entrypoint"),
+            on_build: get("OnBuild"),
+            labels: get("Labels"),
+            stop_signal: get("StopSignal"),
+            shell: get("Shell"),
         }
     }
-    config
+}
+
+/// `image inspect`'s object, its keys in Docker's order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    id: String,
+    repo_tags: Vec<String>,
+    repo_digests: Vec<String>,
+    parent: String,
+    comment: Value,
+    created: String,
+    docker_version: Value,
+    author: Value,
+    config: ContainerConfig,
+    architecture: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    variant: Value,
+    os: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    os_version: Value,
+    size: u64,
+    graph_driver: Value,
+    #[serde(rename = "RootFS")]
+    root_fs: Value,
+    metadata: Value,
 }
 
 /// `image inspect`'s object for one image.
-pub fn inspect(store: &Store, record: &ImageRecord) -> Result<Value, InspectError> {
+pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, InspectError> {
     let config = config(store, record)?;
     let layers = store.image_layers(&record.id)?;
     let lower: Vec<String> = layers
@@ -98,63 +151,41 @@ pub fn inspect(store: &Store, record: &ImageRecord) -> Result<Value, InspectErro
         .map(|l| store.layer_dir(l.layer.id).display().to_string())
         .collect();
     let text = |key: &str| config.get(key).cloned().unwrap_or(json!(""));
-    let mut object = Map::new();
-    object.insert("Id".into(), json!(record.id));
-    object.insert(
-        "RepoTags".into(),
-        json!(record.tags.iter().map(|t| familiar(t)).collect::<Vec<_>>()),
-    );
-    object.insert(
-        "RepoDigests".into(),
-        json!(record
-            .repo_digests
-            .iter()
-            .map(|t| familiar(t))
-            .collect::<Vec<_>>()),
-    );
-    object.insert("Parent".into(), json!(""));
-    object.insert("Comment".into(), text("comment"));
-    object.insert(
-        "Created".into(),
-        json!(record
+    let optional = |key: &str| {
+        config
+            .get(key)
+            .filter(|v| v.is_string())
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    Ok(ImageInspect {
+        id: record.id.clone(),
+        repo_tags: record.tags.iter().map(|t| familiar(t)).collect(),
+        repo_digests: record.repo_digests.iter().map(|t| familiar(t)).collect(),
+        parent: String::new(),
+        comment: text("comment"),
+        created: record
             .created
             .clone()
-            .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string())),
-    );
-    object.insert("DockerVersion".into(), text("docker_version"));
-    object.insert("Author".into(), text("author"));
-    object.insert(
-        "Config".into(),
-        container_config(config.get("config").unwrap_or(&Value::Null)),
-    );
-    object.insert("Architecture".into(), text("architecture"));
-    if let Some(variant) = config.get("variant").filter(|v| v.is_string()) {
-        object.insert("Variant".into(), variant.clone());
-    }
-    object.insert("Os".into(), text("os"));
-    if let Some(version) = config.get("os.version").filter(|v| v.is_string()) {
-        object.insert("OsVersion".into(), version.clone());
-    }
-    object.insert("Size".into(), json!(record.size));
-    object.insert(
-        "GraphDriver".into(),
-        json!({
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string()),
+        docker_version: text("docker_version"),
+        author: text("author"),
+        config: ContainerConfig::from_oci(config.get("config").unwrap_or(&Value::Null)),
+        architecture: text("architecture"),
+        variant: optional("variant"),
+        os: text("os"),
+        os_version: optional("os.version"),
+        size: record.size,
+        graph_driver: json!({
             "Data": { "LowerDir": lower.join(":") },
             "Name": "overlay",
         }),
-    );
-    object.insert(
-        "RootFS".into(),
-        json!({
+        root_fs: json!({
             "Type": "layers",
             "Layers": layers.iter().map(|l| l.layer.diff_id.clone()).collect::<Vec<_>>(),
         }),
-    );
-    object.insert(
-        "Metadata".into(),
-        json!({ "LastTagTime": "0001-01-01T00:00:00Z" }),
-    );
-    Ok(Value::Object(object))
+        metadata: json!({ "LastTagTime": "0001-01-01T00:00:00Z" }),
+    })
 }
 
 /// One row of `history`, newest first.

@@ -1,9 +1,11 @@
 //! Images: references, the registry client, the layer store, copy-on-write rootfs.
 
+pub mod add;
 pub mod auth;
+pub mod import;
 pub mod inspect;
-pub mod local;
 pub mod layer;
+pub mod local;
 pub mod manifest;
 pub mod platform;
 pub mod reference;

@@ -12,6 +12,9 @@ use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::image::reference::Digest;
 
+/// Names `put`'s partial files apart between threads of one process.
+static PUT_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("{path}: {source}")]
@@ -155,6 +158,59 @@ impl BlobStore {
             ingest.written = 0;
         }
         Ok(Some(ingest))
+    }
+
+    /// Stores what `reader` gives as a sha256 blob whose digest is only known once it
+    /// has been read (an imported tarball, a config or manifest we made): its digest
+    /// and size.
+    pub fn put(&self, reader: &mut impl Read) -> Result<(Digest, u64), BlobError> {
+        let partial = self.root.join("ingest").join(format!(
+            "put-{}-{}",
+            std::process::id(),
+            PUT_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let result = self.put_via(&partial, reader);
+        if result.is_err() {
+            let _ = fs::remove_file(&partial);
+        }
+        result
+    }
+
+    fn put_via(&self, partial: &Path, reader: &mut impl Read) -> Result<(Digest, u64), BlobError> {
+        let mut file = File::create(partial).map_err(io_error(partial))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut chunk = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(partial)(e)),
+            };
+            hasher.update(&chunk[..n]);
+            file.write_all(&chunk[..n]).map_err(io_error(partial))?;
+            size += n as u64;
+        }
+        file.sync_all().map_err(io_error(partial))?;
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let digest =
+            Digest::parse(&format!("sha256:{hex}")).map_err(|_| BlobError::WrongDigest {
+                expected: "sha256".to_string(),
+                got: hex.clone(),
+            })?;
+        let final_path = self.path(&digest);
+        fs::rename(partial, &final_path).map_err(io_error(&final_path))?;
+        Ok((digest, size))
+    }
+
+    /// Stores `bytes` (a config or manifest) as a sha256 blob.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<(Digest, u64), BlobError> {
+        self.put(&mut &bytes[..])
     }
 
     /// Removes a blob; false if it was not there.

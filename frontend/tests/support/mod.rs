@@ -1,0 +1,153 @@
+//! Shared by the front-end's tests: a busybox rootfs tarball made from Debian's
+//! busybox-static, and the `berth` binary run on a store of the test's own.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A store in a fresh temp dir, removed (mounts first) when dropped.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    pub fn new() -> TestStore {
+        TestStore {
+            dir: tempfile::Builder::new()
+                .prefix("berth-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_with_stdin(args, &[])
+    }
+
+    pub fn berth_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let mut input = child.stdin.take().expect("stdin");
+        let _ = input.write_all(stdin);
+        drop(input);
+        child.wait_with_output().expect("berth output")
+    }
+
+    /// Runs berth and returns its stdout, failing the test on a non-zero exit.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs berth expecting failure; its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            !out.status.success(),
+            "berth {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Imports the busybox rootfs as `name`; the image id.
+    pub fn import_busybox(&self, name: &str) -> String {
+        let tar = busybox_rootfs_tar(self.dir.path());
+        self.ok(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), name])
+            .trim()
+            .to_string()
+    }
+
+    /// Names of entries in `layers/` that are layer directories.
+    pub fn layer_dirs(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.root().join("layers"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.contains('-'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn blob_count(&self) -> usize {
+        fs::read_dir(self.root().join("blobs/sha256"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        // Unmount anything a test left mounted under its dir before the dir goes.
+        if let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") {
+            let prefix = self.dir.path().to_string_lossy().into_owned();
+            let mut targets: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|t| t.starts_with(&prefix))
+                .collect();
+            targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+            for target in targets {
+                let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// A rootfs of Debian's busybox-static (bin/busybox and its applets as relative
+/// links), as a tarball under `dir`.
+pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
+    let tar = dir.join("busybox-rootfs.tar");
+    if tar.exists() {
+        return tar;
+    }
+    let rootfs = dir.join("busybox-rootfs");
+    for sub in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+        fs::create_dir_all(rootfs.join(sub)).unwrap();
+    }
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+        .expect("Debian's busybox-static at /bin/busybox");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", rootfs.join("bin").join(applet));
+        }
+    }
+    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::remove_dir_all(&rootfs).unwrap();
+    tar
+}
