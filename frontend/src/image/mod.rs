@@ -2,6 +2,7 @@
 
 pub mod add;
 pub mod auth;
+pub mod commit;
 pub mod import;
 pub mod inspect;
 pub mod layer;
