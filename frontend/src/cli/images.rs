@@ -34,6 +34,10 @@ pub enum ImageCommand {
     History(HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(super::archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(super::archive::LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -149,6 +153,8 @@ pub fn image(root: &Path, command: ImageCommand) -> anyhow::Result<ExitCode> {
         ImageCommand::Tag(args) => tag(root, args),
         ImageCommand::History(args) => history(root, args),
         ImageCommand::Import(args) => import(root, args),
+        ImageCommand::Save(args) => super::archive::save(root, args),
+        ImageCommand::Load(args) => super::archive::load(root, args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `berth`'s command line: Docker's commands, flags, output and exit codes, over the
 //! engine modules. Nothing here is called by the API daemon, and nothing here calls it.
 
+mod archive;
 pub mod format;
 mod images;
 
@@ -47,6 +48,10 @@ pub enum Command {
     History(images::HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(archive::LoadArgs),
 }
 
 /// Opens the store named by `--root`.
@@ -95,5 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => images::inspect(&cli.root, args),
         Command::History(args) => images::history(&cli.root, args),
         Command::Import(args) => images::import(&cli.root, args),
+        Command::Save(args) => archive::save(&cli.root, args),
+        Command::Load(args) => archive::load(&cli.root, args),
     }
 }

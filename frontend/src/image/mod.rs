@@ -1,6 +1,7 @@
 //! Images: references, the registry client, the layer store, copy-on-write rootfs.
 
 pub mod add;
+pub mod archive;
 pub mod auth;
 pub mod commit;
 pub mod import;
