@@ -12,6 +12,9 @@ TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 RELEASE_BIN := target/$(TARGET)/release/berth-runtime
 RELEASE_SHIM := target/$(TARGET)/release/berth-shim
+# The front-end is linked dynamically: it resolves registry host names, and a
+# static glibc cannot load the NSS modules that do that.
+RELEASE_BERTH := target/release/berth
 TEST_THREADS ?= 2
 
 .PHONY: all build demo prereqs test unit integration lint bench bench-shim install clean
@@ -20,11 +23,12 @@ all: build
 
 build:
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --target $(TARGET) -p berth-runtime -p berth-shim
+	$(CARGO) build --release -p berth
 
 # Sets up what is missing (busybox-static), builds, makes a busybox bundle
-# with `berth-runtime spec` and runs it.
+# with `berth-runtime spec` and runs it, then imports the local busybox image.
 demo: build
-	scripts/demo.sh $(RELEASE_BIN)
+	scripts/demo.sh $(RELEASE_BIN) $(RELEASE_BERTH)
 
 # What the tests need (root, busybox-static, time, criu): installed when
 # missing, and a loud failure when it cannot be had, never a skipped test.
@@ -115,6 +119,7 @@ fuzz-smoke:
 install: build
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -D -m 0755 $(RELEASE_SHIM) $(DESTDIR)$(PREFIX)/bin/berth-shim
+	install -D -m 0755 $(RELEASE_BERTH) $(DESTDIR)$(PREFIX)/bin/berth
 
 clean:
 	$(CARGO) clean

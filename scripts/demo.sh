@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Builds a busybox bundle with `berth-runtime spec` and runs it: the
-# smallest real use of the runtime, offline. Needs root.
+# smallest real use of the runtime, offline. Then makes the local `busybox`
+# image with `berth import` (into berth's default store, /var/lib/berth, or
+# $BERTH_ROOT) and lists it. Needs root.
 set -euo pipefail
 runtime=$(realpath "${1:-target/release/berth-runtime}")
+berth=$(realpath "${2:-target/release/berth}")
+here=$(cd "$(dirname "$0")" && pwd)
 
-"$(dirname "$0")/prereqs.sh" demo
+"$here/prereqs.sh" demo
 
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
 state=$bundle/state
@@ -26,3 +30,11 @@ sed -i 's|^      "sh"$|      "sh", "-c", "echo hello from $(hostname), pid $$, a
 id=demo-$$
 echo "+ berth-runtime run $id" >&2
 "$runtime" --root "$state" run "$id"
+
+# The offline default image: no registry needed.
+root=${BERTH_ROOT:-/var/lib/berth}
+"$here/busybox-rootfs.sh" "$bundle/busybox-rootfs.tar"
+echo "+ berth import busybox-rootfs.tar busybox" >&2
+"$berth" --root "$root" import -c 'CMD ["sh"]' "$bundle/busybox-rootfs.tar" busybox
+echo "+ berth images" >&2
+"$berth" --root "$root" images
