@@ -3,4 +3,5 @@
 //! the runtime's command lines.
 
 pub mod image;
+pub mod registry;
 pub mod store;
