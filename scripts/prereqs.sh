@@ -17,6 +17,11 @@ if [ "$what" = test ]; then
     # checkpoint/restore (integration/tests/runc_flags.rs); tmux: the terminal
     # that drives podman's run -it and exec -it (integration/tests/shim_podman.rs).
     needs+=("/usr/bin/time time" "criu criu" "tmux tmux")
+    # The front-end's registry tests (frontend/tests/registry_client.rs, harness in
+    # integration/src/registry.rs): a real registry, htpasswd for its basic auth,
+    # skopeo to seed images, zstd layers, openssl for the token server's key.
+    needs+=("docker-registry docker-registry" "htpasswd apache2-utils" "skopeo skopeo"
+        "zstd zstd" "openssl openssl" "sha256sum coreutils")
 fi
 
 missing=()

@@ -93,7 +93,7 @@ pub(crate) async fn fetch_token(
     let status = response.status().as_u16();
     let body = read_limited(response, TOKEN_BODY_MAX)
         .await
-        .map_err(|detail| fail(detail))?;
+        .map_err(&fail)?;
     if status != 200 {
         let mut detail = describe(status, &parse_error_body(&body));
         if status == 401 && request.credentials.is_some() {
