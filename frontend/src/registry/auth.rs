@@ -105,7 +105,7 @@ pub(crate) async fn fetch_token(
 }
 
 /// `token`, else `access_token` (OAuth2's name; some servers send only that).
-pub(crate) fn token_from_body(body: &[u8]) -> Result<String, String> {
+pub fn token_from_body(body: &[u8]) -> Result<String, String> {
     #[derive(serde::Deserialize)]
     struct Response {
         token: Option<String>,

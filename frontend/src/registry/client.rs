@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 use sha2::{Digest as _, Sha256, Sha512};
 use tokio::sync::OnceCell;
@@ -17,13 +17,10 @@ use super::challenge::{self, Challenge};
 use super::endpoint::{authority, endpoint_host, plain_http_allowed, same_origin, scheme_allowed};
 use super::error::{parse_error_body, RegistryError};
 use crate::image::auth::{AuthFile, Credentials};
-use crate::image::manifest::{ACCEPTED, OCI_INDEX, OCI_MANIFEST};
 use crate::image::reference::{Digest, Reference};
 
-/// Docker refuses manifests over 4 MiB; so does berth (they are read into memory).
-const MANIFEST_MAX: usize = 4 << 20;
-/// Error bodies, catalogs and tag lists are read up to this much.
-const SMALL_BODY_MAX: usize = 4 << 20;
+/// Error bodies are read up to this much.
+const ERROR_BODY_MAX: usize = 64 << 10;
 /// A redirect chain longer than this is a loop.
 const REDIRECTS_MAX: usize = 10;
 /// Upload chunk size unless the options say otherwise.
@@ -66,23 +63,6 @@ impl Default for ClientOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
         }
     }
-}
-
-/// A manifest as fetched: its bytes, media type and digest (verified against the
-/// requested digest, or computed from the bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestBody {
-    pub bytes: Vec<u8>,
-    pub media_type: String,
-    pub digest: Digest,
-}
-
-/// What a `HEAD` of a manifest tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestHead {
-    pub digest: Option<Digest>,
-    pub media_type: Option<String>,
-    pub size: Option<u64>,
 }
 
 /// What the ping learnt: where the API is.
@@ -428,7 +408,7 @@ impl Client {
         response: Response,
     ) -> RegistryError {
         let status = response.status().as_u16();
-        let body = read_limited(response, SMALL_BODY_MAX)
+        let body = read_limited(response, ERROR_BODY_MAX)
             .await
             .unwrap_or_default();
         let remote = parse_error_body(&body);
@@ -459,274 +439,6 @@ impl Client {
             "the reference names another registry",
         ))
     }
-
-    // ---- manifests ---------------------------------------------------------------
-
-    /// Fetches the manifest `reference` names (its digest if it has one, else its tag),
-    /// accepting the four manifest types. Pulled by digest, the body must hash to it;
-    /// by tag, its digest is computed (and must agree with `Docker-Content-Digest`).
-    pub async fn get_manifest(&self, reference: &Reference) -> Result<ManifestBody, RegistryError> {
-        self.check_domain(reference)?;
-        let (object, expected) = object_of(reference);
-        self.get_manifest_at(reference.path(), &object, expected.as_ref())
-            .await
-    }
-
-    /// Fetches the manifest `digest` of `repository` (an index entry, say).
-    pub async fn get_manifest_by_digest(
-        &self,
-        repository: &str,
-        digest: &Digest,
-    ) -> Result<ManifestBody, RegistryError> {
-        self.get_manifest_at(repository, &digest.to_string(), Some(digest))
-            .await
-    }
-
-    async fn get_manifest_at(
-        &self,
-        repository: &str,
-        object: &str,
-        expected: Option<&Digest>,
-    ) -> Result<ManifestBody, RegistryError> {
-        let scopes = [pull_scope(repository)];
-        let response = self
-            .send(Request {
-                method: Method::GET,
-                target: Target::Path(format!("v2/{repository}/manifests/{object}")),
-                headers: accept_manifests(),
-                body: None,
-                scopes: &scopes,
-            })
-            .await?;
-        let action = format!("GET manifest {repository}:{object}");
-        if response.status() == StatusCode::NOT_FOUND {
-            let body = read_limited(response, SMALL_BODY_MAX)
-                .await
-                .unwrap_or_default();
-            return Err(RegistryError::ManifestUnknown {
-                registry: self.domain.clone(),
-                repository: repository.to_string(),
-                reference: format!("{repository}:{object}"),
-                remote: parse_error_body(&body),
-            });
-        }
-        if response.status() != StatusCode::OK {
-            return Err(self.unexpected(Some(repository), action, response).await);
-        }
-        let header_type = content_type(response.headers());
-        let header_digest = header_digest(response.headers());
-        let bytes = read_limited(response, MANIFEST_MAX)
-            .await
-            .map_err(|detail| self.protocol(Some(repository), action.clone(), &detail))?;
-        let digest = match expected {
-            Some(expected) => {
-                let got = digest_of(expected.algorithm(), &bytes);
-                if &got != expected {
-                    return Err(mismatch(&self.domain, repository, expected, &got));
-                }
-                got
-            }
-            None => {
-                let got = digest_of("sha256", &bytes);
-                match header_digest.filter(|d| d.algorithm() == "sha256") {
-                    Some(claimed) if claimed != got => {
-                        return Err(mismatch(&self.domain, repository, &claimed, &got))
-                    }
-                    _ => got,
-                }
-            }
-        };
-        let media_type = manifest_media_type(header_type.as_deref(), &bytes);
-        Ok(ManifestBody {
-            bytes,
-            media_type,
-            digest,
-        })
-    }
-
-    /// `HEAD` of a manifest: its digest, media type and size without the body.
-    pub async fn head_manifest(
-        &self,
-        reference: &Reference,
-    ) -> Result<ManifestHead, RegistryError> {
-        self.check_domain(reference)?;
-        let (object, _) = object_of(reference);
-        let repository = reference.path();
-        let scopes = [pull_scope(repository)];
-        let response = self
-            .send(Request {
-                method: Method::HEAD,
-                target: Target::Path(format!("v2/{repository}/manifests/{object}")),
-                headers: accept_manifests(),
-                body: None,
-                scopes: &scopes,
-            })
-            .await?;
-        match response.status() {
-            StatusCode::OK => Ok(ManifestHead {
-                digest: header_digest(response.headers()),
-                media_type: content_type(response.headers()),
-                size: response.content_length(),
-            }),
-            StatusCode::NOT_FOUND => Err(RegistryError::ManifestUnknown {
-                registry: self.domain.clone(),
-                repository: repository.to_string(),
-                reference: format!("{repository}:{object}"),
-                remote: Vec::new(),
-            }),
-            _ => Err(self
-                .unexpected(
-                    Some(repository),
-                    format!("HEAD manifest {reference}"),
-                    response,
-                )
-                .await),
-        }
-    }
-
-    /// Puts a manifest under `reference`'s tag (or digest); returns its digest.
-    pub async fn put_manifest(
-        &self,
-        reference: &Reference,
-        bytes: &[u8],
-        media_type: &str,
-    ) -> Result<Digest, RegistryError> {
-        self.check_domain(reference)?;
-        let (object, _) = object_of(reference);
-        let repository = reference.path();
-        let digest = digest_of("sha256", bytes);
-        let scopes = [push_scope(repository)];
-        let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(media_type).map_err(|_| {
-            self.protocol(
-                Some(repository),
-                format!("PUT manifest {reference}"),
-                "the media type is not a header value",
-            )
-        })?;
-        headers.insert(CONTENT_TYPE, value);
-        let response = self
-            .send(Request {
-                method: Method::PUT,
-                target: Target::Path(format!("v2/{repository}/manifests/{object}")),
-                headers,
-                body: Some(bytes::Bytes::copy_from_slice(bytes)),
-                scopes: &scopes,
-            })
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(self
-                .unexpected(
-                    Some(repository),
-                    format!("PUT manifest {reference}"),
-                    response,
-                )
-                .await);
-        }
-        match header_digest(response.headers()) {
-            Some(claimed) if claimed.algorithm() == "sha256" && claimed != digest => {
-                Err(mismatch(&self.domain, repository, &digest, &claimed))
-            }
-            _ => Ok(digest),
-        }
-    }
-
-    // ---- catalog and tags --------------------------------------------------------
-
-    /// One page of `/v2/_catalog`: up to `n` repository names after `last`.
-    pub async fn catalog(
-        &self,
-        n: Option<u32>,
-        last: Option<&str>,
-    ) -> Result<Vec<String>, RegistryError> {
-        let mut path = "v2/_catalog".to_string();
-        let mut query = Vec::new();
-        if let Some(n) = n {
-            query.push(format!("n={n}"));
-        }
-        if let Some(last) = last {
-            query.push(format!("last={}", encode_query(last)));
-        }
-        if !query.is_empty() {
-            path = format!("{path}?{}", query.join("&"));
-        }
-        let scopes = ["registry:catalog:*".to_string()];
-        let body = self.get_small(None, path, &scopes).await?;
-        list_field(&body, "repositories")
-            .map_err(|detail| self.protocol(None, "GET /v2/_catalog".to_string(), &detail))
-    }
-
-    /// Every tag of `repository`, following the `Link` header's pages.
-    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let scopes = [pull_scope(repository)];
-        let mut tags = Vec::new();
-        let mut path = format!("v2/{repository}/tags/list");
-        // A registry that links page to page forever is not followed forever.
-        for _ in 0..1000 {
-            let (body, next) = self.get_page(Some(repository), path, &scopes).await?;
-            tags.extend(list_field(&body, "tags").map_err(|detail| {
-                self.protocol(Some(repository), "GET tags".to_string(), &detail)
-            })?);
-            match next {
-                Some(next) => path = next,
-                None => return Ok(tags),
-            }
-        }
-        Ok(tags)
-    }
-
-    async fn get_small(
-        &self,
-        repository: Option<&str>,
-        path: String,
-        scopes: &[String],
-    ) -> Result<Vec<u8>, RegistryError> {
-        Ok(self.get_page(repository, path, scopes).await?.0)
-    }
-
-    /// A GET of a small JSON document, and the path of the next page from `Link`.
-    async fn get_page(
-        &self,
-        repository: Option<&str>,
-        path: String,
-        scopes: &[String],
-    ) -> Result<(Vec<u8>, Option<String>), RegistryError> {
-        let action = format!("GET /{path}");
-        let response = self
-            .send(Request {
-                method: Method::GET,
-                target: Target::Path(path),
-                headers: HeaderMap::new(),
-                body: None,
-                scopes,
-            })
-            .await?;
-        if response.status() != StatusCode::OK {
-            if response.status() == StatusCode::NOT_FOUND {
-                if let Some(repository) = repository {
-                    let body = read_limited(response, SMALL_BODY_MAX)
-                        .await
-                        .unwrap_or_default();
-                    return Err(RegistryError::PullAccessDenied {
-                        registry: self.domain.clone(),
-                        repository: repository.to_string(),
-                        status: 404,
-                        remote: parse_error_body(&body),
-                    });
-                }
-            }
-            return Err(self.unexpected(repository, action, response).await);
-        }
-        let next = response
-            .headers()
-            .get("link")
-            .and_then(|l| l.to_str().ok())
-            .and_then(next_link);
-        let body = read_limited(response, SMALL_BODY_MAX)
-            .await
-            .map_err(|detail| self.protocol(repository, action, &detail))?;
-        Ok((body, next))
-    }
 }
 
 /// `repository:NAME:pull`.
@@ -737,34 +449,6 @@ pub(crate) fn pull_scope(repository: &str) -> String {
 /// `repository:NAME:pull,push`.
 pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
-}
-
-/// What a reference asks for: its digest if it has one, else its tag.
-fn object_of(reference: &Reference) -> (String, Option<Digest>) {
-    match (reference.digest(), reference.tag()) {
-        (Some(digest), _) => (digest.to_string(), Some(digest.clone())),
-        (None, Some(tag)) => (tag.to_string(), None),
-        // Reference::parse gives a tag or a digest, always.
-        (None, None) => ("latest".to_string(), None),
-    }
-}
-
-fn accept_manifests() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    // The four types are header-safe ASCII constants.
-    if let Ok(value) = HeaderValue::from_str(&ACCEPTED.join(", ")) {
-        headers.insert(ACCEPT, value);
-    }
-    headers
-}
-
-fn mismatch(registry: &str, repository: &str, expected: &Digest, got: &Digest) -> RegistryError {
-    RegistryError::DigestMismatch {
-        registry: registry.to_string(),
-        repository: repository.to_string(),
-        expected: expected.to_string(),
-        got: got.to_string(),
-    }
 }
 
 /// The digest of `bytes` with `algorithm` (sha256 or sha512, as [`Digest`] admits).
@@ -801,41 +485,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn content_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let media_type = value.split(';').next().unwrap_or_default().trim();
-    (!media_type.is_empty()).then(|| media_type.to_string())
-}
-
-fn header_digest(headers: &HeaderMap) -> Option<Digest> {
-    let value = headers.get("docker-content-digest")?.to_str().ok()?;
-    Digest::parse(value.trim()).ok()
-}
-
-/// The media type of a fetched manifest: the header's when it is one of the four,
-/// else the body's `mediaType`, else OCI's by the body's shape.
-fn manifest_media_type(header: Option<&str>, body: &[u8]) -> String {
-    if let Some(header) = header.filter(|h| ACCEPTED.contains(h)) {
-        return header.to_string();
-    }
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-        manifests: Option<serde::de::IgnoredAny>,
-    }
-    match serde_json::from_slice::<Probe>(body) {
-        Ok(Probe {
-            media_type: Some(m),
-            ..
-        }) => m,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => OCI_INDEX.to_string(),
-        _ => OCI_MANIFEST.to_string(),
-    }
-}
-
 /// Where a 3xx with a `Location` points, resolved against the request's URL.
 fn redirect_target(response: &Response) -> Option<Url> {
     let status = response.status().as_u16();
@@ -844,47 +493,6 @@ fn redirect_target(response: &Response) -> Option<Url> {
     }
     let location = response.headers().get(LOCATION)?.to_str().ok()?;
     response.url().join(location).ok()
-}
-
-/// The path and query of `rel="next"` in a `Link` header: `</v2/a/tags/list?n=2&last=b>;
-/// rel="next"` → `v2/a/tags/list?n=2&last=b`.
-pub(crate) fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        if !params.replace(' ', "").contains("rel=\"next\"") {
-            return None;
-        }
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        // Only a path on the registry: a Link to another host is not followed.
-        let path = target.strip_prefix('/')?;
-        (!path.starts_with('/')).then(|| path.to_string())
-    })
-}
-
-/// Percent-encodes a query value (all but RFC 3986's unreserved characters).
-fn encode_query(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-fn list_field(body: &[u8], field: &str) -> Result<Vec<String>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    match value.get(field) {
-        Some(serde_json::Value::Array(items)) => Ok(items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()),
-        Some(serde_json::Value::Null) | None => Ok(Vec::new()),
-        Some(_) => Err(format!("{field:?} is not a list")),
-    }
 }
 
 /// A response body, refusing one over `limit` bytes (an error text says so).

@@ -10,20 +10,22 @@
 //! [`pull_image`] and [`push_image`] are the two long operations; they report progress
 //! as data ([`PullEvent`], [`PushEvent`]) through a callback and never print.
 
-mod auth;
+pub mod auth;
 mod blob;
+mod catalog;
 pub mod challenge;
 mod client;
 mod endpoint;
 mod error;
+mod manifests;
 mod progress;
 mod pull;
 mod push;
 
 pub use blob::{BlobPushed, Transfer};
-pub use client::{
-    Client, ClientOptions, CredentialSource, ManifestBody, ManifestHead, DEFAULT_CHUNK_SIZE,
-};
+pub use catalog::next_link;
+pub use client::{Client, ClientOptions, CredentialSource, DEFAULT_CHUNK_SIZE};
+pub use manifests::{ManifestBody, ManifestHead};
 pub use progress::short_id;
 
 pub(crate) use client::{chain, read_limited};

@@ -8,8 +8,9 @@ use futures_util::{stream, TryStreamExt};
 use oci_spec::image::Descriptor;
 
 use super::blob::Transfer;
-use super::client::{digest_of, Client, ManifestBody};
+use super::client::{digest_of, Client};
 use super::error::RegistryError;
+use super::manifests::ManifestBody;
 use super::progress::{short_id, LayerState, PullEvent};
 use crate::image::manifest::{self, Compression, Manifest, ManifestError};
 use crate::image::platform::Platform;
