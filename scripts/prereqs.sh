@@ -17,11 +17,12 @@ if [ "$what" = test ]; then
     # checkpoint/restore (integration/tests/runc_flags.rs); tmux: the terminal
     # that drives podman's run -it and exec -it (integration/tests/shim_podman.rs).
     needs+=("/usr/bin/time time" "criu criu" "tmux tmux")
-    # The image tests' real servers and peers: Debian's registry (plain,
-    # htpasswd, token auth with an openssl-made key), and images made and
-    # unpacked by other tools (skopeo, umoci, buildah).
+    # The image tests' real servers and peers (frontend/tests/registry_client.rs,
+    # harness in integration/src/registry.rs): Debian's registry (plain, htpasswd,
+    # token auth with an openssl-made key), skopeo to seed images, zstd layers, and
+    # images made and unpacked by other tools (umoci, buildah).
     needs+=("docker-registry docker-registry" "htpasswd apache2-utils" "openssl openssl"
-        "skopeo skopeo" "umoci umoci" "buildah buildah")
+        "skopeo skopeo" "umoci umoci" "buildah buildah" "zstd zstd" "sha256sum coreutils")
 fi
 
 missing=()

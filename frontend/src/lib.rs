@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod image;
+pub mod registry;
 pub mod store;
 pub mod time;

@@ -21,6 +21,7 @@ mod bundle;
 mod console;
 pub mod engines;
 mod fixture;
+pub mod registry;
 mod runtime;
 pub mod shim;
 mod stress;

@@ -255,6 +255,24 @@ impl Ingest {
         Ok(())
     }
 
+    /// Forgets the bytes written so far and starts the blob again: a server that
+    /// ignored a `Range` request sends the whole blob.
+    pub fn restart(&mut self) -> Result<(), BlobError> {
+        self.file.set_len(0).map_err(io_error(&self.partial))?;
+        self.hasher = Hasher::for_digest(&self.expected);
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Throws the bytes away: they cannot be this blob's (more than its size came).
+    pub fn discard(self) -> Result<(), BlobError> {
+        match fs::remove_file(&self.partial) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&self.partial)(e)),
+        }
+    }
+
     /// Checks size and digest, then moves the bytes under their digest. On a mismatch
     /// the bytes are thrown away (a retry starts from nothing).
     pub fn commit(self) -> Result<PathBuf, BlobError> {

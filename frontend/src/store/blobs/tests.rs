@@ -121,3 +121,25 @@ fn a_second_writer_waits_and_then_finds_the_blob_there() {
     );
     assert_eq!(fs::read(store.path(&digest)).unwrap(), data);
 }
+
+#[test]
+fn a_restarted_ingest_forgets_its_bytes_and_a_discarded_one_leaves_nothing() {
+    let (_dir, store) = store();
+    let data = b"restart me".repeat(100);
+    let digest = digest_of(&data);
+    let mut w = ingest(&store, &digest, Some(data.len() as u64));
+    w.write(b"not these bytes").unwrap();
+    w.restart().unwrap();
+    assert_eq!(w.offset(), 0);
+    w.write(&data).unwrap();
+    w.commit().unwrap();
+    assert!(store.has(&digest));
+
+    let other = digest_of(b"other");
+    let mut w = ingest(&store, &other, Some(5));
+    w.write(b"oth").unwrap();
+    w.discard().unwrap();
+    assert!(!store.has(&other));
+    let w = ingest(&store, &other, Some(5));
+    assert_eq!(w.offset(), 0, "the discarded bytes are gone");
+}

@@ -1,0 +1,343 @@
+//! `pull_image`: a reference's manifest (the platform's, from an index), its config
+//! and its layers into the blob store, the blobs fetched a few at a time as Docker
+//! does, those already in the store skipped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::{stream, TryStreamExt};
+use oci_spec::image::Descriptor;
+
+use super::blob::Transfer;
+use super::client::{digest_of, Client};
+use super::error::RegistryError;
+use super::manifests::ManifestBody;
+use super::progress::{short_id, LayerState, PullEvent};
+use crate::image::manifest::{self, Compression, Manifest, ManifestError};
+use crate::image::platform::Platform;
+use crate::image::reference::{Digest, Reference};
+use crate::store::blobs::BlobStore;
+
+/// Blobs downloaded at once, as Docker's `max-concurrent-downloads` default.
+const PARALLEL_DOWNLOADS: usize = 3;
+/// Progress is reported at most every this many bytes of one layer (and at its end).
+const PROGRESS_STEP: u64 = 512 * 1024;
+
+/// One layer of a pulled image, as its manifest describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    pub compression: Compression,
+}
+
+/// A pulled image: every blob named here is in the store.
+#[derive(Debug, Clone)]
+pub struct PulledImage {
+    pub reference: Reference,
+    /// The index (or manifest list) the reference named, when it named one.
+    pub index: Option<(Digest, Vec<u8>)>,
+    pub manifest_digest: Digest,
+    pub manifest_bytes: Vec<u8>,
+    pub media_type: String,
+    pub config_digest: Digest,
+    pub config_size: u64,
+    pub layers: Vec<Layer>,
+}
+
+type Progress<'a> = &'a (dyn Fn(PullEvent) + Send + Sync);
+
+/// Pulls `reference` for `platform` (default: the host's) into `blobs`.
+pub async fn pull_image(
+    client: &Client,
+    reference: &Reference,
+    platform: Option<&Platform>,
+    blobs: &BlobStore,
+    progress: Progress<'_>,
+) -> Result<PulledImage, RegistryError> {
+    let repository = reference.path();
+    progress(PullEvent::Pulling {
+        tag: match (reference.tag(), reference.digest()) {
+            (_, Some(digest)) => digest.to_string(),
+            (Some(tag), None) => tag.to_string(),
+            (None, None) => String::new(),
+        },
+        repository: repository.to_string(),
+    });
+    let top = client
+        .get_manifest(reference)
+        .await
+        .map_err(|e| as_pull_error(e, reference))?;
+    let host = Platform::host();
+    let wanted = platform.unwrap_or(&host);
+    let (index, image) = match parse(client, reference, &top)? {
+        Manifest::Image(image) => (None, (top, image)),
+        Manifest::Index(list) => {
+            let entry = manifest::choose(&list, wanted).map_err(|e| match e {
+                ManifestError::NoPlatform { wanted, available } => RegistryError::NoPlatform {
+                    registry: client.domain().to_string(),
+                    reference: reference.familiar(),
+                    platform: wanted,
+                    available,
+                },
+                other => manifest_error(client, reference, other),
+            })?;
+            let digest = descriptor_digest(client, reference, entry)?;
+            progress(PullEvent::Platform {
+                digest: digest.clone(),
+                platform: wanted.to_string(),
+            });
+            let child = client.get_manifest_by_digest(repository, &digest).await?;
+            match parse(client, reference, &child)? {
+                Manifest::Image(image) => (Some(top), (child, image)),
+                Manifest::Index(_) => {
+                    return Err(client.protocol(
+                        Some(repository),
+                        format!("GET manifest {digest}"),
+                        "an index entry for a platform is itself an index",
+                    ))
+                }
+            }
+        }
+    };
+    progress(PullEvent::Resolved {
+        digest: index.as_ref().unwrap_or(&image.0).digest.clone(),
+    });
+    let (manifest, parsed) = image;
+    let config = parsed.config();
+    let config_digest = descriptor_digest(client, reference, config)?;
+    let mut layers = Vec::new();
+    for layer in parsed.layers() {
+        layers.push(Layer {
+            digest: descriptor_digest(client, reference, layer)?,
+            size: layer.size(),
+            media_type: layer.media_type().to_string(),
+            compression: manifest::layer_compression(layer.media_type())
+                .map_err(|e| manifest_error(client, reference, e))?,
+        });
+    }
+
+    fetch_all(
+        client,
+        repository,
+        blobs,
+        &config_digest,
+        config.size(),
+        &layers,
+        progress,
+    )
+    .await?;
+    if let Some(index) = &index {
+        store_bytes(client, repository, blobs, index)?;
+    }
+    store_bytes(client, repository, blobs, &manifest)?;
+    Ok(PulledImage {
+        reference: reference.clone(),
+        index: index.map(|i| (i.digest, i.bytes)),
+        manifest_digest: manifest.digest,
+        manifest_bytes: manifest.bytes,
+        media_type: manifest.media_type,
+        config_digest,
+        config_size: config.size(),
+        layers,
+    })
+}
+
+/// The config and every layer, [`PARALLEL_DOWNLOADS`] at a time; the first failure
+/// stops the others (their bytes stay in the ingest, for the next pull to resume).
+async fn fetch_all(
+    client: &Client,
+    repository: &str,
+    blobs: &BlobStore,
+    config: &Digest,
+    config_size: u64,
+    layers: &[Layer],
+    progress: Progress<'_>,
+) -> Result<(), RegistryError> {
+    // The config first, no events for it (Docker shows layers only). A digest listed
+    // twice is fetched once: two ingests of one blob in one task would wait on each
+    // other's lock forever.
+    let mut jobs: Vec<(Digest, u64, bool)> = vec![(config.clone(), config_size, false)];
+    for layer in layers {
+        if jobs.iter().any(|(d, _, _)| d == &layer.digest) {
+            continue;
+        }
+        let id = short_id(&layer.digest);
+        let state = if blobs.has(&layer.digest) {
+            LayerState::AlreadyExists
+        } else {
+            jobs.push((layer.digest.clone(), layer.size, true));
+            LayerState::Waiting
+        };
+        progress(PullEvent::Layer { id, state });
+    }
+    stream::iter(jobs.into_iter().map(Ok))
+        .try_for_each_concurrent(PARALLEL_DOWNLOADS, |(digest, size, report)| async move {
+            let id = short_id(&digest);
+            // u64::MAX: nothing reported yet.
+            let last = AtomicU64::new(u64::MAX);
+            let on_transfer = |step: Transfer| {
+                if !report {
+                    return;
+                }
+                let state = match step {
+                    Transfer::Progress { current, total } => {
+                        let previous = last.load(Ordering::Relaxed);
+                        let due = previous == u64::MAX
+                            || current >= total
+                            || current >= previous.saturating_add(PROGRESS_STEP);
+                        if !due {
+                            return;
+                        }
+                        last.store(current, Ordering::Relaxed);
+                        LayerState::Downloading { current, total }
+                    }
+                    Transfer::Retrying {
+                        attempt,
+                        delay_ms,
+                        error,
+                    } => LayerState::Retrying {
+                        attempt,
+                        delay_ms,
+                        error,
+                    },
+                    Transfer::Verifying => LayerState::Verifying,
+                };
+                progress(PullEvent::Layer {
+                    id: id.clone(),
+                    state,
+                });
+            };
+            let downloaded = client
+                .fetch_blob(repository, &digest, Some(size), blobs, &on_transfer)
+                .await?;
+            if report {
+                let state = if downloaded {
+                    LayerState::DownloadComplete
+                } else {
+                    // Another pull put it there while this one waited.
+                    LayerState::AlreadyExists
+                };
+                progress(PullEvent::Layer { id, state });
+            }
+            Ok(())
+        })
+        .await
+}
+
+fn parse(
+    client: &Client,
+    reference: &Reference,
+    body: &ManifestBody,
+) -> Result<Manifest, RegistryError> {
+    Manifest::parse(&body.bytes, Some(&body.media_type))
+        .map_err(|e| manifest_error(client, reference, e))
+}
+
+fn manifest_error(client: &Client, reference: &Reference, source: ManifestError) -> RegistryError {
+    RegistryError::Manifest {
+        registry: client.domain().to_string(),
+        repository: reference.path().to_string(),
+        reference: reference
+            .digest()
+            .map(ToString::to_string)
+            .or_else(|| reference.tag().map(str::to_string))
+            .unwrap_or_default(),
+        source,
+    }
+}
+
+fn descriptor_digest(
+    client: &Client,
+    reference: &Reference,
+    descriptor: &Descriptor,
+) -> Result<Digest, RegistryError> {
+    let text = descriptor.digest().to_string();
+    Digest::parse(&text).map_err(|problem| {
+        client.protocol(
+            Some(reference.path()),
+            format!("reading the manifest of {reference}"),
+            &format!("descriptor digest {text:?}: {problem}"),
+        )
+    })
+}
+
+/// A manifest's (or index's) bytes as a blob of the store, under their digest.
+fn store_bytes(
+    client: &Client,
+    repository: &str,
+    blobs: &BlobStore,
+    body: &ManifestBody,
+) -> Result<(), RegistryError> {
+    let blob_error = |source| RegistryError::Blob {
+        registry: client.domain().to_string(),
+        repository: repository.to_string(),
+        digest: body.digest.to_string(),
+        source,
+    };
+    // The body was checked against this digest when fetched; hashing again with the
+    // digest's own algorithm is what the ingest does anyway.
+    debug_assert_eq!(digest_of(body.digest.algorithm(), &body.bytes), body.digest);
+    let Some(mut ingest) = blobs
+        .ingest(&body.digest, Some(body.bytes.len() as u64))
+        .map_err(blob_error)?
+    else {
+        return Ok(());
+    };
+    if ingest.offset() > 0 {
+        ingest.restart().map_err(blob_error)?;
+    }
+    ingest.write(&body.bytes).map_err(blob_error)?;
+    ingest.commit().map_err(blob_error)?;
+    Ok(())
+}
+
+/// Docker's words for a refused pull: 401 without credentials, DENIED, or an unknown
+/// repository read as "pull access denied ... may require 'docker login'".
+fn as_pull_error(error: RegistryError, reference: &Reference) -> RegistryError {
+    let repository = reference.familiar_name();
+    match error {
+        RegistryError::Unauthorized {
+            registry,
+            credentials_sent: false,
+            remote,
+            ..
+        } => RegistryError::PullAccessDenied {
+            registry,
+            repository,
+            status: 401,
+            remote,
+        },
+        RegistryError::Status {
+            registry,
+            status: 403,
+            remote,
+            ..
+        } => RegistryError::PullAccessDenied {
+            registry,
+            repository,
+            status: 403,
+            remote,
+        },
+        RegistryError::ManifestUnknown {
+            registry, remote, ..
+        } if remote.iter().any(|e| e.code == "NAME_UNKNOWN") => RegistryError::PullAccessDenied {
+            registry,
+            repository,
+            status: 404,
+            remote,
+        },
+        RegistryError::ManifestUnknown {
+            registry,
+            repository: path,
+            remote,
+            ..
+        } => RegistryError::ManifestUnknown {
+            registry,
+            repository: path,
+            reference: reference.familiar(),
+            remote,
+        },
+        other => other,
+    }
+}
