@@ -38,6 +38,10 @@ pub enum ImageCommand {
     Save(super::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(super::archive::LoadArgs),
+    /// Download an image from a registry
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(super::registry::PushArgs),
 }
 
 #[derive(Args, Debug)]
@@ -144,7 +148,11 @@ pub struct PruneArgs {
     force: bool,
 }
 
-pub fn image(root: &Path, command: ImageCommand) -> anyhow::Result<ExitCode> {
+pub fn image(
+    root: &Path,
+    registry: &crate::image::pull::RegistryOptions,
+    command: ImageCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         ImageCommand::Ls(args) => images(root, args),
         ImageCommand::Inspect(args) => inspect(root, args),
@@ -155,6 +163,8 @@ pub fn image(root: &Path, command: ImageCommand) -> anyhow::Result<ExitCode> {
         ImageCommand::Import(args) => import(root, args),
         ImageCommand::Save(args) => super::archive::save(root, args),
         ImageCommand::Load(args) => super::archive::load(root, args),
+        ImageCommand::Pull(args) => super::registry::pull(root, registry, args),
+        ImageCommand::Push(args) => super::registry::push(root, registry, args),
     }
 }
 

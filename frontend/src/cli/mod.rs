@@ -4,12 +4,15 @@
 mod archive;
 pub mod format;
 mod images;
+mod progress;
+mod registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::image::pull::RegistryOptions;
 use crate::store::{Store, DEFAULT_ROOT};
 
 /// Docker's status for a usage error (unknown flag, missing argument).
@@ -26,6 +29,11 @@ pub struct Cli {
     /// Where images, layers and containers are kept.
     #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
+
+    /// A registry that may be reached over plain http or with an unverified
+    /// certificate (Docker's `insecure-registries`); loopback ones always may
+    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -52,6 +60,16 @@ pub enum Command {
     Save(archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(archive::LoadArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
+    /// Search a registry's catalog for images
+    Search(registry::SearchArgs),
 }
 
 /// Opens the store named by `--root`.
@@ -92,9 +110,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let registry = RegistryOptions {
+        insecure_registries: cli.insecure_registry.clone(),
+    };
     match cli.command {
         Command::Images(args) => images::images(&cli.root, args),
-        Command::Image(command) => images::image(&cli.root, command),
+        Command::Image(command) => images::image(&cli.root, &registry, command),
         Command::Tag(args) => images::tag(&cli.root, args),
         Command::Rmi(args) => images::rmi(&cli.root, args),
         Command::Inspect(args) => images::inspect(&cli.root, args),
@@ -102,5 +123,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => images::import(&cli.root, args),
         Command::Save(args) => archive::save(&cli.root, args),
         Command::Load(args) => archive::load(&cli.root, args),
+        Command::Pull(args) => registry::pull(&cli.root, &registry, args),
+        Command::Push(args) => registry::push(&cli.root, &registry, args),
+        Command::Login(args) => registry::login(&registry, args),
+        Command::Logout(args) => registry::logout(args),
+        Command::Search(args) => registry::search(&registry, args),
     }
 }

@@ -17,6 +17,7 @@ pub mod challenge;
 mod client;
 mod endpoint;
 mod error;
+mod login;
 mod manifests;
 mod progress;
 mod pull;

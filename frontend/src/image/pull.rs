@@ -1,0 +1,162 @@
+//! `pull` and `push` as the engine does them: the registry client moves the blobs,
+//! the store records the image (or reads it back for a push) under the store's add
+//! lock.
+
+use std::sync::Arc;
+
+use super::add::{add_image, AddError, ImageBlobs, LayerBlob, LayerEvent};
+use super::auth::{default_path, AuthError, AuthFile};
+use super::platform::Platform;
+use super::reference::{Digest, Reference};
+use crate::registry::{
+    pull_image, push_image, Client, ClientOptions, CredentialSource, ImageToPush, Layer, PullEvent,
+    PushEvent, PushedImage, RegistryError,
+};
+use crate::store::images::ImageRecord;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Add(#[from] AddError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("image {image}: {problem}")]
+    Image { image: String, problem: String },
+}
+
+/// What the registry client needs from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    pub insecure_registries: Vec<String>,
+}
+
+impl RegistryOptions {
+    /// Client options with the user's Docker credentials (config.json), if any.
+    pub fn client_options(&self) -> Result<ClientOptions, AuthError> {
+        let auth = AuthFile::load(&default_path()?)?;
+        Ok(ClientOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            credentials: CredentialSource::DockerConfig(Arc::new(auth)),
+            ..ClientOptions::default()
+        })
+    }
+}
+
+/// A finished pull.
+pub struct Pulled {
+    pub record: ImageRecord,
+    /// What the reference resolved to (the index's digest for a multi-platform image).
+    pub digest: Digest,
+    /// False when the name already named this image.
+    pub updated: bool,
+}
+
+/// Pulls `reference` into the store and names it.
+pub async fn pull(
+    store: &mut Store,
+    reference: &Reference,
+    platform: Option<&Platform>,
+    options: &RegistryOptions,
+    progress: &(dyn Fn(PullEvent) + Send + Sync),
+    extracting: &mut dyn FnMut(LayerEvent),
+) -> Result<Pulled, PullError> {
+    let client = Client::new(reference.domain(), options.client_options()?)?;
+    let before = match reference.digest() {
+        Some(digest) => store.image_by_digest(reference, digest)?,
+        None => store.image_by_tag(reference)?,
+    };
+    // Held from the first blob written to the image recorded: a concurrent rmi or
+    // prune must not collect blobs no row names yet.
+    let _adding = store.adding()?;
+    let pulled = pull_image(&client, reference, platform, &store.blobs, progress).await?;
+    let blobs = ImageBlobs {
+        config: pulled.config_digest.clone(),
+        manifest: pulled.manifest_digest.clone(),
+        manifest_media_type: pulled.media_type.clone(),
+        layers: pulled
+            .layers
+            .iter()
+            .map(|l| LayerBlob {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect(),
+    };
+    let digest = pulled
+        .index
+        .as_ref()
+        .map_or_else(|| pulled.manifest_digest.clone(), |(d, _)| d.clone());
+    let tags: Vec<Reference> = if reference.digest().is_none() {
+        vec![reference.clone()]
+    } else {
+        Vec::new()
+    };
+    let record = add_image(store, &blobs, &tags, Some((reference, &digest)), extracting)?;
+    Ok(Pulled {
+        updated: before.as_deref() != Some(record.id.as_str()),
+        record,
+        digest,
+    })
+}
+
+/// Pushes the image `record` to `target`.
+pub async fn push(
+    store: &Store,
+    record: &ImageRecord,
+    target: &Reference,
+    options: &RegistryOptions,
+    progress: &(dyn Fn(PushEvent) + Send + Sync),
+) -> Result<PushedImage, PullError> {
+    let problem = |p: String| PullError::Image {
+        image: target.familiar(),
+        problem: p,
+    };
+    let manifest_digest = Digest::parse(&record.manifest_digest)
+        .map_err(|e| problem(format!("manifest digest: {e:?}")))?;
+    let path = store.blobs.path(&manifest_digest);
+    let manifest_bytes = std::fs::read(&path)
+        .map_err(|e| problem(format!("its manifest {}: {e}", path.display())))?;
+    let config_digest = Digest::parse(&record.id).map_err(|e| problem(format!("id: {e:?}")))?;
+    let layers = store
+        .image_layers(&record.id)?
+        .into_iter()
+        .map(|l| {
+            let digest = Digest::parse(&l.blob_digest)
+                .map_err(|e| problem(format!("layer {}: {e:?}", l.blob_digest)))?;
+            let compression = super::manifest::layer_compression(
+                &oci_spec::image::MediaType::from(l.blob_media_type.as_str()),
+            )
+            .map_err(|e| problem(e.to_string()))?;
+            Ok(Layer {
+                digest,
+                size: l.blob_size,
+                media_type: l.blob_media_type,
+                compression,
+            })
+        })
+        .collect::<Result<Vec<_>, PullError>>()?;
+    // Blobs the registry may have under another repository of the image's.
+    let mount_from: Vec<String> = record
+        .repo_digests
+        .iter()
+        .chain(&record.tags)
+        .filter_map(|name| Reference::parse(name).ok())
+        .filter(|r| r.domain() == target.domain() && r.path() != target.path())
+        .map(|r| r.path().to_string())
+        .collect();
+    let image = ImageToPush {
+        manifest_bytes,
+        media_type: record.manifest_media_type.clone(),
+        config_digest,
+        layers,
+        mount_from,
+    };
+    let client = Client::new(target.domain(), options.client_options()?)?;
+    Ok(push_image(&client, target, &store.blobs, &image, progress).await?)
+}
