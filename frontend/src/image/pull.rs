@@ -128,11 +128,11 @@ pub async fn push(
         .into_iter()
         .map(|l| {
             let digest = Digest::parse(&l.blob_digest)
-                .map_err(|e| problem(format!("layer {}: {e:?}", l.blob_digest)))?;
+                .map_err(|e| format!("layer {}: {e:?}", l.blob_digest))?;
             let compression = super::manifest::layer_compression(
                 &oci_spec::image::MediaType::from(l.blob_media_type.as_str()),
             )
-            .map_err(|e| problem(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
             Ok(Layer {
                 digest,
                 size: l.blob_size,
@@ -140,7 +140,8 @@ pub async fn push(
                 compression,
             })
         })
-        .collect::<Result<Vec<_>, PullError>>()?;
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(problem)?;
     // Blobs the registry may have under another repository of the image's.
     let mount_from: Vec<String> = record
         .repo_digests
