@@ -22,7 +22,7 @@ if [ "$what" = test ]; then
     # token auth with an openssl-made key), skopeo to seed images, zstd layers, and
     # images made and unpacked by other tools (umoci, buildah).
     needs+=("docker-registry docker-registry" "htpasswd apache2-utils" "openssl openssl"
-        "skopeo skopeo" "umoci umoci" "buildah buildah" "zstd zstd" "sha256sum coreutils")
+        "skopeo skopeo" "umoci umoci" "buildah buildah" "zstd zstd" "sha256sum coreutils" "getfattr attr")
 fi
 
 missing=()
