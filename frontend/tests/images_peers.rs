@@ -391,3 +391,88 @@ fn the_host_platform_of_a_two_platform_index_is_pulled() {
     ]);
     assert!(arm.contains("linux/s390x"), "{arm}");
 }
+
+/// buildah with storage of the test's own (vfs: no mounts to leave behind).
+fn buildah(dir: &Path, args: &[&str]) -> String {
+    let out = run(Command::new("buildah")
+        .env("BUILDAH_ISOLATION", "chroot")
+        .arg("--root")
+        .arg(dir.join("buildah/root"))
+        .arg("--runroot")
+        .arg(dir.join("buildah/run"))
+        .args(["--storage-driver", "vfs"])
+        .args(args));
+    String::from_utf8_lossy(&out)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_multi_layer_image_built_by_buildah_matches_umocis_unpack() {
+    let registry = Registry::start(Flavour::Plain);
+    let test = TestStore::new();
+    let dir = test.dir.path();
+    let base = buildah(dir, &["from", "scratch"]);
+    let root = PathBuf::from(buildah(dir, &["mount", &base]));
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join("etc/d")).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    fs::write(root.join("etc/d/a"), "a\n").unwrap();
+    fs::write(root.join("etc/d/keep"), "keep\n").unwrap();
+    buildah(dir, &["commit", "-q", &base, "berth-peers-base"]);
+    let next = buildah(dir, &["from", "berth-peers-base"]);
+    let root = PathBuf::from(buildah(dir, &["mount", &next]));
+    fs::remove_file(root.join("etc/d/a")).unwrap();
+    fs::write(root.join("etc/d/b"), "b\n").unwrap();
+    buildah(dir, &["commit", "-q", &next, "berth-peers-top"]);
+    let layout = dir.join("buildah-layout");
+    buildah(
+        dir,
+        &[
+            "push",
+            "berth-peers-top",
+            &format!("oci:{}:built", layout.display()),
+        ],
+    );
+    let _ = buildah(dir, &["rm", "--all"]);
+    pull_and_compare_layout(&test, &registry, &layout, "built");
+}
+
+/// As [`pull_and_compare`], for a layout of one tagged image whose whiteouts differ.
+fn pull_and_compare_layout(test: &TestStore, registry: &Registry, layout: &Path, tag: &str) {
+    run(Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{}/peers/buildah:{tag}", registry.host())));
+    let name = format!("{}/peers/buildah:{tag}", registry.host());
+    test.ok(&["pull", &name]);
+    let bundle = test.dir.path().join("umoci-buildah");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(&bundle));
+    let store = Store::open(&test.root()).unwrap();
+    let (record, _) = resolve(&store, &name).unwrap();
+    assert_eq!(store.image_layers(&record.id).unwrap().len(), 2);
+    let dir = test.dir.path().join("rootfs-buildah");
+    let rootfs = mount_rootfs(&store, &record.id, &dir).unwrap();
+    let ours = tree(&rootfs.merged);
+    remove_rootfs(&dir).unwrap();
+    let theirs = tree(&bundle.join("rootfs"));
+    let _ = fs::remove_dir_all(&bundle);
+    assert!(
+        !ours.contains_key("etc/d/a"),
+        "buildah's whiteout hides etc/d/a"
+    );
+    assert_eq!(ours, theirs);
+}
