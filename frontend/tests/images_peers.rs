@@ -476,3 +476,82 @@ fn pull_and_compare_layout(test: &TestStore, registry: &Registry, layout: &Path,
     );
     assert_eq!(ours, theirs);
 }
+
+/// A tar whose entries are written as given, `..` and all.
+fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, kind, link, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(data.len() as u64);
+        let raw = &mut header.as_old_mut();
+        raw.name.fill(0);
+        raw.name[..name.len()].copy_from_slice(name.as_bytes());
+        raw.linkname.fill(0);
+        raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn a_hostile_layer_writes_nothing_outside_and_the_next_pull_works() {
+    let registry = Registry::start(Flavour::Plain);
+    let test = TestStore::new();
+    let layout = new_layout(test.dir.path());
+    let target = test.dir.path().join("host-victim");
+    fs::create_dir(&target).unwrap();
+    let victim = target.display().to_string();
+    let climb = format!("../../../../../../../../..{victim}/climbed");
+    let hostile = raw_tar(&[
+        (&climb, tar::EntryType::Regular, "", b"x"),
+        ("etc", tar::EntryType::Symlink, &victim, b""),
+        ("etc/through-link", tar::EntryType::Regular, "", b"x"),
+        (
+            "hard",
+            tar::EntryType::Link,
+            &format!("{victim}/../../../../etc/shadow"),
+            b"",
+        ),
+    ]);
+    let bad = image(&layout, "amd64", &[(hostile, "gzip")]);
+    let good = image(&layout, "amd64", &layers(["gzip", "gzip", "gzip"]));
+    write_index(&layout, &[(bad, "hostile"), (good, "good")]);
+    for tag in ["hostile", "good"] {
+        run(Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/peers/hostile:{tag}", registry.host())));
+    }
+    let out = test.berth(&[
+        "pull",
+        &format!("{}/peers/hostile:hostile", registry.host()),
+    ]);
+    // A name climbing out of the layer is refused (as Docker does), not clamped.
+    assert_eq!(
+        fs::read_dir(&target).unwrap().count(),
+        0,
+        "written outside the layer"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("Error: "), "{err}");
+    assert!(err.contains("climb out of the layer root"), "{err}");
+    assert_eq!(test.ok(&["images", "-q"]), "");
+    assert!(
+        test.layer_dirs().is_empty(),
+        "a refused layer leaves no directory"
+    );
+    test.ok(&["pull", &format!("{}/peers/hostile:good", registry.host())]);
+}
