@@ -252,3 +252,42 @@ fn search_lists_the_registry_catalog_with_dockers_columns() {
         "{out}"
     );
 }
+
+#[test]
+fn concurrent_pulls_of_one_image_into_one_store_both_succeed_and_share_its_layers() {
+    use integration::registry::LayerSpec;
+    let registry = Registry::start(Flavour::Plain);
+    let spec = ImageSpec {
+        layers: (0..4)
+            .map(|i| LayerSpec::Random {
+                size: (2 + i) << 20,
+                compression: Compression::Gzip,
+            })
+            .collect(),
+        platforms: vec!["linux/amd64".to_string()],
+        docker_schema2: false,
+    };
+    registry.seed("many/layers", "1", &spec);
+    let store = store();
+    let name = format!("{}/many/layers:1", registry.host());
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+                .env("DOCKER_CONFIG", store.dir.path().join("docker"))
+                .arg("--root")
+                .arg(store.root())
+                .args(["pull", "-q", &name])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(store.layer_dirs().len(), 4);
+    assert_eq!(store.ok_(&["images", "-q"]).lines().count(), 1);
+    let leftovers = std::fs::read_dir(store.root().join("blobs/ingest"))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 0, "no partial blobs stay behind");
+}
