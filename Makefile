@@ -17,7 +17,7 @@ RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 RELEASE_BERTH := target/release/berth
 TEST_THREADS ?= 2
 
-.PHONY: all build demo prereqs test unit integration lint bench bench-shim install clean
+.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images install clean
 
 all: build
 
@@ -95,15 +95,24 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Whole-process timings next to runc and crun where installed, then the
-# shim next to conmon under podman (reports, not tests; bench/README.md).
+# shim next to conmon under podman, then berth's pull and images next to
+# skopeo + umoci and podman (reports, not tests; bench/README.md).
 bench: build
 	python3 bench/bench.py --runtime $(RELEASE_BIN)
 	python3 bench/shim.py --shim $(RELEASE_SHIM)
+	python3 bench/images.py --berth $(RELEASE_BERTH)
 
 # berth-shim alone: idle memory, log throughput and podman's start-up with
 # it, each next to conmon's (SHIM_BENCH_ARGS=--quick for a short run).
 bench-shim: build
 	python3 bench/shim.py --shim $(RELEASE_SHIM) $(SHIM_BENCH_ARGS)
+
+# berth's image side alone: pull + unpack of a 5-layer, 50 MB image from a
+# private docker-registry on loopback next to skopeo copy + umoci unpack and
+# podman pull (a cold store every run), and `berth images` over 500 images
+# (IMAGES_BENCH_ARGS=--runs 3 for a short run).
+bench-images: build
+	python3 bench/images.py --berth $(RELEASE_BERTH) $(IMAGES_BENCH_ARGS)
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
 # fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and
