@@ -763,6 +763,11 @@ fn a_registry_killed_mid_pull_fails_clearly_and_the_next_pull_resumes() {
             "{error:?}"
         );
         assert!(error.to_string().contains(&registry.host()), "{error}");
+        assert!(
+            error.to_string().contains("gave up after 3 tries"),
+            "{error}"
+        );
+        eprintln!("the pull's error: {error}");
         assert!(!store.blobs.has(&digest(&layer)));
 
         registry.restart();

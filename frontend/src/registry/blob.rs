@@ -93,7 +93,10 @@ impl Client {
                     delay = delay.saturating_mul(2);
                     attempt += 1;
                 }
-                Err(e) => {
+                Err(mut e) => {
+                    if let RegistryError::Transport { detail, .. } = &mut e {
+                        detail.push_str(&format!(" (gave up after {attempt} tries)"));
+                    }
                     if matches!(
                         &e,
                         RegistryError::Blob {

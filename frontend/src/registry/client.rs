@@ -377,11 +377,16 @@ impl Client {
         lock(&self.tokens).insert(scopes.join(" "), token);
     }
 
+    /// The action names the URL; reqwest's text would name it again.
     pub(crate) fn transport(&self, action: String, error: &reqwest::Error) -> RegistryError {
+        let mut detail = chain(error);
+        if let Some(url) = error.url() {
+            detail = detail.replace(&format!(" for url ({url})"), "");
+        }
         RegistryError::Transport {
             registry: self.domain.clone(),
             action,
-            detail: chain(error),
+            detail,
         }
     }
 
