@@ -367,6 +367,30 @@ fn htpasswd_with_good_credentials_pulls() {
 }
 
 #[test]
+fn a_loopback_registry_over_tls_is_pulled_over_https_as_docker_trusts_it() {
+    let registry = Registry::start_tls(Flavour::Htpasswd);
+    let seeded = registry.seed("secure", "v1", &ImageSpec::busybox(Seed::Gzip));
+    let store = store();
+    block_on(async {
+        let client = client_for(&registry, Some((USER, PASSWORD)));
+        let (image, _) = pull(
+            &client,
+            &reference(&registry, "secure:v1"),
+            None,
+            &store.blobs,
+        )
+        .await;
+        let image = image.expect("pull over https");
+        assert_eq!(image.manifest_digest.to_string(), seeded.digest);
+        assert_complete(&image, &store.blobs);
+        // Loopback registries are insecure registries (Docker's default): https
+        // first, its self-signed certificate accepted, no fall back to http.
+        let base = client.base_url().await.expect("base url");
+        assert_eq!(base.scheme(), "https");
+    });
+}
+
+#[test]
 fn an_unknown_tag_is_manifest_unknown() {
     let registry = Registry::start(Flavour::Plain);
     registry.seed("known", "v1", &ImageSpec::busybox(Seed::Gzip));

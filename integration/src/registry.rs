@@ -56,6 +56,8 @@ pub enum Flavour {
 /// A running docker-registry and everything it owns.
 pub struct Registry {
     flavour: Flavour,
+    /// Serves https with a self-signed certificate for 127.0.0.1 instead of http.
+    tls: bool,
     dir: PathBuf,
     running: Mutex<Running>,
     token: Option<TokenServer>,
@@ -104,9 +106,20 @@ fn free_port() -> u16 {
 impl Registry {
     /// Starts a registry of `flavour`; panics (with its log) if it does not answer.
     pub fn start(flavour: Flavour) -> Registry {
+        Registry::start_with(flavour, false)
+    }
+
+    /// Starts a registry of `flavour` serving https with a self-signed certificate for
+    /// 127.0.0.1 (`tls.crt` in its dir).
+    pub fn start_tls(flavour: Flavour) -> Registry {
+        Registry::start_with(flavour, true)
+    }
+
+    fn start_with(flavour: Flavour, tls: bool) -> Registry {
         let dir = temp_dir("registry");
         let mut registry = Registry {
             flavour,
+            tls,
             dir,
             running: Mutex::new(Running {
                 child: None,
@@ -114,6 +127,23 @@ impl Registry {
             }),
             token: None,
         };
+        if tls {
+            let dir = &registry.dir;
+            run(Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(dir.join("tls.key"))
+                .arg("-out")
+                .arg(dir.join("tls.crt")));
+        }
         match flavour {
             Flavour::Plain => {}
             Flavour::Htpasswd => {
@@ -211,7 +241,8 @@ impl Registry {
                     break;
                 }
                 if let Some(status) = http_status(port, "/v2/") {
-                    if status == 200 || status == 401 {
+                    // Plain http to a TLS port gets Go's 400: the server is up.
+                    if status == 200 || status == 401 || (self.tls && status == 400) {
                         let mut running = self.lock();
                         running.child = Some(child);
                         running.port = port;
@@ -235,6 +266,11 @@ impl Registry {
 
     fn config(&self, port: u16) -> String {
         let dir = self.dir.display();
+        let tls = if self.tls {
+            format!("  tls:\n    certificate: {dir}/tls.crt\n    key: {dir}/tls.key\n")
+        } else {
+            String::new()
+        };
         let auth = match (&self.flavour, &self.token) {
             (Flavour::Htpasswd, _) => format!(
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {dir}/htpasswd\n"
@@ -251,7 +287,7 @@ impl Registry {
              log:\n  level: info\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {dir}/storage\n  delete:\n    enabled: true\n  \
              redirect:\n    disable: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: berth-test-secret\n{auth}"
+             http:\n  addr: 127.0.0.1:{port}\n  secret: berth-test-secret\n{tls}{auth}"
         )
     }
 
