@@ -587,6 +587,36 @@ fn a_redirect_to_another_host_does_not_carry_the_authorization() {
 }
 
 #[test]
+fn a_redirect_to_plain_http_on_another_host_is_refused_before_connecting() {
+    let registry = StubServer::start(|request| {
+        if request.path().contains("/blobs/") {
+            return RawResponse::new(307).header("Location", "http://storage.example.invalid/blob");
+        }
+        RawResponse::json(200, "{}")
+    });
+    let store = store();
+    let wanted = digest("sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7");
+    block_on(async {
+        let client = Client::new(&registry.host(), options(None)).unwrap();
+        let error = client
+            .fetch_blob("app", &wanted, Some(4), &store.blobs, &|_| {})
+            .await
+            .expect_err("a downgrade to plain http");
+        assert!(
+            matches!(error, RegistryError::PlainHttpRefused { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("http://storage.example.invalid/blob"),
+            "{error}"
+        );
+        assert!(!store.blobs.has(&wanted));
+    });
+}
+
+#[test]
 fn plain_http_is_refused_for_a_host_neither_loopback_nor_insecure() {
     assert!(!plain_http_allowed("registry.example.com:5000", &[]));
     assert!(!plain_http_allowed("192.168.1.10:5000", &[]));
