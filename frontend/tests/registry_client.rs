@@ -265,6 +265,7 @@ fn a_bad_password_is_refused() {
             .await;
             let error = result.expect_err("a wrong password must not pull");
             let message = error.to_string();
+            eprintln!("{flavour:?}: {message}");
             assert!(message.contains(&registry.host()), "{message}");
             match flavour {
                 Flavour::Htpasswd => {
@@ -305,6 +306,7 @@ fn anonymous_pull_from_a_token_registry_is_denied_as_docker_says() {
         )
         .await;
         let message = result.expect_err("anonymous is denied").to_string();
+        eprintln!("{message}");
         assert!(
             message.starts_with(&format!(
                 "pull access denied for {}/secret/app, repository does not exist or may require 'docker login'",
