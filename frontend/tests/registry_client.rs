@@ -1,141 +1,25 @@
 //! The registry client against real servers: Debian's docker-registry 2.8 in its
 //! plain, htpasswd and token flavours (harness: `integration::registry`), images seeded
-//! by skopeo. One behaviour per test; each test owns its registry, store and names, so
+//! by skopeo: pulls, authentication, and what goes wrong (a tampered blob, a registry
+//! killed mid-pull, a redirect to another host). One behaviour per test; each test owns its registry, store and names, so
 //! they run in parallel, and cleans up on failure too (Drop guards).
+
+mod common;
 
 use std::fs;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use berth_engine::image::auth::Credentials;
 use berth_engine::image::manifest::{Compression, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use berth_engine::image::platform::Platform;
-use berth_engine::image::reference::{Digest, Reference};
 use berth_engine::registry::{
-    plain_http_allowed, pull_image, push_image, short_id, Client, ClientOptions, CredentialSource,
-    ImageToPush, LayerState, PullEvent, PulledImage, PushEvent, PushState, RegistryError,
+    plain_http_allowed, pull_image, short_id, Client, LayerState, PullEvent, RegistryError,
 };
-use berth_engine::store::blobs::BlobStore;
+use common::*;
 use integration::registry::{
     Compression as Seed, Flavour, ImageSpec, LayerSpec, RawResponse, Registry, StubServer,
     PASSWORD, USER,
 };
 use sha2::{Digest as _, Sha256};
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(future)
-}
-
-/// A blob store in its own temp dir, removed on drop.
-struct Store {
-    _dir: tempfile::TempDir,
-    blobs: BlobStore,
-}
-
-fn store() -> Store {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let blobs = BlobStore::open(dir.path()).expect("blob store");
-    Store { _dir: dir, blobs }
-}
-
-fn options(credentials: Option<(&str, &str)>) -> ClientOptions {
-    ClientOptions {
-        credentials: match credentials {
-            Some((username, password)) => CredentialSource::Explicit(Credentials {
-                username: username.to_string(),
-                password: password.to_string(),
-            }),
-            None => CredentialSource::Anonymous,
-        },
-        backoff: Duration::from_millis(100),
-        ..ClientOptions::default()
-    }
-}
-
-fn client_for(registry: &Registry, credentials: Option<(&str, &str)>) -> Client {
-    Client::new(&registry.host(), options(credentials)).expect("client")
-}
-
-fn good_credentials(registry: &Registry) -> Option<(&'static str, &'static str)> {
-    (registry.flavour() != Flavour::Plain).then_some((USER, PASSWORD))
-}
-
-fn reference(registry: &Registry, rest: &str) -> Reference {
-    Reference::parse(&format!("{}/{rest}", registry.host())).expect("reference")
-}
-
-fn digest(text: &str) -> Digest {
-    Digest::parse(text).expect("digest")
-}
-
-/// Records every event of an operation.
-struct Recorder<E> {
-    events: Arc<Mutex<Vec<E>>>,
-}
-
-impl<E: Clone + Send + 'static> Recorder<E> {
-    fn new() -> Recorder<E> {
-        Recorder {
-            events: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    fn callback(&self) -> impl Fn(E) + Send + Sync {
-        let events = self.events.clone();
-        move |e| events.lock().unwrap().push(e)
-    }
-
-    fn all(&self) -> Vec<E> {
-        self.events.lock().unwrap().clone()
-    }
-}
-
-fn sha256_of_file(path: &std::path::Path) -> String {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let hex: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
-}
-
-/// Every blob the pulled image names is in the store and hashes to its name.
-fn assert_complete(image: &PulledImage, blobs: &BlobStore) {
-    let mut all = vec![image.manifest_digest.clone(), image.config_digest.clone()];
-    all.extend(image.layers.iter().map(|l| l.digest.clone()));
-    if let Some((index, _)) = &image.index {
-        all.push(index.clone());
-    }
-    for d in all {
-        assert!(blobs.has(&d), "{d} is not in the store");
-        assert_eq!(sha256_of_file(&blobs.path(&d)), d.to_string());
-    }
-}
-
-async fn pull(
-    client: &Client,
-    reference: &Reference,
-    platform: Option<&Platform>,
-    blobs: &BlobStore,
-) -> (Result<PulledImage, RegistryError>, Vec<PullEvent>) {
-    let recorder = Recorder::new();
-    let result = pull_image(client, reference, platform, blobs, &recorder.callback()).await;
-    (result, recorder.all())
-}
-
-fn layer_states(events: &[PullEvent]) -> Vec<LayerState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            PullEvent::Layer { state, .. } => Some(state.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn pull_by_tag_stores_manifest_config_and_layers() {
@@ -381,6 +265,7 @@ fn a_bad_password_is_refused() {
             .await;
             let error = result.expect_err("a wrong password must not pull");
             let message = error.to_string();
+            eprintln!("{flavour:?}: {message}");
             assert!(message.contains(&registry.host()), "{message}");
             match flavour {
                 Flavour::Htpasswd => {
@@ -421,6 +306,7 @@ fn anonymous_pull_from_a_token_registry_is_denied_as_docker_says() {
         )
         .await;
         let message = result.expect_err("anonymous is denied").to_string();
+        eprintln!("{message}");
         assert!(
             message.starts_with(&format!(
                 "pull access denied for {}/secret/app, repository does not exist or may require 'docker login'",
@@ -483,6 +369,30 @@ fn htpasswd_with_good_credentials_pulls() {
 }
 
 #[test]
+fn a_loopback_registry_over_tls_is_pulled_over_https_as_docker_trusts_it() {
+    let registry = Registry::start_tls(Flavour::Htpasswd);
+    let seeded = registry.seed("secure", "v1", &ImageSpec::busybox(Seed::Gzip));
+    let store = store();
+    block_on(async {
+        let client = client_for(&registry, Some((USER, PASSWORD)));
+        let (image, _) = pull(
+            &client,
+            &reference(&registry, "secure:v1"),
+            None,
+            &store.blobs,
+        )
+        .await;
+        let image = image.expect("pull over https");
+        assert_eq!(image.manifest_digest.to_string(), seeded.digest);
+        assert_complete(&image, &store.blobs);
+        // Loopback registries are insecure registries (Docker's default): https
+        // first, its self-signed certificate accepted, no fall back to http.
+        let base = client.base_url().await.expect("base url");
+        assert_eq!(base.scheme(), "https");
+    });
+}
+
+#[test]
 fn an_unknown_tag_is_manifest_unknown() {
     let registry = Registry::start(Flavour::Plain);
     registry.seed("known", "v1", &ImageSpec::busybox(Seed::Gzip));
@@ -505,180 +415,6 @@ fn an_unknown_tag_is_manifest_unknown() {
             )
         );
     });
-}
-
-fn push_events(events: &[PushEvent]) -> Vec<PushState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            PushEvent::Layer { state, .. } => Some(state.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn push_then_pull_round_trip_mounting_from_another_repository() {
-    let registry = Registry::start(Flavour::Token);
-    let spec = ImageSpec {
-        layers: vec![
-            LayerSpec::Busybox(Seed::Gzip),
-            LayerSpec::Text {
-                marker: "mount".into(),
-                compression: Seed::Zstd,
-            },
-        ],
-        ..ImageSpec::busybox(Seed::Gzip)
-    };
-    registry.seed("source/app", "v1", &spec);
-    let (first, second) = (store(), store());
-    block_on(async {
-        let client = client_for(&registry, Some((USER, PASSWORD)));
-        let source = reference(&registry, "source/app:v1");
-        let (pulled, _) = pull(&client, &source, None, &first.blobs).await;
-        let pulled = pulled.expect("pull the source");
-
-        let target = reference(&registry, "copies/app:v2");
-        let recorder = Recorder::new();
-        let push_client = client_for(&registry, Some((USER, PASSWORD)));
-        let pushed = push_image(
-            &push_client,
-            &target,
-            &first.blobs,
-            &ImageToPush::from(&pulled),
-            &recorder.callback(),
-        )
-        .await
-        .expect("push");
-        assert_eq!(pushed.digest, pulled.manifest_digest);
-        assert_eq!(pushed.size, pulled.manifest_bytes.len() as u64);
-        let events = recorder.all();
-        assert_eq!(
-            events.first(),
-            Some(&PushEvent::Repository {
-                name: format!("{}/copies/app", registry.host())
-            })
-        );
-        let mounted = PushState::MountedFrom {
-            repository: "source/app".into(),
-        };
-        let states = push_events(&events);
-        assert_eq!(
-            states.iter().filter(|s| **s == mounted).count(),
-            2,
-            "{events:?}"
-        );
-        assert_eq!(
-            events.last(),
-            Some(&PushEvent::Pushed {
-                tag: Some("v2".into()),
-                digest: pushed.digest.clone(),
-                size: pushed.size
-            })
-        );
-
-        let head = push_client.head_manifest(&target).await.expect("head");
-        assert_eq!(head.digest.as_ref(), Some(&pushed.digest));
-        let (again, _) = pull(
-            &client_for(&registry, Some((USER, PASSWORD))),
-            &target,
-            None,
-            &second.blobs,
-        )
-        .await;
-        let again = again.expect("pull what was pushed");
-        assert_eq!(again.manifest_digest, pulled.manifest_digest);
-        assert_complete(&again, &second.blobs);
-    });
-}
-
-#[test]
-fn push_uploads_in_chunks_to_an_empty_registry() {
-    let source = Registry::start(Flavour::Plain);
-    let spec = ImageSpec {
-        layers: vec![
-            LayerSpec::Random {
-                size: 300 * 1024,
-                compression: Seed::None,
-            },
-            LayerSpec::Busybox(Seed::Gzip),
-        ],
-        ..ImageSpec::busybox(Seed::Gzip)
-    };
-    source.seed("src", "v1", &spec);
-    let target = Registry::start(Flavour::Htpasswd);
-    let store = store();
-    block_on(async {
-        let (pulled, _) = pull(
-            &client_for(&source, None),
-            &reference(&source, "src:v1"),
-            None,
-            &store.blobs,
-        )
-        .await;
-        let pulled = pulled.expect("pull");
-        let options = ClientOptions {
-            chunk_size: 64 * 1024,
-            ..options(good_credentials(&target))
-        };
-        let client = Client::new(&target.host(), options).unwrap();
-        let recorder = Recorder::new();
-        let image = ImageToPush {
-            mount_from: Vec::new(),
-            ..ImageToPush::from(&pulled)
-        };
-        let destination = reference(&target, "dst/app:latest");
-        let pushed = push_image(
-            &client,
-            &destination,
-            &store.blobs,
-            &image,
-            &recorder.callback(),
-        )
-        .await
-        .expect("push");
-        let states = push_events(&recorder.all());
-        assert_eq!(
-            states.iter().filter(|s| **s == PushState::Pushed).count(),
-            2
-        );
-        assert!(states.contains(&PushState::Preparing));
-        let pushing = states
-            .iter()
-            .filter(|s| matches!(s, PushState::Pushing { .. }))
-            .count();
-        assert!(pushing >= 2, "{states:?}");
-        // A second push finds every layer there.
-        let recorder = Recorder::new();
-        push_image(
-            &client,
-            &destination,
-            &store.blobs,
-            &image,
-            &recorder.callback(),
-        )
-        .await
-        .expect("push again");
-        let states = push_events(&recorder.all());
-        assert_eq!(
-            states
-                .iter()
-                .filter(|s| **s == PushState::AlreadyExists)
-                .count(),
-            2
-        );
-        let other = store_pull(&target, "dst/app:latest").await;
-        assert_eq!(other, pushed.digest);
-    });
-}
-
-async fn store_pull(registry: &Registry, rest: &str) -> Digest {
-    let store = store();
-    let client = client_for(registry, good_credentials(registry));
-    let (image, _) = pull(&client, &reference(registry, rest), None, &store.blobs).await;
-    let image = image.expect("pull");
-    assert_complete(&image, &store.blobs);
-    image.manifest_digest
 }
 
 #[test]
@@ -763,6 +499,11 @@ fn a_registry_killed_mid_pull_fails_clearly_and_the_next_pull_resumes() {
             "{error:?}"
         );
         assert!(error.to_string().contains(&registry.host()), "{error}");
+        assert!(
+            error.to_string().contains("gave up after 3 tries"),
+            "{error}"
+        );
+        eprintln!("the pull's error: {error}");
         assert!(!store.blobs.has(&digest(&layer)));
 
         registry.restart();
@@ -848,28 +589,32 @@ fn a_redirect_to_another_host_does_not_carry_the_authorization() {
 }
 
 #[test]
-fn catalog_and_tags_list_what_the_registry_has() {
-    let registry = Registry::start(Flavour::Plain);
-    registry.seed("listed/one", "v1", &ImageSpec::busybox(Seed::Gzip));
-    registry.seed("listed/one", "v2", &ImageSpec::busybox(Seed::Gzip));
-    registry.seed("listed/two", "latest", &ImageSpec::busybox(Seed::Gzip));
+fn a_redirect_to_plain_http_on_another_host_is_refused_before_connecting() {
+    let registry = StubServer::start(|request| {
+        if request.path().contains("/blobs/") {
+            return RawResponse::new(307).header("Location", "http://storage.example.invalid/blob");
+        }
+        RawResponse::json(200, "{}")
+    });
+    let store = store();
+    let wanted = digest("sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7");
     block_on(async {
-        let client = client_for(&registry, None);
-        let all = client.catalog(None, None).await.expect("catalog");
-        assert_eq!(all, ["listed/one", "listed/two"]);
-        let page = client
-            .catalog(Some(1), Some("listed/one"))
-            .await
-            .expect("page");
-        assert_eq!(page, ["listed/two"]);
-        let mut tags = client.tags("listed/one").await.expect("tags");
-        tags.sort();
-        assert_eq!(tags, ["v1", "v2"]);
+        let client = Client::new(&registry.host(), options(None)).unwrap();
         let error = client
-            .tags("listed/none")
+            .fetch_blob("app", &wanted, Some(4), &store.blobs, &|_| {})
             .await
-            .expect_err("unknown repository");
-        assert!(error.to_string().contains("listed/none"), "{error}");
+            .expect_err("a downgrade to plain http");
+        assert!(
+            matches!(error, RegistryError::PlainHttpRefused { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("http://storage.example.invalid/blob"),
+            "{error}"
+        );
+        assert!(!store.blobs.has(&wanted));
     });
 }
 

@@ -15,6 +15,7 @@
 
 pub mod bpf_check;
 mod image_refs;
+mod registry_auth;
 pub mod seccomp_gen;
 mod shim_logs;
 
@@ -408,4 +409,14 @@ pub fn shim_logs(data: &[u8]) {
 /// or a value that round-trips (see `image_refs.rs`).
 pub fn image_refs(data: &[u8]) {
     image_refs::run(data);
+}
+
+// ---- 10. the front-end's registry client: what a registry sends ------------
+
+/// `WWW-Authenticate` challenges (each reads back as itself once written
+/// out), registry error bodies (one short line each), token responses and
+/// `Link` headers (never a path to another host), from untrusted bytes (see
+/// `registry_auth.rs`).
+pub fn registry_auth_challenge(data: &[u8]) {
+    registry_auth::run(data);
 }

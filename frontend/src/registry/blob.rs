@@ -69,10 +69,20 @@ impl Client {
         blobs: &BlobStore,
         progress: Report<'_>,
     ) -> Result<bool, RegistryError> {
-        let Some(mut ingest) = blobs
-            .ingest(digest, size)
-            .map_err(|e| self.blob_error(repository, digest, e))?
-        else {
+        // The ingest waits on a file lock while another writer (another pull, maybe in
+        // this very task) has the blob: off the async threads, so it cannot stall them.
+        let opened = {
+            let (blobs, digest) = (blobs.clone(), digest.clone());
+            tokio::task::spawn_blocking(move || blobs.ingest(&digest, size)).await
+        };
+        let opened = opened.map_err(|e| {
+            self.protocol(
+                Some(repository),
+                format!("opening the ingest of {digest}"),
+                &e.to_string(),
+            )
+        })?;
+        let Some(mut ingest) = opened.map_err(|e| self.blob_error(repository, digest, e))? else {
             return Ok(false);
         };
         let mut delay = self.options().backoff;
@@ -93,7 +103,10 @@ impl Client {
                     delay = delay.saturating_mul(2);
                     attempt += 1;
                 }
-                Err(e) => {
+                Err(mut e) => {
+                    if let RegistryError::Transport { detail, .. } = &mut e {
+                        detail.push_str(&format!(" (gave up after {attempt} tries)"));
+                    }
                     if matches!(
                         &e,
                         RegistryError::Blob {

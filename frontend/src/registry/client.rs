@@ -27,13 +27,26 @@ const REDIRECTS_MAX: usize = 10;
 pub const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
 
 /// Where a client's credentials come from.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub enum CredentialSource {
     #[default]
     Anonymous,
     /// Docker's config.json: the entry for the client's registry, if any.
     DockerConfig(Arc<AuthFile>),
     Explicit(Credentials),
+}
+
+impl std::fmt::Debug for CredentialSource {
+    /// Never the password: options end up in logs and error reports.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialSource::Anonymous => f.write_str("Anonymous"),
+            CredentialSource::DockerConfig(file) => {
+                write!(f, "DockerConfig({})", file.path().display())
+            }
+            CredentialSource::Explicit(c) => write!(f, "Explicit({}:<redacted>)", c.username),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -377,11 +390,16 @@ impl Client {
         lock(&self.tokens).insert(scopes.join(" "), token);
     }
 
+    /// The action names the URL; reqwest's text would name it again.
     pub(crate) fn transport(&self, action: String, error: &reqwest::Error) -> RegistryError {
+        let mut detail = chain(error);
+        if let Some(url) = error.url() {
+            detail = detail.replace(&format!(" for url ({url})"), "");
+        }
         RegistryError::Transport {
             registry: self.domain.clone(),
             action,
-            detail: chain(error),
+            detail,
         }
     }
 

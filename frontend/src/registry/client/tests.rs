@@ -15,3 +15,19 @@ fn a_client_for_docker_hub_talks_to_registry_1() {
     assert_eq!(client.host, "registry-1.docker.io");
     assert_eq!(client.domain(), "docker.io");
 }
+
+#[test]
+fn options_never_show_the_password() {
+    let options = ClientOptions {
+        credentials: CredentialSource::Explicit(Credentials {
+            username: "alice".into(),
+            password: "hunter2".into(),
+        }),
+        ..ClientOptions::default()
+    };
+    let shown = format!("{options:?}");
+    assert!(
+        shown.contains("alice") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
