@@ -5,7 +5,26 @@
         [--layers N] [--layer-mb N] [--images N] [--no-zstd] [--only NAME[,NAME]]
         [--json FILE]
 
-See bench/README.md ("images"). Python 3.11 standard library only; must run as root.
+Python 3.11 standard library only; must run as root. It builds a test image by hand (an
+OCI layout: --layers layers of --layer-mb MB of files each, source-like text and random
+bytes, gzip and, where zstd is installed, zstd), starts Debian's docker-registry on
+127.0.0.1 with its config and storage in a temp dir, pushes the image with skopeo, and
+times, round-robin, each in a fresh store removed after it (the page cache is not dropped):
+
+    berth --root FRESH pull 127.0.0.1:PORT/bench/image:TAG
+    skopeo --insecure-policy copy --src-tls-verify=false docker://... oci:FRESH/layout:TAG
+      then umoci unpack --image FRESH/layout:TAG FRESH/bundle (one figure, and each alone)
+    podman --root FRESH/root --runroot FRESH/run pull --tls-verify=false 127.0.0.1:...
+    tar --gzip|--zstd -xf BLOB -C FRESH for each layer blob from local files (the floor)
+
+then `berth --root STORE images` over --images images made by `berth import`, next to
+`podman images` over the same images (`berth save` of them all, `podman load`). After
+every pull the probe files (a text and a binary one per layer) must be in the fresh dir
+with their content. Prints medians (min), CPU time and ratios, and whether berth's pull
+takes at most 0.5 of the faster peer's median. Exits 0 whatever the figures, 1 if a tool
+fails (its command, exit status and stderr are printed). Leaves no process, mount or
+temp dir behind: the registry is stopped by its pid, whatever is mounted under the temp
+dir is unmounted.
 """
 
 import argparse
@@ -234,19 +253,21 @@ def build_image(layout, layers, layer_mb, want_zstd, seed):
                            "tar_bytes": sum(len(t) for t in tars), "variants": {}}
     for name, tag, media_type, compress in variants:
         blobs = [compress(t) for t in tars]
+        layer_descs = [{"mediaType": media_type, "digest": write_blob(layout, b),
+                        "size": len(b)} for b in blobs]
         manifest = json.dumps({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": config_desc,
-            "layers": [{"mediaType": media_type, "digest": write_blob(layout, b),
-                        "size": len(b)} for b in blobs],
+            "layers": layer_descs,
         }, separators=(",", ":")).encode()
         digest = write_blob(layout, manifest)
         manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
                           "digest": digest, "size": len(manifest),
                           "annotations": {"org.opencontainers.image.ref.name": tag}})
         desc["variants"][name] = {"tag": tag, "digest": digest,
-                                  "blob_bytes": sum(len(b) for b in blobs)}
+                                  "blob_bytes": sum(len(b) for b in blobs),
+                                  "layer_digests": [d["digest"] for d in layer_descs]}
     with open(os.path.join(layout, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                    "manifests": manifests}, f)
@@ -347,12 +368,17 @@ def tool_env(**extra):
 # Timing: whole processes, wall time and the CPU time of their reaped trees
 # ---------------------------------------------------------------------------
 def children_cpu_ns():
+    """(user, sys) ns of every child reaped so far, their reaped descendants included."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return int((ru.ru_utime + ru.ru_stime) * 1e9)
+    return int(ru.ru_utime * 1e9), int(ru.ru_stime * 1e9)
+
+
+def add(a, b):
+    return tuple(x + y for x, y in zip(a, b))
 
 
 def timed(tool, what, argv, env, timeout, stdin_data=None):
-    """(wall ns, CPU ns) of one process, stdout to /dev/null; ToolFailure if it fails."""
+    """(wall, user, sys) ns of one process, stdout to /dev/null; ToolFailure if it fails."""
     cpu0 = children_cpu_ns()
     t0 = time.perf_counter_ns()
     try:
@@ -362,11 +388,11 @@ def timed(tool, what, argv, env, timeout, stdin_data=None):
     except subprocess.TimeoutExpired:
         raise ToolFailure(tool, f"{what} did not finish in {timeout} s: {' '.join(argv)}")
     ns = time.perf_counter_ns() - t0
-    cpu = children_cpu_ns() - cpu0
+    user, sys_ = (b - a for a, b in zip(cpu0, children_cpu_ns()))
     if p.returncode != 0:
         p.stderr = p.stderr.decode(errors="replace")
         raise ToolFailure(tool, f"{what} failed", p)
-    return ns, cpu
+    return ns, user, sys_
 
 
 def run_ok(tool, what, argv, env, timeout, stdin_data=None):
@@ -431,8 +457,10 @@ def check_probes(tool, root, probes):
 # The tools
 # ---------------------------------------------------------------------------
 class Bench:
-    def __init__(self, args, tmp, registry, probes):
+    def __init__(self, args, tmp, registry, image, layout, probes):
         self.args = args
+        self.image = image
+        self.layout = layout
         self.tmp = tmp
         self.registry = registry
         self.probes = probes
@@ -489,23 +517,23 @@ lock_type = "file"
     def pull_berth(self, tag):
         d = self.fresh("berth")
         try:
-            ns, cpu = timed("berth", "pull", [self.args.berth, "--root", d, "pull",
-                                              self.ref(tag)], self.berth_env, self.timeout)
+            got = timed("berth", "pull", [self.args.berth, "--root", d, "pull", self.ref(tag)],
+                        self.berth_env, self.timeout)
             check_probes("berth", d, self.probes)
         finally:
             dispose(d)
-        return {"pull": (ns, cpu)}
+        return {"pull": got}
 
     def pull_skopeo_umoci(self, tag):
         d = self.fresh("skopeo-umoci")
         layout = os.path.join(d, "layout")
         try:
-            c_ns, c_cpu = timed("skopeo", "copy", [
-                "skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false",
+            copy = timed("skopeo", "copy", [
+                "skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
                 f"docker://{self.ref(tag)}", f"oci:{layout}:{tag}"],
                 self.containers_env, self.timeout)
             try:
-                u_ns, u_cpu = timed("umoci", "unpack", [
+                unpack = timed("umoci", "unpack", [
                     "umoci", "unpack", "--image", f"{layout}:{tag}", os.path.join(d, "bundle")],
                     self.containers_env, self.timeout)
             except ToolFailure as e:
@@ -516,8 +544,7 @@ lock_type = "file"
             check_probes("skopeo+umoci", os.path.join(d, "bundle", "rootfs"), self.probes)
         finally:
             dispose(d)
-        return {"pull": (c_ns + u_ns, c_cpu + u_cpu), "copy": (c_ns, c_cpu),
-                "unpack": (u_ns, u_cpu)}
+        return {"pull": add(copy, unpack), "copy": copy, "unpack": unpack}
 
     def podman_argv(self, d, *args):
         return ["podman", "--root", os.path.join(d, "root"), "--runroot",
@@ -526,13 +553,29 @@ lock_type = "file"
     def pull_podman(self, tag):
         d = self.fresh("podman")
         try:
-            ns, cpu = timed("podman", "pull", self.podman_argv(
-                d, "pull", "--quiet", "--tls-verify=false", self.ref(tag)),
+            got = timed("podman", "pull", self.podman_argv(
+                d, "pull", "--tls-verify=false", self.ref(tag)),
                 self.containers_env, self.timeout)
             check_probes("podman", os.path.join(d, "root"), self.probes)
         finally:
             self.podman_mounts += dispose(d)
-        return {"pull": (ns, cpu)}
+        return {"pull": got}
+
+    def unpack_floor(self, variant):
+        """What unpacking alone costs on this machine: GNU tar extracting the same layer
+        blobs from local files, one after the other, into a fresh dir (no network, no
+        digests, no store)."""
+        d = self.fresh("tar")
+        got = (0, 0, 0)
+        try:
+            for digest in self.image["variants"][variant]["layer_digests"]:
+                blob = os.path.join(self.layout, "blobs", "sha256", digest.split(":", 1)[1])
+                got = add(got, timed("tar", "-x", ["tar", f"--{variant}", "-xf", blob, "-C", d],
+                                     self.containers_env, self.timeout))
+            check_probes("tar", d, self.probes)
+        finally:
+            dispose(d)
+        return {"pull": got}
 
     # -- images -------------------------------------------------------------
     def fill_berth_store(self, n):
@@ -598,18 +641,21 @@ def tiny_tar(i):
 # Driver and report
 # ---------------------------------------------------------------------------
 def summarize(samples):
-    """[(ns, cpu_ns)] -> stats in ms."""
-    ms = [s[0] / 1e6 for s in samples]
-    cpu = [s[1] / 1e6 for s in samples]
+    """[(wall, user, sys) ns] -> stats in ms."""
+    ms, user, sys_ = ([s[i] / 1e6 for s in samples] for i in range(3))
+    cpu = [u + k for u, k in zip(user, sys_)]
     return {"median_ms": statistics.median(ms), "min_ms": min(ms),
-            "median_cpu_ms": statistics.median(cpu), "n": len(ms),
-            "ms": [round(x, 2) for x in ms], "cpu_ms": [round(x, 2) for x in cpu]}
+            "median_cpu_ms": statistics.median(cpu), "median_user_ms": statistics.median(user),
+            "median_sys_ms": statistics.median(sys_), "n": len(ms),
+            "ms": [round(x, 2) for x in ms], "user_ms": [round(x, 2) for x in user],
+            "sys_ms": [round(x, 2) for x in sys_]}
 
 
 def measure(rows, args, rng, res, failures, notes):
-    """rows: {row label: {tool: fn() -> {key: (ns, cpu)}}}. Round-robin, the tools shuffled
-    in each round; warm-up rounds thrown away; a tool that fails is out of that row (its
-    message kept) and the others go on."""
+    """rows: {row label: {tool: fn() -> {key: (wall, user, sys) ns}}}. Round-robin, the
+    tools shuffled in each round; warm-up rounds thrown away; a tool that fails is out of
+    that row (its message kept) and the others go on; one that cannot do the row at all
+    is noted."""
     for label, tools in rows.items():
         print(f"[{label}] {args.runs} runs + {args.warmup} warm-up each, "
               f"{', '.join(tools)}", file=sys.stderr)
@@ -646,7 +692,7 @@ def cell(st, key):
         return "-"
     if key == "ms":
         return f"{st['median_ms']:.0f} ({st['min_ms']:.0f})"
-    return f"{st['median_cpu_ms']:.0f}"
+    return f"{st['median_user_ms']:.0f} + {st['median_sys_ms']:.0f}"
 
 
 def ratio(a, b, key="median_ms"):
@@ -656,7 +702,9 @@ def ratio(a, b, key="median_ms"):
 
 
 def fmt_ratio(r):
-    return "-" if r is None else f"{r:.2f}×"
+    if r is None:
+        return "-"
+    return f"{r:.3f}×" if r < 0.1 else f"{r:.2f}×"
 
 
 def stat(res, label, tool, key="pull"):
@@ -681,7 +729,7 @@ def report(res, failures, args, labels):
             lines.append(("  umoci unpack alone", {"skopeo+umoci": stat(res, label,
                                                                       "skopeo+umoci", "unpack")}))
     for title, key in ((f"ms: median (min) of {args.runs}", "ms"),
-                       ("CPU ms (user+sys, reaped tree): median", "cpu")):
+                       ("CPU ms, user + sys (ratios: sums)", "cpu")):
         w = max(len(title), *(len(ln[0]) for ln in lines)) + 2
         rkey = "median_ms" if key == "ms" else "median_cpu_ms"
         print()
@@ -717,6 +765,17 @@ def report(res, failures, args, labels):
                None: "target not fully evaluated"}[met]
     text = "target (berth's median against the faster peer's): " + "; ".join(parts) \
         + f" -> {verdict}"
+    floors = []
+    for label in labels:
+        f, b = stat(res, label, "tar -x"), stat(res, label, "berth")
+        if f is not None:
+            floors.append(f"{label.removeprefix('pull, ')} {f['median_ms']:.0f} "
+                          f"({f['min_ms']:.0f}) ms, berth/floor {fmt_ratio(ratio(b, f))}")
+    if floors:
+        print()
+        print("floor: GNU tar -x of the same layer blobs from local files, one after the "
+              "other, into a fresh dir (no network, no digests, no store), median (min): "
+              + "; ".join(floors))
     print()
     print(text)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
@@ -838,13 +897,12 @@ def main():
         layout = os.path.join(tmp, "layout")
         image, probes = build_image(layout, args.layers, args.layer_mb, want_zstd, args.seed)
         registry = Registry(tmp, 30)
-        b = Bench(args, tmp, registry, probes)
+        b = Bench(args, tmp, registry, image, layout, probes)
         for v in image["variants"].values():
             run_ok("skopeo", "push of the test image", [
                 "skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests",
                 "--dest-tls-verify=false", f"oci:{layout}:{v['tag']}",
                 f"docker://{b.ref(v['tag'])}"], b.containers_env, args.timeout)
-        shutil.rmtree(layout)
         header(args, registry, image, tools)
         sys.stdout.flush()
 
@@ -859,6 +917,8 @@ def main():
                     row["skopeo+umoci"] = lambda tag=tag: b.pull_skopeo_umoci(tag)
                 if "podman" in tools:
                     row["podman"] = lambda tag=tag: b.pull_podman(tag)
+                if shutil.which("tar"):
+                    row["tar -x"] = lambda name=name: b.unpack_floor(name)
                 labels.append(label)
                 measure({label: row}, args, rng, res, failures, notes)
         if "images" in args.only:
