@@ -193,3 +193,21 @@ fn commit_turns_an_upper_dir_into_a_new_image() {
     let history = test.ok(&["history", "busybox:committed"]);
     assert!(history.contains("a test commit"), "{history}");
 }
+
+#[test]
+fn an_image_repeating_a_layer_records_it_once_and_mounts() {
+    let test = TestStore::new();
+    let mut store = Store::open(&test.root()).unwrap();
+    let a = layer_tar(&[("a", "first")], &[]);
+    let b = layer_tar(&[("a", "second")], &[]);
+    let id = make_image(&mut store, "repeat", &[a.clone(), b, a]);
+    assert_eq!(test.layer_dirs().len(), 2);
+    assert_eq!(store.image_layers(&id).unwrap().len(), 3);
+    let dir = test.dir.path().join("repeat");
+    let rootfs = mount_rootfs(&store, &id, &dir).unwrap();
+    assert_eq!(
+        fs::read_to_string(rootfs.merged.join("a")).unwrap(),
+        "first"
+    );
+    remove_rootfs(&dir).unwrap();
+}

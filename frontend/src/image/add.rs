@@ -3,17 +3,21 @@
 //! transaction that makes the image and its names visible. Pull, load, import and
 //! commit all end here.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use oci_spec::image::MediaType;
 use serde_json::Value;
 
 use super::layer::{self, Limits};
-use super::manifest::{layer_compression, ManifestError};
+use super::manifest::{layer_compression, Compression, ManifestError};
 use super::reference::{Digest, Reference};
 use crate::store::images::{ImageLayer, ImageRecord, NewImage};
-use crate::store::layers::{LayerError, UnpackedLayer};
+use crate::store::layers::{LayerError, LayerSlot, UnpackedLayer};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,46 +113,105 @@ pub fn add_image(
             ),
         ));
     }
-    let mut layers = Vec::with_capacity(diff_ids.len());
-    for (blob, diff_id) in blobs.layers.iter().zip(&diff_ids) {
-        let compression =
+    let mut compressions = Vec::with_capacity(blobs.layers.len());
+    for blob in &blobs.layers {
+        compressions.push(
             layer_compression(&MediaType::from(blob.media_type.as_str())).map_err(|source| {
                 AddError::Compression {
                     digest: blob.digest.to_string(),
                     source,
                 }
-            })?;
-        let path = store.blobs.path(&blob.digest);
-        let mut extracting = false;
-        let (layer, _) = store.ensure_layer(diff_id, |dir| {
-            extracting = true;
-            progress(LayerEvent::Extracting {
-                blob: blob.digest.clone(),
-            });
-            let file = File::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let unpacked =
-                layer::unpack(BufReader::new(file), compression, dir, &Limits::default())?;
-            Ok(UnpackedLayer {
-                diff_id: unpacked.diff_id,
-                size: unpacked.size,
-            })
-        })?;
-        progress(if extracting {
-            LayerEvent::Extracted {
-                blob: blob.digest.clone(),
-                size: layer.size,
+            })?,
+        );
+    }
+    // Each diff once (an image may repeat one), staged in diff_id order: the locks
+    // are then taken in one order by every process.
+    let mut firsts: Vec<usize> = Vec::new();
+    for (i, diff_id) in diff_ids.iter().enumerate() {
+        if !firsts.iter().any(|&f| diff_ids[f] == *diff_id) {
+            firsts.push(i);
+        }
+    }
+    firsts.sort_by(|&a, &b| diff_ids[a].cmp(&diff_ids[b]));
+    let mut slots: HashMap<String, LayerSlot> = HashMap::new();
+    for &i in &firsts {
+        match store.stage_layer(&diff_ids[i]) {
+            Ok(slot) => {
+                slots.insert(diff_ids[i].to_string(), slot);
             }
-        } else {
-            LayerEvent::AlreadyThere {
-                blob: blob.digest.clone(),
+            Err(e) => {
+                abandon(slots);
+                return Err(e.into());
             }
-        });
+        }
+    }
+    let jobs: Vec<Job> = firsts
+        .iter()
+        .filter_map(|&i| match slots.get(&diff_ids[i].to_string()) {
+            Some(LayerSlot::Staged(staged)) => Some(Job {
+                diff_id: diff_ids[i].to_string(),
+                blob: blobs.layers[i].digest.clone(),
+                path: store.blobs.path(&blobs.layers[i].digest),
+                compression: compressions[i],
+                dir: staged.staging.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut unpacked = unpack_all(&jobs, progress);
+    let mut layers = Vec::with_capacity(diff_ids.len());
+    let mut failure: Option<AddError> = None;
+    for (blob, diff_id) in blobs.layers.iter().zip(&diff_ids) {
+        let key = diff_id.to_string();
+        let layer = match slots.remove(&key) {
+            Some(LayerSlot::Present(layer)) => {
+                progress(LayerEvent::AlreadyThere {
+                    blob: blob.digest.clone(),
+                });
+                // Kept for a repeat of the same diff later in this image.
+                slots.insert(key, LayerSlot::Present(layer.clone()));
+                layer
+            }
+            Some(LayerSlot::Staged(staged)) => {
+                let result = match unpacked.remove(&key) {
+                    Some(Ok(done)) if failure.is_none() => {
+                        store.record_layer(staged, done).map_err(AddError::from)
+                    }
+                    Some(Err(source)) => {
+                        staged.abandon();
+                        Err(AddError::Layer(LayerError::Unpack {
+                            diff_id: key.clone(),
+                            source,
+                        }))
+                    }
+                    _ => {
+                        staged.abandon();
+                        continue;
+                    }
+                };
+                match result {
+                    Ok(layer) => {
+                        slots.insert(key, LayerSlot::Present(layer.clone()));
+                        layer
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        continue;
+                    }
+                }
+            }
+            None => continue,
+        };
         layers.push(ImageLayer {
             layer,
             blob_digest: blob.digest.to_string(),
             blob_media_type: blob.media_type.clone(),
             blob_size: blob.size,
         });
+    }
+    if let Some(e) = failure {
+        abandon(slots);
+        return Err(e);
     }
     let image = NewImage {
         id: blobs.config.clone(),
@@ -162,4 +225,81 @@ pub fn add_image(
     store
         .image(&id)?
         .ok_or_else(|| config_error(&blobs.config, "the image vanished as it was recorded"))
+}
+
+/// One layer to unpack: its blob and the staging dir it goes into.
+struct Job {
+    diff_id: String,
+    blob: Digest,
+    path: PathBuf,
+    compression: Compression,
+    dir: PathBuf,
+}
+
+fn abandon(slots: HashMap<String, LayerSlot>) {
+    for slot in slots.into_values() {
+        if let LayerSlot::Staged(staged) = slot {
+            staged.abandon();
+        }
+    }
+}
+
+fn unpack_one(job: &Job) -> anyhow::Result<UnpackedLayer> {
+    let file = File::open(&job.path).map_err(|e| anyhow::anyhow!("{}: {e}", job.path.display()))?;
+    let unpacked = layer::unpack(
+        BufReader::with_capacity(256 * 1024, file),
+        job.compression,
+        &job.dir,
+        &Limits::default(),
+    )?;
+    Ok(UnpackedLayer {
+        diff_id: unpacked.diff_id,
+        size: unpacked.size,
+    })
+}
+
+/// Unpacks the jobs on as many threads as there are CPUs: layers are independent
+/// directories, and creating their files is the kernel's work, which spreads over
+/// cores (a pull is mostly that). Progress is reported from this thread.
+fn unpack_all(
+    jobs: &[Job],
+    progress: &mut dyn FnMut(LayerEvent),
+) -> HashMap<String, anyhow::Result<UnpackedLayer>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    let next = AtomicUsize::new(0);
+    let (events, received) = mpsc::channel::<(usize, Option<anyhow::Result<UnpackedLayer>>)>();
+    let mut results = HashMap::new();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let events = events.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let _ = events.send((i, None));
+                let _ = events.send((i, Some(unpack_one(job))));
+            });
+        }
+        drop(events);
+        for (i, result) in received {
+            let job = &jobs[i];
+            match result {
+                None => progress(LayerEvent::Extracting {
+                    blob: job.blob.clone(),
+                }),
+                Some(result) => {
+                    if let Ok(done) = &result {
+                        progress(LayerEvent::Extracted {
+                            blob: job.blob.clone(),
+                            size: done.size,
+                        });
+                    }
+                    results.insert(job.diff_id.clone(), result);
+                }
+            }
+        }
+    });
+    results
 }

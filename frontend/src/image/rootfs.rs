@@ -85,10 +85,14 @@ fn overlay_options(layers_fd: i32, layer_ids: &[i64], dir_fd: i32, empty_lower: 
     let lower: Vec<String> = if empty_lower {
         vec![format!("/proc/self/fd/{dir_fd}/lower")]
     } else {
-        // overlay stacks lower dirs top first.
+        // overlay stacks lower dirs top first, and refuses one dir twice (ELOOP). A
+        // layer that comes again higher up holds all the lower copy holds, so only its
+        // topmost place is kept.
+        let mut seen = std::collections::HashSet::new();
         layer_ids
             .iter()
             .rev()
+            .filter(|id| seen.insert(**id))
             .map(|id| format!("/proc/self/fd/{layers_fd}/{}", dir_name(*id)))
             .collect()
     };
@@ -187,6 +191,12 @@ mod tests {
             "lowerdir=/proc/self/fd/7/11:/proc/self/fd/7/2:/proc/self/fd/7/1,\
              upperdir=/proc/self/fd/9/upper,workdir=/proc/self/fd/9/work"
         );
+    }
+
+    #[test]
+    fn a_repeated_layer_is_mounted_once_at_its_topmost_place() {
+        let options = overlay_options(7, &[1, 2, 1], 9, false);
+        assert!(options.starts_with("lowerdir=/proc/self/fd/7/1:/proc/self/fd/7/2,"));
     }
 
     #[test]

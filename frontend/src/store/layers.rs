@@ -6,9 +6,10 @@
 //! A layer is unpacked into `layers/tmp-…` first and renamed into place in the same
 //! transaction that records it, so a directory under its final name is always whole.
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::Flock;
 use rusqlite::{params, OptionalExtension};
 
 use super::{io_error, lock, Store, StoreError};
@@ -21,6 +22,32 @@ pub struct Layer {
     pub diff_id: String,
     /// Bytes of its files, as unpacked.
     pub size: u64,
+}
+
+/// Where a layer an image needs stands.
+pub enum LayerSlot {
+    Present(Layer),
+    Staged(StagedLayer),
+}
+
+/// A layer this process is unpacking: its staging dir, and its lock.
+pub struct StagedLayer {
+    key: String,
+    pub staging: PathBuf,
+    lock_path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl StagedLayer {
+    pub fn diff_id(&self) -> &str {
+        &self.key
+    }
+
+    /// Gives the layer up: what was unpacked is nobody's, the store stays as it was.
+    pub fn abandon(self) {
+        let _ = remove_tree(&self.staging);
+        let _ = fs::remove_file(&self.lock_path);
+    }
 }
 
 /// What unpacking a layer gave: its diff_id as computed from the bytes, and its size.
@@ -92,52 +119,61 @@ impl Store {
             .map_err(|e| self.db.error(e).into())
     }
 
-    /// The layer `diff_id`, unpacked by `unpack` into the empty directory it is given
-    /// if the store does not have it yet. A second process unpacking the same layer
-    /// waits for the first and then finds it done.
-    pub fn ensure_layer(
-        &mut self,
-        diff_id: &Digest,
-        unpack: impl FnOnce(&Path) -> anyhow::Result<UnpackedLayer>,
-    ) -> Result<(Layer, bool), LayerError> {
+    /// The layer `diff_id` if the store has it, else a staging directory to unpack it
+    /// into, with the layer's lock held until it is recorded or abandoned: a second
+    /// process unpacking the same layer waits here, then finds it present. A process
+    /// staging several layers must stage them in one order (by diff_id), or two of
+    /// them could each hold a lock the other waits for.
+    pub fn stage_layer(&self, diff_id: &Digest) -> Result<LayerSlot, LayerError> {
         let key = diff_id.to_string();
         if let Some(layer) = self.layer(&key)? {
-            return Ok((layer, false));
+            return Ok(LayerSlot::Present(layer));
         }
         let lock_path =
             self.layers_dir()
                 .join(format!("lock-{}-{}", diff_id.algorithm(), diff_id.hex()));
-        let _lock = lock::lock(&lock_path, true).map_err(io_error(&lock_path))?;
+        let lock = lock::lock(&lock_path, true).map_err(io_error(&lock_path))?;
         if let Some(layer) = self.layer(&key)? {
-            return Ok((layer, false));
+            return Ok(LayerSlot::Present(layer));
         }
         let staging =
             self.layers_dir()
                 .join(format!("tmp-{}-{}", diff_id.hex(), std::process::id()));
         remove_tree(&staging)?;
         fs::create_dir(&staging).map_err(io_error(&staging))?;
-        let result = self.unpack_and_record(&key, &staging, unpack);
-        if result.is_err() {
-            // What a failed unpack left is nobody's: the store stays as it was.
-            let _ = remove_tree(&staging);
-        }
-        let _ = fs::remove_file(&lock_path);
-        result.map(|layer| (layer, true))
+        Ok(LayerSlot::Staged(StagedLayer {
+            key,
+            staging,
+            lock_path,
+            _lock: lock,
+        }))
     }
 
-    fn unpack_and_record(
+    /// Records a layer unpacked into its staging dir: checked against its diff_id,
+    /// renamed into place in the transaction that inserts its row.
+    pub fn record_layer(
         &mut self,
-        key: &str,
-        staging: &Path,
-        unpack: impl FnOnce(&Path) -> anyhow::Result<UnpackedLayer>,
+        staged: StagedLayer,
+        unpacked: UnpackedLayer,
     ) -> Result<Layer, LayerError> {
-        let unpacked = unpack(staging).map_err(|source| LayerError::Unpack {
-            diff_id: key.to_string(),
-            source,
-        })?;
-        if unpacked.diff_id.to_string() != key {
+        let result = self.record_staged(&staged, unpacked);
+        if result.is_err() {
+            staged.abandon();
+        } else {
+            let _ = fs::remove_file(&staged.lock_path);
+        }
+        result
+    }
+
+    fn record_staged(
+        &mut self,
+        staged: &StagedLayer,
+        unpacked: UnpackedLayer,
+    ) -> Result<Layer, LayerError> {
+        let key = &staged.key;
+        if unpacked.diff_id.to_string() != *key {
             return Err(LayerError::WrongDiffId {
-                expected: key.to_string(),
+                expected: key.clone(),
                 got: unpacked.diff_id.to_string(),
             });
         }
@@ -155,13 +191,34 @@ impl Store {
         // A directory under this name without a row is a leftover of a process that
         // died between rename and commit (the id was handed out again on rollback).
         remove_tree(&dir)?;
-        fs::rename(staging, &dir).map_err(io_error(&dir))?;
+        fs::rename(&staged.staging, &dir).map_err(io_error(&dir))?;
         tx.commit().map_err(&sql)?;
         Ok(Layer {
             id,
-            diff_id: key.to_string(),
+            diff_id: key.clone(),
             size: unpacked.size,
         })
+    }
+
+    /// The layer `diff_id`, unpacked by `unpack` into the empty directory it is given
+    /// if the store does not have it yet; whether it was unpacked now.
+    pub fn ensure_layer(
+        &mut self,
+        diff_id: &Digest,
+        unpack: impl FnOnce(&Path) -> anyhow::Result<UnpackedLayer>,
+    ) -> Result<(Layer, bool), LayerError> {
+        let staged = match self.stage_layer(diff_id)? {
+            LayerSlot::Present(layer) => return Ok((layer, false)),
+            LayerSlot::Staged(staged) => staged,
+        };
+        match unpack(&staged.staging) {
+            Ok(unpacked) => self.record_layer(staged, unpacked).map(|l| (l, true)),
+            Err(source) => {
+                let diff_id = staged.key.clone();
+                staged.abandon();
+                Err(LayerError::Unpack { diff_id, source })
+            }
+        }
     }
 
     /// Removes layers no image names any more; returns how many. Call with the gc
