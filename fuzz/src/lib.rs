@@ -15,6 +15,7 @@
 
 pub mod bpf_check;
 mod image_refs;
+mod layer_unpack;
 pub mod seccomp_gen;
 mod shim_logs;
 
@@ -408,4 +409,13 @@ pub fn shim_logs(data: &[u8]) {
 /// or a value that round-trips (see `image_refs.rs`).
 pub fn image_refs(data: &[u8]) {
     image_refs::run(data);
+}
+
+// ---- 10. the front-end's layer unpacking ----------------------------------
+
+/// Arbitrary bytes as a layer tar (plain, gzip, or gzip-compressed here)
+/// unpacked beside a sentinel directory that must stay untouched; a result
+/// then diffed and unpacked again (see `layer_unpack.rs`).
+pub fn layer_unpack(data: &[u8]) {
+    layer_unpack::run(data);
 }

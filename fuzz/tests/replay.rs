@@ -40,5 +40,6 @@ targets!(
     sync_channel,
     json_path,
     shim_logs,
-    image_refs
+    image_refs,
+    layer_unpack
 );

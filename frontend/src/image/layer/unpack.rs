@@ -218,7 +218,12 @@ impl Unpacker<'_> {
         if over(self.meter.total()) || over(self.size) {
             return Err(Failure::Limit(Limit::Bytes(self.limits.max_bytes)));
         }
-        let kind = entry.header().entry_type();
+        let mut kind = entry.header().entry_type();
+        // A pre-POSIX tar marks a directory by its name's trailing `/` alone, with the old
+        // regular type '\0' (read so by GNU tar and Go's archive/tar alike).
+        if entry.header().as_old().linkflag[0] == 0 && raw_name.ends_with(b"/") {
+            kind = EntryType::Directory;
+        }
         if kind == EntryType::XGlobalHeader {
             // `git archive` writes one (the commit id); nothing in it applies to files.
             return self.drain(&mut entry);

@@ -439,3 +439,15 @@ fn a_pax_global_header_is_skipped() {
     assert_eq!(s.unpack(&tar).unwrap().entries, 1);
     assert_eq!(fs::read_dir(&s.dest).unwrap().count(), 0);
 }
+
+#[test]
+fn an_old_style_regular_entry_with_a_trailing_slash_is_a_directory() {
+    let s = Scratch::new();
+    let tar = Tar::new()
+        .entry(EntryType::Regular, "olddir/", "", b"", |h| {
+            h.as_old_mut().linkflag = [0];
+        })
+        .bytes();
+    s.unpack(&tar).unwrap();
+    assert!(meta(&s, "olddir").is_dir());
+}
