@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -401,13 +401,23 @@ impl Unpacker<'_> {
             if n == 0 {
                 break;
             }
-            file.write_all(&self.buffer[..n])
-                .map_err(io_problem("writing its data"))?;
+            let chunk = &self.buffer[..n];
+            // Runs of zeros become holes: a GNU sparse entry (or a file of zeros) takes
+            // no more disk than it did where it was made.
+            if chunk.iter().all(|&b| b == 0) {
+                file.seek(SeekFrom::Current(n as i64))
+                    .map_err(io_problem("writing its data"))?;
+            } else {
+                file.write_all(chunk)
+                    .map_err(io_problem("writing its data"))?;
+            }
             got += n as u64;
         }
         if got < declared {
             return Err(Problem::Truncated { declared, got }.into());
         }
+        // A trailing hole is made by the length alone.
+        file.set_len(got).map_err(io_problem("writing its data"))?;
         self.size += got;
         apply_to_fd(file.as_fd(), meta, &mut self.ignored_xattrs)?;
         futimens(&file, &meta.mtime, &meta.mtime).map_err(nix_problem("setting its mtime"))?;

@@ -451,3 +451,14 @@ fn an_old_style_regular_entry_with_a_trailing_slash_is_a_directory() {
     s.unpack(&tar).unwrap();
     assert!(meta(&s, "olddir").is_dir());
 }
+
+#[test]
+fn runs_of_zeros_are_written_as_holes() {
+    let s = Scratch::new();
+    let mut data = vec![0u8; 4 << 20];
+    data[0] = 1;
+    s.unpack(&Tar::new().file("sparse", &data).bytes()).unwrap();
+    assert_eq!(fs::read(s.path("sparse")).unwrap(), data);
+    // 4 MiB long, a few KiB on disk.
+    assert!(meta(&s, "sparse").blocks() * 512 < 1 << 20);
+}
