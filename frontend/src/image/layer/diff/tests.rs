@@ -211,3 +211,11 @@ fn a_tree_deeper_than_the_fd_limit_is_walked_and_replaced() {
     .unwrap();
     assert_eq!(fs::read(s.path("d")).unwrap(), b"flat");
 }
+
+#[test]
+fn a_name_that_would_read_as_a_whiteout_is_refused() {
+    let upper = tempfile::tempdir().unwrap();
+    fs::write(upper.path().join(".wh.looks-deleted"), b"").unwrap();
+    let error = diff(upper.path(), Vec::new()).unwrap_err();
+    assert!(error.to_string().contains(".wh.looks-deleted"), "{error}");
+}

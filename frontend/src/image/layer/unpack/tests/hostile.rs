@@ -429,3 +429,13 @@ fn a_dangling_symlink_parent_is_an_error_naming_the_entry() {
     let error = s.unpack(&tar).unwrap_err();
     names(&error, "p/f");
 }
+
+#[test]
+fn a_whiteout_name_as_a_parent_directory_is_refused() {
+    let s = Scratch::new();
+    let error = s
+        .unpack(&Tar::new().file("var/.wh../etc", b"").bytes())
+        .unwrap_err();
+    names(&error, "var/.wh../etc");
+    assert!(!s.path("var").exists());
+}
