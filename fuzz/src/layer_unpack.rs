@@ -90,22 +90,39 @@ fn assert_nothing_escaped(outside: &Path) {
         .map(|e| e.expect("an entry").file_name())
         .collect();
     siblings.sort();
-    assert_eq!(siblings, ["dest", "outside"], "something was made next to dest");
+    assert_eq!(
+        siblings,
+        ["dest", "outside"],
+        "something was made next to dest"
+    );
     let inside: Vec<_> = fs::read_dir(outside)
         .expect("the sentinel directory")
         .map(|e| e.expect("an entry").file_name())
         .collect();
-    assert_eq!(inside, ["secret"], "something was made in the sentinel directory");
+    assert_eq!(
+        inside,
+        ["secret"],
+        "something was made in the sentinel directory"
+    );
     let secret = outside.join("secret");
     let meta = fs::symlink_metadata(&secret).expect("the sentinel");
-    assert!(meta.is_file() && meta.nlink() == 1 && meta.uid() == 0, "the sentinel changed");
+    assert!(
+        meta.is_file() && meta.nlink() == 1 && meta.uid() == 0,
+        "the sentinel changed"
+    );
     assert_eq!(fs::read(&secret).expect("the sentinel"), SECRET);
     let dir_meta = fs::symlink_metadata(outside).expect("the sentinel directory");
-    assert!(dir_meta.is_dir() && dir_meta.uid() == 0, "the sentinel directory changed");
+    assert!(
+        dir_meta.is_dir() && dir_meta.uid() == 0,
+        "the sentinel directory changed"
+    );
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256:{hex}")
 }
 
@@ -181,9 +198,9 @@ fn fix_checksums(tar: &mut [u8]) {
         block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
         let field = &block[124..136];
         let size = if field[0] & 0x80 != 0 {
-            field[4..]
-                .iter()
-                .fold(0u64, |n, &b| n.saturating_mul(256).saturating_add(u64::from(b)))
+            field[4..].iter().fold(0u64, |n, &b| {
+                n.saturating_mul(256).saturating_add(u64::from(b))
+            })
         } else {
             let text: String = field
                 .iter()
