@@ -15,6 +15,7 @@
 
 pub mod bpf_check;
 mod image_refs;
+mod layer_unpack;
 mod registry_auth;
 pub mod seccomp_gen;
 mod shim_logs;
@@ -419,4 +420,13 @@ pub fn image_refs(data: &[u8]) {
 /// `registry_auth.rs`).
 pub fn registry_auth_challenge(data: &[u8]) {
     registry_auth::run(data);
+}
+
+// ---- 11. the front-end's layer unpacking ----------------------------------
+
+/// Arbitrary bytes as a layer tar (plain, gzip, or gzip-compressed here)
+/// unpacked beside a sentinel directory that must stay untouched; a result
+/// then diffed and unpacked again (see `layer_unpack.rs`).
+pub fn layer_unpack(data: &[u8]) {
+    layer_unpack::run(data);
 }

@@ -42,7 +42,12 @@ fn challenges(text: &str, several_headers: bool) {
             "{parsed:?}"
         );
         for (name, _) in &c.params {
-            assert!(!name.is_empty() && name.chars().all(|ch| is_tchar(ch) && !ch.is_ascii_uppercase()));
+            assert!(
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|ch| is_tchar(ch) && !ch.is_ascii_uppercase())
+            );
         }
         // Written out, each challenge reads back as itself...
         let written = c.to_string();

@@ -41,5 +41,6 @@ targets!(
     json_path,
     shim_logs,
     image_refs,
-    registry_auth_challenge
+    registry_auth_challenge,
+    layer_unpack
 );

@@ -159,6 +159,14 @@ impl<W: Write> Walk<W> {
             Some(i) => (&path[..i], &path[i + 1..]),
             None => (&b""[..], path),
         };
+        if name.starts_with(WHITEOUT_PREFIX) {
+            // In a tar this name is a whiteout (or AUFS metadata): written as it is, it
+            // would unpack as something else, so the layer is refused instead.
+            return Err(DiffError::Unrepresentable {
+                path: shown(path),
+                problem: "a name starting with '.wh.' reads as a whiteout in a layer".into(),
+            });
+        }
         if kind == SFlag::S_IFCHR && stat.st_rdev == 0 {
             let mut whiteout_name = WHITEOUT_PREFIX.to_vec();
             whiteout_name.extend_from_slice(name);
@@ -370,3 +378,6 @@ impl<R: Read> Read for Exact<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests;

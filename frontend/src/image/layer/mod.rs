@@ -25,6 +25,9 @@ mod root;
 mod unpack;
 mod xattr;
 
+#[cfg(test)]
+mod test_support;
+
 pub use diff::diff;
 pub use error::{At, DiffError, Limit, Problem, UnpackError};
 pub use path::NameProblem;

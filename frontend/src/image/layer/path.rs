@@ -15,6 +15,8 @@ use std::fmt;
 pub(super) const WHITEOUT_PREFIX: &[u8] = b".wh.";
 /// The opaque-directory marker: `.wh..wh..opq` hides every lower entry of its directory.
 pub(super) const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// AUFS's own metadata names (`.wh..wh.plnk`, `.wh..wh.aufs`): not whiteouts.
+const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
 
 /// Why a name cannot be placed in the layer root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,9 @@ pub enum NameProblem {
     /// A whiteout naming nothing (`.wh.`), the directory itself (`.wh..`) or its
     /// parent (`.wh...`).
     BadWhiteout,
+    /// A whiteout name (`.wh.` prefix) as a directory on the way: no such directory can
+    /// exist in a layer, and `diff` could not write what it held back as a tar.
+    WhiteoutParent,
 }
 
 impl fmt::Display for NameProblem {
@@ -40,6 +45,10 @@ impl fmt::Display for NameProblem {
             NameProblem::BadWhiteout => {
                 write!(f, "a whiteout must name an entry other than '.' and '..'")
             }
+            NameProblem::WhiteoutParent => write!(
+                f,
+                "a directory on its path has a whiteout name (starts with '.wh.')"
+            ),
         }
     }
 }
@@ -123,13 +132,21 @@ impl Target {
         let Some((parent, last)) = place.split_last() else {
             return Ok(Target::Plain(place));
         };
+        // Under an AUFS metadata directory (`.wh..wh.plnk/...`): skipped whole, as Docker
+        // does; under any other whiteout name: refused.
+        if parent.iter().any(|c| c.starts_with(AUFS_META_PREFIX)) {
+            return Ok(Target::AufsMeta);
+        }
+        if parent.iter().any(|c| c.starts_with(WHITEOUT_PREFIX)) {
+            return Err(NameProblem::WhiteoutParent);
+        }
         if last == OPAQUE_MARKER {
             return Ok(Target::Opaque(InRoot(parent.to_vec())));
         }
         let Some(hidden) = last.strip_prefix(WHITEOUT_PREFIX) else {
             return Ok(Target::Plain(place));
         };
-        if hidden.starts_with(WHITEOUT_PREFIX) {
+        if last.starts_with(AUFS_META_PREFIX) {
             return Ok(Target::AufsMeta);
         }
         if hidden.is_empty() || hidden == b"." || hidden == b".." {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -93,7 +93,7 @@ pub fn unpack(
             UnpackError::Stream {
                 offset: meter.total(),
                 at,
-                source,
+                source: one_line(source),
             }
         }
     };
@@ -218,7 +218,12 @@ impl Unpacker<'_> {
         if over(self.meter.total()) || over(self.size) {
             return Err(Failure::Limit(Limit::Bytes(self.limits.max_bytes)));
         }
-        let kind = entry.header().entry_type();
+        let mut kind = entry.header().entry_type();
+        // A pre-POSIX tar marks a directory by its name's trailing `/` alone, with the old
+        // regular type '\0' (read so by GNU tar and Go's archive/tar alike).
+        if entry.header().as_old().linkflag[0] == 0 && raw_name.ends_with(b"/") {
+            kind = EntryType::Directory;
+        }
         if kind == EntryType::XGlobalHeader {
             // `git archive` writes one (the commit id); nothing in it applies to files.
             return self.drain(&mut entry);
@@ -274,7 +279,7 @@ impl Unpacker<'_> {
                     EntryType::Fifo => (SFlag::S_IFIFO, 0),
                     _ => {
                         let number = |n: io::Result<Option<u32>>| {
-                            n.map_err(Problem::Header)?
+                            n.map_err(header_problem)?
                                 .ok_or(Problem::Header(io::Error::other(
                                     "no device numbers in a V7 header",
                                 )))
@@ -310,7 +315,7 @@ impl Unpacker<'_> {
     /// Reads what is left of an entry's data (a symlink or directory may carry some): the
     /// diff_id covers it, and a stream cut short inside it is an error, not an early end.
     fn drain<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), Failure> {
-        let declared = entry.header().entry_size().map_err(Problem::Header)?;
+        let declared = entry.header().entry_size().map_err(header_problem)?;
         let mut got = 0u64;
         loop {
             let n = entry.read(&mut self.buffer).map_err(Failure::Stream)?;
@@ -327,18 +332,19 @@ impl Unpacker<'_> {
 
     fn meta<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<Meta, Failure> {
         let header = entry.header();
-        let mode = header.mode().map_err(Problem::Header)?;
-        let id = |n: io::Result<u64>| -> Result<u32, Problem> {
-            let n = n.map_err(Problem::Header)?;
+        let old = header.as_old();
+        let mode = numeric(header.mode().map(u64::from), &old.mode)?;
+        let id = |n: io::Result<u64>, field: &[u8]| -> Result<u32, Problem> {
+            let n = numeric(n, field)?;
             u32::try_from(n)
                 .map_err(|_| Problem::Header(io::Error::other(format!("id {n} is over 32 bits"))))
         };
-        let uid = id(header.uid())?;
-        let gid = id(header.gid())?;
-        let seconds = header.mtime().map_err(Problem::Header)?;
+        let uid = id(header.uid(), &old.uid)?;
+        let gid = id(header.gid(), &old.gid)?;
+        let seconds = numeric(header.mtime(), &old.mtime)?;
         let mut mtime = TimeSpec::new(i64::try_from(seconds).unwrap_or(i64::MAX), 0);
         let mut xattrs = Vec::new();
-        if let Some(records) = entry.pax_extensions().map_err(Problem::Header)? {
+        if let Some(records) = entry.pax_extensions().map_err(header_problem)? {
             for record in records {
                 let record = record.map_err(|e| Problem::Pax(e.to_string()))?;
                 let key = record.key_bytes();
@@ -362,7 +368,7 @@ impl Unpacker<'_> {
             }
         }
         Ok(Meta {
-            mode: Mode::from_bits_truncate(mode & 0o7777),
+            mode: Mode::from_bits_truncate((mode & 0o7777) as u32),
             uid: Uid::from_raw(uid),
             gid: Gid::from_raw(gid),
             mtime,
@@ -395,13 +401,23 @@ impl Unpacker<'_> {
             if n == 0 {
                 break;
             }
-            file.write_all(&self.buffer[..n])
-                .map_err(io_problem("writing its data"))?;
+            let chunk = &self.buffer[..n];
+            // Runs of zeros become holes: a GNU sparse entry (or a file of zeros) takes
+            // no more disk than it did where it was made.
+            if chunk.iter().all(|&b| b == 0) {
+                file.seek(SeekFrom::Current(n as i64))
+                    .map_err(io_problem("writing its data"))?;
+            } else {
+                file.write_all(chunk)
+                    .map_err(io_problem("writing its data"))?;
+            }
             got += n as u64;
         }
         if got < declared {
             return Err(Problem::Truncated { declared, got }.into());
         }
+        // A trailing hole is made by the length alone.
+        file.set_len(got).map_err(io_problem("writing its data"))?;
         self.size += got;
         apply_to_fd(file.as_fd(), meta, &mut self.ignored_xattrs)?;
         futimens(&file, &meta.mtime, &meta.mtime).map_err(nix_problem("setting its mtime"))?;
@@ -645,6 +661,38 @@ fn set_xattr(
     }
 }
 
+/// The tar reader's errors quote the bytes of a garbage header: escaped and cut, so the
+/// error stays one short line whatever the stream holds.
+fn one_line(error: io::Error) -> io::Error {
+    let text = error.to_string();
+    if text.len() <= 300 && !text.chars().any(char::is_control) {
+        return error;
+    }
+    let mut tidy: String = text
+        .chars()
+        .take(300)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().count() > 300 {
+        tidy.push_str("...");
+    }
+    io::Error::new(error.kind(), tidy)
+}
+
+fn header_problem(error: io::Error) -> Problem {
+    Problem::Header(one_line(error))
+}
+
+/// A numeric header field; one left blank (NULs or spaces) reads as 0, as Go's
+/// archive/tar reads it, since some writers leave unused fields so.
+fn numeric(parsed: io::Result<u64>, field: &[u8]) -> Result<u64, Problem> {
+    match parsed {
+        Ok(n) => Ok(n),
+        Err(_) if field.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        Err(e) => Err(header_problem(e)),
+    }
+}
+
 /// A PAX time, `seconds[.fraction]`, possibly negative.
 fn pax_time(value: &[u8]) -> Option<TimeSpec> {
     let text = std::str::from_utf8(value).ok()?;
@@ -689,3 +737,6 @@ fn kind_name(kind: EntryType) -> &'static str {
         _ => "non-directory",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -61,10 +61,7 @@ fn whiteouts_name_the_hidden_entry() {
         Target::parse(b"usr/.wh..wh..opq"),
         Ok(Target::Opaque(InRoot::parse(b"usr").unwrap()))
     );
-    assert_eq!(
-        Target::parse(b".wh..wh.plnk/1.2"),
-        Ok(Target::Plain(InRoot::parse(b".wh..wh.plnk/1.2").unwrap()))
-    );
+    assert_eq!(Target::parse(b".wh..wh.plnk/1.2"), Ok(Target::AufsMeta));
     assert_eq!(Target::parse(b"a/.wh..wh.aufs"), Ok(Target::AufsMeta));
 }
 
@@ -83,4 +80,17 @@ fn whiteouts_of_dot_and_dot_dot_are_refused() {
 fn long_names_are_cut_in_messages() {
     let long = "x".repeat(10_000);
     assert_eq!(shown(long.as_bytes()).len(), 259);
+}
+
+#[test]
+fn a_whiteout_name_as_a_directory_on_the_way_is_refused() {
+    // A fuzzing finding: `var/.wh../etc` made a directory `.wh..` that `diff` then wrote
+    // back as a whiteout of `.`.
+    for name in ["var/.wh../etc", "a/.wh.b/c", ".wh.x/.wh.y"] {
+        assert_eq!(
+            Target::parse(name.as_bytes()),
+            Err(NameProblem::WhiteoutParent),
+            "{name}"
+        );
+    }
 }
