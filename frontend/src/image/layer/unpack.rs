@@ -383,19 +383,36 @@ impl Unpacker<'_> {
         file_name: &[u8],
         meta: &Meta,
     ) -> Result<(), Failure> {
-        replace(parent, file_name)?;
         // O_EXCL|O_NOFOLLOW: created here and now, never an existing file or a symlink's
-        // target (the old entry was removed above).
-        let fd = openat(
-            parent,
-            file_name,
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
+        // target (an entry already there is removed first). Its permission bits are
+        // given at creation, so that the common file needs no chmod after; setuid and
+        // setgid come only after the owner is set.
+        let create = || {
+            openat(
+                parent,
+                file_name,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(meta.mode.bits() & 0o777),
+            )
+        };
+        // Tried first, replaced only when something is in the way: most entries are new,
+        // and a lookup per entry is work the kernel does for nothing.
+        let fd = match create() {
+            Err(nix::Error::EEXIST) => {
+                replace(parent, file_name)?;
+                create()
+            }
+            other => other,
+        }
         .map_err(nix_problem("creating the file"))?;
         let mut file = File::from(fd);
         let declared = entry.size();
         let mut got = 0u64;
+        let mut ends_in_hole = false;
         loop {
             let n = entry.read(&mut self.buffer).map_err(Failure::Stream)?;
             if n == 0 {
@@ -404,7 +421,8 @@ impl Unpacker<'_> {
             let chunk = &self.buffer[..n];
             // Runs of zeros become holes: a GNU sparse entry (or a file of zeros) takes
             // no more disk than it did where it was made.
-            if chunk.iter().all(|&b| b == 0) {
+            ends_in_hole = chunk.iter().all(|&b| b == 0);
+            if ends_in_hole {
                 file.seek(SeekFrom::Current(n as i64))
                     .map_err(io_problem("writing its data"))?;
             } else {
@@ -417,7 +435,9 @@ impl Unpacker<'_> {
             return Err(Problem::Truncated { declared, got }.into());
         }
         // A trailing hole is made by the length alone.
-        file.set_len(got).map_err(io_problem("writing its data"))?;
+        if ends_in_hole {
+            file.set_len(got).map_err(io_problem("writing its data"))?;
+        }
         self.size += got;
         apply_to_fd(file.as_fd(), meta, &mut self.ignored_xattrs)?;
         futimens(&file, &meta.mtime, &meta.mtime).map_err(nix_problem("setting its mtime"))?;
@@ -592,12 +612,22 @@ fn replace(parent: &OwnedFd, file_name: &[u8]) -> Result<(), Failure> {
 
 /// Owner, xattrs and mode through an fd of the file itself. Owner first: chown clears
 /// setuid/setgid and `security.capability`, so those are set after it.
+/// What already holds (a root-owned file made with its mode, the common case) is not
+/// set again: each change is an inode update the file system journals.
 fn apply_to_fd(fd: BorrowedFd<'_>, meta: &Meta, ignored: &mut u64) -> Result<(), Failure> {
-    fchown(fd, Some(meta.uid), Some(meta.gid)).map_err(nix_problem("setting its owner"))?;
+    let now = nix::sys::stat::fstat(fd).map_err(nix_problem("looking at what it made"))?;
+    let chown = now.st_uid != meta.uid.as_raw() || now.st_gid != meta.gid.as_raw();
+    if chown {
+        fchown(fd, Some(meta.uid), Some(meta.gid)).map_err(nix_problem("setting its owner"))?;
+    }
     for (name, value) in &meta.xattrs {
         set_xattr(xattr::fset(fd, name, value), name, ignored)?;
     }
-    fchmod(fd, meta.mode).map_err(nix_problem("setting its mode"))
+    // After a chown the kernel may have cleared setuid/setgid: set the mode again.
+    if chown || now.st_mode & 0o7777 != meta.mode.bits() {
+        fchmod(fd, meta.mode).map_err(nix_problem("setting its mode"))?;
+    }
+    Ok(())
 }
 
 /// The same for an entry that cannot be opened for it (a symlink, a device, a fifo): by
