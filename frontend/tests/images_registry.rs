@@ -291,3 +291,70 @@ fn concurrent_pulls_of_one_image_into_one_store_both_succeed_and_share_its_layer
         .count();
     assert_eq!(leftovers, 0, "no partial blobs stay behind");
 }
+
+/// Kills a tmux session of the test's own when dropped.
+struct TmuxSession(String);
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn pull_on_a_terminal_draws_one_line_per_layer_that_ends_pull_complete() {
+    let registry = Registry::start(Flavour::Plain);
+    let seeded = registry.seed("tty/busybox", "1", &ImageSpec::busybox(Compression::Gzip));
+    let store = store();
+    let name = format!("{}/tty/busybox:1", registry.host());
+    let session = TmuxSession(format!(
+        "berth-pull-{}-{}",
+        std::process::id(),
+        store.dir.path().file_name().unwrap().to_string_lossy()
+    ));
+    let command = format!(
+        "DOCKER_CONFIG={} {} --root {} pull {name}; echo pull-exit-$?; sleep 60",
+        store.dir.path().join("docker").display(),
+        env!("CARGO_BIN_EXE_berth"),
+        store.root().display()
+    );
+    let started = std::process::Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &session.0,
+            "-x",
+            "160",
+            "-y",
+            "40",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let mut screen = String::new();
+    for _ in 0..300 {
+        let out = std::process::Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &session.0])
+            .output()
+            .unwrap();
+        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if screen.contains("pull-exit-") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(screen.contains("pull-exit-0"), "{screen}");
+    let layer = &seeded.images[0].layers[0].0[7..19];
+    let lines: Vec<&str> = screen.lines().filter(|l| l.starts_with(layer)).collect();
+    // A bar redrawn in place: one line for the layer, not one per state.
+    assert_eq!(lines.len(), 1, "{screen}");
+    assert!(lines[0].contains("Pull complete"), "{screen}");
+    assert!(
+        screen.contains(&format!("Digest: {}", seeded.digest)),
+        "{screen}"
+    );
+}
