@@ -240,11 +240,17 @@ impl Shim {
             (Ok(c), Ok(w)) => (Some(c), Some(w)),
             (Err(e), _) | (_, Err(e)) => return self.give_up(&e.to_string()),
         };
+        let mut attach = attach;
         if let Some(pipe) = self.attach_pipe.as_mut() {
             pipe.send(0, None);
             // The attach client connects, then says go: no output is lost before it.
             if let Some(start) = self.start_pipe.as_mut() {
                 let _ = start.wait();
+            }
+            // Taken in now, not at the first poll: a short exec's output and exit can
+            // be read first, and the client would get only the end of the session.
+            if let Some(server) = attach.as_mut() {
+                server.accept();
             }
         }
         let mut monitor = Monitor {
