@@ -258,15 +258,18 @@ fn unpack_one(job: &Job) -> anyhow::Result<UnpackedLayer> {
     })
 }
 
-/// Unpacks the jobs on as many threads as there are CPUs: layers are independent
+/// Unpacks the jobs on a few threads per CPU: layers are independent
 /// directories, and creating their files is the kernel's work, which spreads over
 /// cores (a pull is mostly that). Progress is reported from this thread.
 fn unpack_all(
     jobs: &[Job],
     progress: &mut dyn FnMut(LayerEvent),
 ) -> HashMap<String, anyhow::Result<UnpackedLayer>> {
+    // Twice the CPUs: layers are of any size and creating files waits on the file
+    // system's journal as well as using a CPU, so with one thread per CPU the last
+    // layers leave a CPU idle.
     let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, |n| n.get() * 2)
         .min(jobs.len());
     let next = AtomicUsize::new(0);
     let (events, received) = mpsc::channel::<(usize, Option<anyhow::Result<UnpackedLayer>>)>();
