@@ -126,11 +126,10 @@ pub fn push(root: &Path, registry: &RegistryOptions, args: PushArgs) -> anyhow::
         display.push_event(event)
     }));
     display.finish();
-    let pushed = pushed?;
+    pushed?;
     if args.quiet {
         println!("{target}");
     }
-    let _ = pushed;
     Ok(ExitCode::SUCCESS)
 }
 

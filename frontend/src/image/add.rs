@@ -14,7 +14,7 @@ use oci_spec::image::MediaType;
 use serde_json::Value;
 
 use super::layer::{self, Limits};
-use super::manifest::{layer_compression, Compression, ManifestError};
+use super::manifest::{layer_compression, Compression, ManifestError, OCI_CONFIG, OCI_MANIFEST};
 use super::reference::{Digest, Reference};
 use crate::store::images::{ImageLayer, ImageRecord, NewImage};
 use crate::store::layers::{LayerError, LayerSlot, UnpackedLayer};
@@ -41,6 +41,21 @@ pub struct LayerBlob {
     pub digest: Digest,
     pub media_type: String,
     pub size: u64,
+}
+
+/// The OCI manifest of a config and its layers, as berth writes one for an image it
+/// made or loaded without one.
+pub fn oci_manifest(config: &Digest, config_size: u64, layers: &[LayerBlob]) -> Vec<u8> {
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": { "mediaType": OCI_CONFIG, "digest": config.to_string(), "size": config_size },
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size,
+        })).collect::<Vec<_>>(),
+    });
+    // A JSON value with string keys always serialises.
+    serde_json::to_vec(&manifest).unwrap_or_default()
 }
 
 /// An image whose blobs are all in the store.

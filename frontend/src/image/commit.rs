@@ -7,17 +7,14 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::add::{add_image, AddError, ImageBlobs, LayerBlob, LayerEvent};
+use super::add::{add_image, oci_manifest, AddError, ImageBlobs, LayerBlob, LayerEvent};
 use super::inspect::{self, InspectError};
 use super::layer;
-use super::manifest::OCI_MANIFEST;
+use super::manifest::{OCI_LAYER, OCI_MANIFEST};
 use super::reference::{Reference, ReferenceError};
 use crate::store::blobs::BlobError;
 use crate::store::images::ImageRecord;
 use crate::store::{io_error, Store, StoreError};
-
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -140,15 +137,7 @@ pub fn commit(
         media_type: OCI_LAYER.to_string(),
         size: layer_size,
     });
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": { "mediaType": OCI_CONFIG, "digest": config_digest.to_string(), "size": config_size },
-        "layers": layers.iter().map(|l| json!({
-            "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size,
-        })).collect::<Vec<_>>(),
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| problem(&e.to_string()))?;
+    let manifest_bytes = oci_manifest(&config_digest, config_size, &layers);
     let (manifest_digest, _) = store.blobs.put_bytes(&manifest_bytes)?;
     let blobs = ImageBlobs {
         config: config_digest,

@@ -5,16 +5,13 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{json, Map, Value};
 
-use super::add::{add_image, AddError, ImageBlobs, LayerBlob, LayerEvent};
-use super::manifest::OCI_MANIFEST;
+use super::add::{add_image, oci_manifest, AddError, ImageBlobs, LayerBlob, LayerEvent};
+use super::manifest::{OCI_LAYER, OCI_MANIFEST};
 use super::platform::Platform;
 use super::reference::{Reference, ReferenceError};
 use crate::store::blobs::BlobError;
 use crate::store::images::ImageRecord;
 use crate::store::Store;
-
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -239,26 +236,18 @@ pub fn import(
         problem: e.to_string(),
     })?;
     let (config_digest, config_size) = store.blobs.put_bytes(&config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": { "mediaType": OCI_CONFIG, "digest": config_digest.to_string(), "size": config_size },
-        "layers": [{ "mediaType": OCI_LAYER, "digest": layer_digest.to_string(), "size": layer_size }],
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| ImportError::Source {
-        source_name: options.source_name.clone(),
-        problem: e.to_string(),
-    })?;
+    let layers = vec![LayerBlob {
+        digest: layer_digest,
+        media_type: OCI_LAYER.to_string(),
+        size: layer_size,
+    }];
+    let manifest_bytes = oci_manifest(&config_digest, config_size, &layers);
     let (manifest_digest, _) = store.blobs.put_bytes(&manifest_bytes)?;
     let blobs = ImageBlobs {
         config: config_digest,
         manifest: manifest_digest,
         manifest_media_type: OCI_MANIFEST.to_string(),
-        layers: vec![LayerBlob {
-            digest: layer_digest,
-            media_type: OCI_LAYER.to_string(),
-            size: layer_size,
-        }],
+        layers,
     };
     let tags: Vec<Reference> = tag.into_iter().collect();
     Ok(add_image(

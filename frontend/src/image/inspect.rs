@@ -6,7 +6,7 @@ use std::fs;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::reference::Reference;
+use super::reference::familiar_of;
 use crate::store::images::ImageRecord;
 use crate::store::{Store, StoreError};
 
@@ -44,10 +44,6 @@ pub fn config(store: &Store, record: &ImageRecord) -> Result<Value, InspectError
         image: record.id.clone(),
         source,
     })
-}
-
-fn familiar(full: &str) -> String {
-    Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.familiar())
 }
 
 /// The container config as Docker shows it: every key in Docker's order, empty ones
@@ -160,8 +156,8 @@ pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, Insp
     };
     Ok(ImageInspect {
         id: record.id.clone(),
-        repo_tags: record.tags.iter().map(|t| familiar(t)).collect(),
-        repo_digests: record.repo_digests.iter().map(|t| familiar(t)).collect(),
+        repo_tags: record.tags.iter().map(|t| familiar_of(t)).collect(),
+        repo_digests: record.repo_digests.iter().map(|t| familiar_of(t)).collect(),
         parent: String::new(),
         comment: text("comment"),
         created: record
@@ -251,7 +247,7 @@ pub fn history(store: &Store, record: &ImageRecord) -> Result<Vec<HistoryEntry>,
     rows.reverse();
     if let Some(top) = rows.first_mut() {
         top.id = Some(record.id.clone());
-        top.tags = record.tags.iter().map(|t| familiar(t)).collect();
+        top.tags = record.tags.iter().map(|t| familiar_of(t)).collect();
     }
     Ok(rows)
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest as _, Sha256};
 
-use super::reference::{Digest, Reference, ReferenceError};
+use super::reference::{familiar_of, Digest, Reference, ReferenceError};
 use crate::store::images::ImageRecord;
 use crate::store::{Store, StoreError};
 
@@ -138,10 +138,6 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     chain
 }
 
-fn familiar(full: &str) -> String {
-    Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.familiar())
-}
-
 fn repository_of(full: &str) -> String {
     Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.name())
 }
@@ -187,7 +183,7 @@ pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<Removal>
             }
             for other in others {
                 store.untag(other)?;
-                report.push(Removal::Untagged(familiar(other)));
+                report.push(Removal::Untagged(familiar_of(other)));
             }
         }
         Named::Id => {
@@ -206,7 +202,7 @@ pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<Removal>
             }
             for name in &names {
                 store.untag(name)?;
-                report.push(Removal::Untagged(familiar(name)));
+                report.push(Removal::Untagged(familiar_of(name)));
             }
         }
     }
@@ -254,7 +250,7 @@ pub fn prune(store: &mut Store, all: bool) -> Result<(Vec<Removal>, u64), LocalE
         }
         for name in record.tags.iter().chain(&record.repo_digests) {
             store.untag(name)?;
-            report.push(Removal::Untagged(familiar(name)));
+            report.push(Removal::Untagged(familiar_of(name)));
         }
         report.extend(delete(store, &record)?);
     }

@@ -312,6 +312,12 @@ impl Reference {
     }
 }
 
+/// A stored full name (`docker.io/library/busybox:latest`) as Docker shows it; a name
+/// that does not parse is shown as it is.
+pub fn familiar_of(full: &str) -> String {
+    Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.familiar())
+}
+
 impl fmt::Display for Reference {
     /// The full form: `docker.io/library/busybox:latest`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -43,13 +43,6 @@ pub struct NewImage {
     pub layers: Vec<ImageLayer>,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn record_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
     Ok(ImageRecord {
         id: row.get(0)?,
@@ -89,7 +82,7 @@ impl Store {
                 image.manifest_media_type,
                 image.created,
                 size as i64,
-                now()
+                crate::time::now_unix()
             ],
         )
         .map_err(&sql)?;

@@ -10,7 +10,7 @@ use std::io::Read;
 use serde_json::Value;
 
 use super::ArchiveError;
-use crate::image::add::{add_image, ImageBlobs, LayerBlob, LayerEvent};
+use crate::image::add::{add_image, oci_manifest, ImageBlobs, LayerBlob, LayerEvent};
 use crate::image::manifest::{choose, Manifest, OCI_MANIFEST};
 use crate::image::platform::Platform;
 use crate::image::reference::{Digest, Reference};
@@ -20,7 +20,6 @@ use crate::store::Store;
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// Symlinks inside an archive (old docker saves link repeated layers) are followed at
 /// most this many times.
 const MAX_LINKS: usize = 16;
@@ -152,15 +151,7 @@ fn add(
     let (manifest, manifest_media_type) = match manifest {
         Some(m) => m,
         None => {
-            let made = serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": { "mediaType": OCI_CONFIG, "digest": config.0.to_string(), "size": config.1 },
-                "layers": layers.iter().map(|l| serde_json::json!({
-                    "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size,
-                })).collect::<Vec<_>>(),
-            });
-            let bytes = serde_json::to_vec(&made).map_err(ArchiveError::json)?;
+            let bytes = oci_manifest(&config.0, config.1, &layers);
             (store.blobs.put_bytes(&bytes)?.0, OCI_MANIFEST.to_string())
         }
     };

@@ -15,13 +15,12 @@ use serde_json::{json, Value};
 
 use super::ArchiveError;
 use crate::image::local::{resolve, Named};
-use crate::image::manifest::{layer_compression, Compression, OCI_INDEX, OCI_MANIFEST};
+use crate::image::manifest::{
+    layer_compression, Compression, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
+};
 use crate::image::reference::Digest;
 use crate::store::images::ImageRecord;
 use crate::store::{io_error, Store};
-
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
 struct Writer<W: Write> {
     tar: tar::Builder<W>,
