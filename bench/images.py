@@ -3,13 +3,14 @@
 
     python3 bench/images.py --berth target/release/berth [--runs N] [--warmup N]
         [--layers N] [--layer-mb N] [--images N] [--no-zstd] [--only NAME[,NAME]]
-        [--json FILE]
+        [--json FILE] [--churn]
 
 Python 3.11 standard library only; must run as root. It builds a test image by hand (an
 OCI layout: --layers layers of --layer-mb MB of files each, source-like text and random
 bytes, gzip and, where zstd is installed, zstd), starts Debian's docker-registry on
 127.0.0.1 with its config and storage in a temp dir, pushes the image with skopeo, and
-times, round-robin, each in a fresh store removed after it (the page cache is not dropped):
+times, round-robin, each in a fresh store removed after it (the page cache is not dropped;
+each run's dir starts in an ext4 block group of its own unless --churn is given):
 
     berth --root FRESH pull 127.0.0.1:PORT/bench/image:TAG
     skopeo --insecure-policy copy --src-tls-verify=false docker://... oci:FRESH/layout:TAG
@@ -432,6 +433,16 @@ def dispose(path):
     return n
 
 
+def spread_subdirectories(path):
+    """`chattr +T`: each run's dir starts in an ext4 block group of its own. Without it
+    every run unpacks into the group the previous runs just freed, and ext4 passes over
+    each inode freed in the last minutes one by one when it allocates there: the bench
+    would measure that scan (5-10x a tool's own time), caused by its own removals. A
+    file system without the flag (tmpfs, xfs) is left as it is."""
+    subprocess.run(["chattr", "+T", path], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
 def check_probes(tool, root, probes):
     """A puller that exits 0 without unpacking would benchmark beautifully: each probe
     file (a text and a binary one per layer) must be somewhere under `root` (as
@@ -469,6 +480,8 @@ class Bench:
         self.podman_mounts = 0
         for d in ("runs", "tmpdir", "docker-config", "containers/tmp", "containers/net"):
             os.makedirs(self.p(d))
+        if not args.churn:
+            spread_subdirectories(self.p("runs"))
         with open(self.p("containers/containers.conf"), "w") as f:
             f.write(f"""[containers]
 netns = "none"
@@ -783,9 +796,11 @@ def report(res, failures, args, labels):
 
 
 def header(args, registry, image, tools):
+    where = (" in the block group the previous runs freed (--churn)" if args.churn
+             else " in a block group of its own")
     print(f"berth image bench: {args.runs} runs + {args.warmup} warm-up per tool, round-robin "
-          f"(shuffled each round, seed {args.seed}); a fresh store for every pull, removed "
-          f"after it; the page cache is NOT dropped (the registry's blobs are read from "
+          f"(shuffled each round, seed {args.seed}); a fresh store for every pull{where}, "
+          f"removed after it; the page cache is NOT dropped (the registry's blobs are read from "
           f"memory); kernel {platform.release()}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f} at the start (other work on the machine slows all alike)")
     variants = ", ".join(f"{v['tag']}: {v['blob_bytes'] / 1e6:.1f} MB as {k} "
@@ -814,6 +829,9 @@ def parse_args():
     p.add_argument("--timeout", type=float, default=300,
                    help="seconds before a process counts as hung")
     p.add_argument("--json", metavar="FILE", help="also write every sample as JSON")
+    p.add_argument("--churn", action="store_true",
+                   help="every run's dir in the block group the previous runs freed, as on "
+                        "a host that just removed images (default: a group of its own)")
     a = p.parse_args()
     if a.runs < 1 or a.warmup < 0 or a.layers < 1 or a.layer_mb < 1 or a.images < 1:
         p.error("--runs, --layers, --layer-mb and --images must be >= 1, --warmup >= 0")

@@ -13,6 +13,7 @@ pub mod db;
 pub mod images;
 pub mod layers;
 mod lock;
+mod spread;
 
 use std::fs::{self, File};
 use std::io;
@@ -62,6 +63,8 @@ impl Store {
         for dir in [root.to_path_buf(), root.join("layers")] {
             fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         }
+        // Each layer is a tree of its own, created after others were removed.
+        spread::spread_subdirectories(&root.join("layers"));
         let db = Db::open(root)?;
         let blobs = BlobStore::open(root)?;
         Ok(Store {
