@@ -3,6 +3,7 @@
 //! the runtime's command lines.
 
 pub mod cli;
+pub mod container;
 pub mod image;
 pub mod registry;
 pub mod store;

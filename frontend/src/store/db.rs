@@ -72,6 +72,19 @@ const MIGRATIONS: &[&str] = &[
         image_id TEXT NOT NULL
     );
     ",
+    // 2: what the front-end needs of a container; the rest is in its directory.
+    "
+    ALTER TABLE containers ADD COLUMN created TEXT NOT NULL DEFAULT '';  -- RFC 3339
+    ALTER TABLE containers ADD COLUMN image_name TEXT NOT NULL DEFAULT ''; -- as the user gave it
+    ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}';   -- Docker's Config, JSON
+    ALTER TABLE containers ADD COLUMN host_config TEXT NOT NULL DEFAULT '{}'; -- Docker's HostConfig
+    ALTER TABLE containers ADD COLUMN path TEXT NOT NULL DEFAULT '';     -- the process, as Docker's Path
+    ALTER TABLE containers ADD COLUMN args TEXT NOT NULL DEFAULT '[]';   -- and Args, JSON
+    -- Set by start, cleared by nothing: Docker keeps StartedAt after an exit.
+    ALTER TABLE containers ADD COLUMN started_at TEXT NOT NULL DEFAULT '';
+    -- 0 until it is made whole: a row still 0 after its creator died is a leftover.
+    ALTER TABLE containers ADD COLUMN complete INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// An open store database.

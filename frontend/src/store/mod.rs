@@ -9,6 +9,7 @@
 //! ```
 
 pub mod blobs;
+pub mod containers;
 pub mod db;
 pub mod images;
 pub mod layers;

@@ -1,0 +1,101 @@
+//! Containers: records in the store, a directory each, and their lifecycle through
+//! berth-shim's and the runtime's command lines (never libcontainer).
+//!
+//! ```text
+//! <root>/containers/<id>/         the OCI bundle and everything else of the container:
+//!     config.json                 generated from the image config and the flags
+//!     merged/ upper/ work/        the overlay rootfs (image/rootfs.rs)
+//!     hosts hostname resolv.conf  written per container, bind-mounted into it
+//!     ctr.log                     its log (json-file or k8s-file, as --log-driver says)
+//!     persist/                    the shim's exit, oom and restart-count files
+//!     attach ctl winsz            the shim's attach socket and fifos
+//!     shim.pid pidfile            the shim's pid and the container's
+//! <runroot>/runtime/              the runtime's --root (its state dirs)
+//! ```
+
+pub mod config;
+
+use std::path::{Path, PathBuf};
+
+/// The files of one container, all under its directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPaths {
+    pub dir: PathBuf,
+}
+
+impl ContainerPaths {
+    pub fn new(root: &Path, id: &str) -> ContainerPaths {
+        ContainerPaths {
+            dir: root.join("containers").join(id),
+        }
+    }
+
+    /// The OCI bundle is the container's directory itself.
+    pub fn bundle(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("merged")
+    }
+
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    pub fn hosts(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
+
+    pub fn hostname(&self) -> PathBuf {
+        self.dir.join("hostname")
+    }
+
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.dir.join("resolv.conf")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("ctr.log")
+    }
+
+    pub fn persist(&self) -> PathBuf {
+        self.dir.join("persist")
+    }
+
+    pub fn exit_file(&self) -> PathBuf {
+        self.persist().join("exit")
+    }
+
+    pub fn oom_file(&self) -> PathBuf {
+        self.persist().join("oom")
+    }
+
+    pub fn restart_count(&self) -> PathBuf {
+        self.persist().join("restart-count")
+    }
+
+    pub fn attach_socket(&self) -> PathBuf {
+        self.dir.join("attach")
+    }
+
+    pub fn ctl(&self) -> PathBuf {
+        self.dir.join("ctl")
+    }
+
+    pub fn winsz(&self) -> PathBuf {
+        self.dir.join("winsz")
+    }
+
+    pub fn shim_pid(&self) -> PathBuf {
+        self.dir.join("shim.pid")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("pidfile")
+    }
+}
