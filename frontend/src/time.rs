@@ -59,3 +59,13 @@ pub fn rfc3339(unix: i64) -> String {
         secs % 60
     )
 }
+
+/// RFC 3339 in UTC with nanoseconds, as Docker writes a container's times.
+pub fn rfc3339_nanos(time: std::time::SystemTime) -> String {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = rfc3339(since.as_secs() as i64);
+    let whole = seconds.trim_end_matches('Z');
+    format!("{whole}.{:09}Z", since.subsec_nanos())
+}

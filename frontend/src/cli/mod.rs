@@ -2,10 +2,13 @@
 //! engine modules. Nothing here is called by the API daemon, and nothing here calls it.
 
 mod archive;
+mod containers;
 pub mod format;
 mod images;
 mod progress;
+mod ps;
 mod registry;
+mod run_flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +37,11 @@ pub struct Cli {
     /// certificate (Docker's `insecure-registries`); loopback ones always may
     #[arg(long, global = true, value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
+
+    /// Where state a reboot clears is kept (runtime state, exit codes); default
+    /// /run/berth for the default --root, <root>/run for any other
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -70,6 +78,35 @@ pub enum Command {
     Logout(registry::LogoutArgs),
     /// Search a registry's catalog for images
     Search(registry::SearchArgs),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(containers::RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(containers::CreateArgs),
+    /// Start one or more stopped containers
+    Start(containers::StartArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::NamesArgs),
+    /// Rename a container
+    Rename(containers::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(containers::NamesArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(containers::ContainerCommand),
 }
 
 /// Opens the store named by `--root`.
@@ -113,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = RegistryOptions {
         insecure_registries: cli.insecure_registry.clone(),
     };
+    let place = (cli.root.clone(), cli.runroot.clone());
     match cli.command {
         Command::Images(args) => images::images(&cli.root, args),
         Command::Image(command) => images::image(&cli.root, &registry, command),
@@ -128,5 +166,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => registry::login(&registry, args),
         Command::Logout(args) => registry::logout(args),
         Command::Search(args) => registry::search(&registry, args),
+        Command::Run(a) => containers(&place, &registry, containers::ContainerCommand::Run(a)),
+        Command::Create(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Create(a))
+        }
+        Command::Start(a) => containers(&place, &registry, containers::ContainerCommand::Start(a)),
+        Command::Stop(a) => containers(&place, &registry, containers::ContainerCommand::Stop(a)),
+        Command::Restart(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Restart(a))
+        }
+        Command::Kill(a) => containers(&place, &registry, containers::ContainerCommand::Kill(a)),
+        Command::Rm(a) => containers(&place, &registry, containers::ContainerCommand::Rm(a)),
+        Command::Wait(a) => containers(&place, &registry, containers::ContainerCommand::Wait(a)),
+        Command::Rename(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Rename(a))
+        }
+        Command::Pause(a) => containers(&place, &registry, containers::ContainerCommand::Pause(a)),
+        Command::Unpause(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Unpause(a))
+        }
+        Command::Container(c) => containers(&place, &registry, c),
+        Command::Ps(args) => ps::ps(
+            &containers::Globals {
+                root: &place.0,
+                runroot: place.1.as_deref(),
+                registry: &registry,
+            },
+            args,
+        ),
+    }
+}
+
+/// `place`: `--root` and `--runroot`.
+fn containers(
+    place: &(PathBuf, Option<PathBuf>),
+    registry: &RegistryOptions,
+    command: containers::ContainerCommand,
+) -> anyhow::Result<ExitCode> {
+    let globals = containers::Globals {
+        root: &place.0,
+        runroot: place.1.as_deref(),
+        registry,
+    };
+    containers::container(&globals, command)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

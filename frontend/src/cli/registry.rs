@@ -294,3 +294,27 @@ pub fn search(registry: &RegistryOptions, args: SearchArgs) -> anyhow::Result<Ex
     print!("{}", format.render(&items)?);
     Ok(ExitCode::SUCCESS)
 }
+
+/// The pull `run` and `create` make for an image the store lacks: Docker's closing
+/// lines on stderr, which stays free of progress bars.
+pub fn pull_quietly(
+    store: &mut crate::store::Store,
+    registry: &RegistryOptions,
+    name: &str,
+) -> anyhow::Result<crate::store::images::ImageRecord> {
+    let reference = Reference::parse(name)?;
+    let pulled = runtime()?.block_on(pull::pull(
+        store,
+        &reference,
+        None,
+        registry,
+        &|_| {},
+        &mut |_| {},
+    ))?;
+    eprintln!("Digest: {}", pulled.digest);
+    eprintln!(
+        "Status: Downloaded newer image for {}",
+        reference.familiar()
+    );
+    Ok(pulled.record)
+}

@@ -14,6 +14,14 @@
 //! ```
 
 pub mod config;
+pub mod etc_files;
+pub mod image_config;
+pub mod lifecycle;
+pub mod names;
+pub mod runtime;
+pub mod shim;
+pub mod spec;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,447 @@
+//! The container commands: run, create, start, stop, restart, kill, rm, wait, rename,
+//! pause, unpause, and `container` (their long names, cleanup, prune).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Subcommand};
+
+use super::run_flags::ContainerFlags;
+use super::{open_store, USAGE_ERROR};
+use crate::container::lifecycle::{Container, ContainerError, Containers, CreateRequest};
+use crate::image::local;
+
+/// Where the engine keeps what a reboot clears: `--runroot`, else `/run/berth` for the
+/// default store and `<root>/run` for any other.
+pub fn runroot(root: &Path, given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(dir) => dir.to_path_buf(),
+        None if root == Path::new(crate::store::DEFAULT_ROOT) => PathBuf::from("/run/berth"),
+        None => root.join("run"),
+    }
+}
+
+/// The engine's containers, with how the shim calls this berth back.
+pub fn open_containers(root: &Path, runroot_flag: Option<&Path>) -> anyhow::Result<Containers> {
+    let store = open_store(root)?;
+    let runroot = runroot(root, runroot_flag);
+    let exe = std::env::current_exe().context("locating the berth binary")?;
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let runroot = std::path::absolute(&runroot).unwrap_or(runroot);
+    let berth = vec![
+        exe.display().to_string(),
+        "--root".to_string(),
+        root.display().to_string(),
+        "--runroot".to_string(),
+        runroot.display().to_string(),
+    ];
+    Ok(Containers::new(store, runroot, berth))
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_hyphen_values = true
+    )]
+    pub time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// List containers
+    #[command(alias = "list", alias = "ps")]
+    Ls(super::ps::PsArgs),
+    /// What the shim runs once a container is gone for good (not for users)
+    #[command(hide = true)]
+    Cleanup(CleanupArgs),
+}
+
+/// The global flags the container commands need.
+pub struct Globals<'a> {
+    pub root: &'a Path,
+    pub runroot: Option<&'a Path>,
+    pub registry: &'a crate::image::pull::RegistryOptions,
+}
+
+pub fn container(globals: &Globals<'_>, command: ContainerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ContainerCommand::Run(args) => run(globals, args),
+        ContainerCommand::Create(args) => create(globals, args),
+        ContainerCommand::Start(args) => start(globals, args),
+        ContainerCommand::Stop(args) => stop(globals, args, false),
+        ContainerCommand::Restart(args) => stop(globals, args, true),
+        ContainerCommand::Kill(args) => kill(globals, args),
+        ContainerCommand::Rm(args) => rm(globals, args),
+        ContainerCommand::Wait(args) => wait(globals, args),
+        ContainerCommand::Rename(args) => rename(globals, args),
+        ContainerCommand::Pause(args) => each(globals, &args.containers, |c, ct| c.pause(ct)),
+        ContainerCommand::Unpause(args) => each(globals, &args.containers, |c, ct| c.unpause(ct)),
+        ContainerCommand::Prune(args) => prune(globals, args),
+        ContainerCommand::Ls(args) => super::ps::ps(globals, args),
+        ContainerCommand::Cleanup(args) => cleanup(globals, args),
+    }
+}
+
+fn open(globals: &Globals<'_>) -> anyhow::Result<Containers> {
+    open_containers(globals.root, globals.runroot)
+}
+
+/// Creates the container `flags` describe, pulling its image first when the store
+/// does not have it (as Docker does).
+fn create_container(
+    globals: &Globals<'_>,
+    containers: &mut Containers,
+    flags: &ContainerFlags,
+) -> anyhow::Result<Container> {
+    let (config, host) = flags.to_configs()?;
+    let image = match local::resolve(&containers.store, &flags.image) {
+        Ok((record, _)) => record,
+        Err(local::LocalError::NoSuchImage(_)) => {
+            eprintln!(
+                "Unable to find image '{}' locally",
+                display_reference(&flags.image)
+            );
+            super::registry::pull_quietly(&mut containers.store, globals.registry, &flags.image)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(containers.create(CreateRequest {
+        name: flags.name.clone(),
+        image_name: flags.image.clone(),
+        image_id: image.id,
+        config,
+        host,
+    })?)
+}
+
+/// `busybox` as Docker echoes it in "Unable to find image": with its tag.
+fn display_reference(name: &str) -> String {
+    crate::image::reference::Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
+/// `run`'s own failures exit 125, as Docker's.
+fn run_failure(e: anyhow::Error) -> anyhow::Result<ExitCode> {
+    eprintln!("berth: Error: {e:#}");
+    Ok(ExitCode::from(USAGE_ERROR))
+}
+
+fn run(globals: &Globals<'_>, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut containers = match open(globals) {
+        Ok(c) => c,
+        Err(e) => return run_failure(e),
+    };
+    let container = match create_container(globals, &mut containers, &args.flags) {
+        Ok(c) => c,
+        Err(e) => return run_failure(e),
+    };
+    if args.detach {
+        if let Err(e) = containers.start(&container, &mut |_| Ok(())) {
+            let _ = remove_quietly(&mut containers, &container);
+            return run_failure(e.into());
+        }
+        println!("{}", container.row.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Err(e) = containers.start(&container, &mut |_| Ok(())) {
+        let _ = remove_quietly(&mut containers, &container);
+        return run_failure(e.into());
+    }
+    let code = containers
+        .wait_exit(&container, None)
+        .or_else(|| containers.exit_record(&container.row.id))
+        .unwrap_or(255);
+    containers.forget_exit_record(&container.row.id);
+    Ok(exit_code(code))
+}
+
+fn remove_quietly(
+    containers: &mut Containers,
+    container: &Container,
+) -> Result<(), ContainerError> {
+    let fresh = containers.find(&container.row.id)?;
+    containers.remove(&fresh, true)
+}
+
+/// A container's exit status as ours: 0-255, as the shell shows it.
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(255))
+}
+
+fn create(globals: &Globals<'_>, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let mut containers = match open(globals) {
+        Ok(c) => c,
+        Err(e) => return run_failure(e),
+    };
+    match create_container(globals, &mut containers, &args.flags) {
+        Ok(container) => {
+            println!("{}", container.row.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => run_failure(e),
+    }
+}
+
+/// Runs `action` on each named container, printing the name as given on success and
+/// Docker's error line otherwise; exit 1 if any failed.
+fn each(
+    globals: &Globals<'_>,
+    names: &[String],
+    mut action: impl FnMut(&mut Containers, &Container) -> Result<(), ContainerError>,
+) -> anyhow::Result<ExitCode> {
+    let mut containers = open(globals)?;
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    for name in names {
+        let result = containers
+            .find(name)
+            .and_then(|container| action(&mut containers, &container));
+        match result {
+            Ok(()) => {
+                let _ = writeln!(stdout.lock(), "{name}");
+            }
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn start(globals: &Globals<'_>, args: StartArgs) -> anyhow::Result<ExitCode> {
+    if args.attach || args.interactive {
+        let [name] = args.containers.as_slice() else {
+            eprintln!("berth: Error: you cannot start and attach multiple containers at once");
+            return Ok(ExitCode::FAILURE);
+        };
+        let mut containers = open(globals)?;
+        let container = containers.find(name)?;
+        containers.start(&container, &mut |_| Ok(()))?;
+        let code = containers.wait_exit(&container, None).unwrap_or(255);
+        return Ok(exit_code(code));
+    }
+    each(globals, &args.containers, |c, container| {
+        c.start(container, &mut |_| Ok(()))
+    })
+}
+
+fn stop(globals: &Globals<'_>, args: StopArgs, restart: bool) -> anyhow::Result<ExitCode> {
+    let timeout = args.time.map(|t| Duration::from_secs(t.max(0) as u64));
+    each(globals, &args.containers, |c, container| {
+        let mut container = container.clone();
+        if let Some(signal) = &args.signal {
+            container.config.stop_signal = Some(signal.clone());
+        }
+        c.stop(&container, timeout)?;
+        if restart {
+            let fresh = c.find(&container.row.id)?;
+            c.start(&fresh, &mut |_| Ok(()))?;
+        }
+        Ok(())
+    })
+}
+
+fn kill(globals: &Globals<'_>, args: KillArgs) -> anyhow::Result<ExitCode> {
+    let signal = args.signal.trim_start_matches("SIG").to_string();
+    each(globals, &args.containers, |c, container| {
+        c.kill(container, &signal)
+    })
+}
+
+fn rm(globals: &Globals<'_>, args: RmArgs) -> anyhow::Result<ExitCode> {
+    each(globals, &args.containers, |c, container| {
+        c.remove(container, args.force)
+    })
+}
+
+fn wait(globals: &Globals<'_>, args: NamesArgs) -> anyhow::Result<ExitCode> {
+    let containers = open(globals)?;
+    let mut failed = false;
+    for name in &args.containers {
+        match containers.find(name) {
+            Ok(container) => {
+                let code = containers.wait_exit(&container, None).unwrap_or(255);
+                println!("{code}");
+            }
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn rename(globals: &Globals<'_>, args: RenameArgs) -> anyhow::Result<ExitCode> {
+    let mut containers = open(globals)?;
+    let container = containers.find(&args.container)?;
+    containers.rename(&container, &args.new_name)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(globals: &Globals<'_>, args: PruneArgs) -> anyhow::Result<ExitCode> {
+    if !args.force {
+        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let mut containers = open(globals)?;
+    let mut removed = Vec::new();
+    for container in containers.list()? {
+        if container.state().status.is_up() {
+            continue;
+        }
+        containers.remove(&container, false)?;
+        removed.push(container.row.id.clone());
+    }
+    if !removed.is_empty() {
+        println!("Deleted Containers:");
+        for id in &removed {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cleanup(globals: &Globals<'_>, args: CleanupArgs) -> anyhow::Result<ExitCode> {
+    let mut containers = open(globals)?;
+    match containers.find(&args.container) {
+        Ok(container) => containers
+            .cleanup(&container)
+            .map_err(|e| anyhow!("cleanup of container {}: {e}", args.container))?,
+        Err(ContainerError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

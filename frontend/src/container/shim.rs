@@ -1,0 +1,350 @@
+//! Starting a container's berth-shim with conmon's contract, as podman starts conmon:
+//! the shim forks away, runs the runtime's `create`, and reports the container's pid
+//! (or the runtime's error) as one JSON line on `_OCI_SYNCPIPE`.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::libc;
+
+use super::config::{Config, HostConfig};
+use super::runtime::Runtime;
+use super::ContainerPaths;
+
+/// How long a runtime's `create` may take before the shim is given up on.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("container {id}: starting {shim}: {source}")]
+    Spawn {
+        id: String,
+        shim: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("container {id}: {shim}: {message}")]
+    Refused {
+        id: String,
+        shim: PathBuf,
+        message: String,
+    },
+    /// The runtime's own words, as the shim passed them on.
+    #[error("{message}")]
+    Runtime { id: String, message: String },
+    #[error("container {id}: log option {option}: {problem}")]
+    LogOption {
+        id: String,
+        option: String,
+        problem: String,
+    },
+}
+
+/// What the shim needs besides the container's directory.
+pub struct ShimLaunch<'a> {
+    pub shim: &'a Path,
+    pub id: &'a str,
+    pub name: &'a str,
+    pub paths: &'a ContainerPaths,
+    pub runtime: &'a Runtime,
+    pub config: &'a Config,
+    pub host: &'a HostConfig,
+    /// Where the shim also writes `ID` with the exit code: outside the container's
+    /// directory, so a `--rm` container's code outlives the container.
+    pub exit_dir: &'a Path,
+    /// The program and arguments the shim runs once the container is gone for good.
+    pub exit_command: &'a [String],
+}
+
+/// Docker's size units for `max-size` (`10k`, `20m`, `1g`, bytes without a unit).
+fn parse_size(value: &str) -> Option<u64> {
+    let lower = value.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => lower.split_at(i),
+        None => (lower.as_str(), ""),
+    };
+    let number: f64 = digits.parse().ok()?;
+    let factor: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * factor;
+    (bytes >= 1.0 && bytes.is_finite()).then_some(bytes as u64)
+}
+
+/// The shim's log arguments for `--log-driver` and `--log-opt`. The syslog driver also
+/// keeps a json-file, so that `berth logs` works with it (Docker's cannot read back).
+pub fn log_arguments(
+    id: &str,
+    paths: &ContainerPaths,
+    host: &HostConfig,
+) -> Result<Vec<String>, ShimError> {
+    let log = paths.log().display().to_string();
+    let options = &host.log_config.config;
+    let bad = |option: &str, problem: &str| ShimError::LogOption {
+        id: id.to_string(),
+        option: option.to_string(),
+        problem: problem.to_string(),
+    };
+    let mut args = Vec::new();
+    match host.log_config.kind.as_str() {
+        "json-file" | "" => args.extend(["-l".to_string(), format!("json-file:{log}")]),
+        "k8s-file" => args.extend(["-l".to_string(), format!("k8s-file:{log}")]),
+        "syslog" => {
+            let target = match options.get("syslog-address") {
+                Some(address) if address.starts_with("unixgram://") => format!("syslog:{address}"),
+                Some(address) => {
+                    return Err(bad(
+                        &format!("syslog-address={address}"),
+                        "only unixgram:///PATH (or none: /dev/log) is supported",
+                    ))
+                }
+                None => "syslog".to_string(),
+            };
+            args.extend(["-l".to_string(), target]);
+            args.extend(["-l".to_string(), format!("json-file:{log}")]);
+        }
+        "none" => args.extend(["-l".to_string(), "none".to_string()]),
+        other => {
+            return Err(bad(
+                &format!("--log-driver {other}"),
+                "expected json-file, k8s-file, syslog or none",
+            ))
+        }
+    }
+    for (key, value) in options {
+        match key.as_str() {
+            "max-size" => {
+                let bytes = parse_size(value).ok_or_else(|| {
+                    bad(&format!("max-size={value}"), "expected a size such as 10m")
+                })?;
+                args.extend(["--log-size-max".to_string(), bytes.to_string()]);
+            }
+            "max-file" => {
+                let files: u32 = value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    bad(
+                        &format!("max-file={value}"),
+                        "expected a count of at least 1",
+                    )
+                })?;
+                args.extend(["--log-max-files".to_string(), files.to_string()]);
+            }
+            "tag" => args.extend(["--log-tag".to_string(), value.clone()]),
+            "syslog-address" if host.log_config.kind == "syslog" => {}
+            other => {
+                return Err(bad(
+                    other,
+                    &format!("unknown log opt for the {} driver", host.log_config.kind),
+                ))
+            }
+        }
+    }
+    Ok(args)
+}
+
+fn command_line(launch: &ShimLaunch<'_>) -> Result<Vec<String>, ShimError> {
+    let paths = launch.paths;
+    let path = |p: &Path| p.display().to_string();
+    let mut args: Vec<String> = vec![
+        "--api-version".into(),
+        "1".into(),
+        "-c".into(),
+        launch.id.into(),
+        "-u".into(),
+        launch.id.into(),
+        "-n".into(),
+        launch.name.into(),
+        "-r".into(),
+        path(&launch.runtime.bin),
+        "-b".into(),
+        path(paths.bundle()),
+        "-p".into(),
+        path(&paths.pid_file()),
+        "-P".into(),
+        path(&paths.shim_pid()),
+        "--persist-dir".into(),
+        path(&paths.persist()),
+        "--exit-dir".into(),
+        path(launch.exit_dir),
+        "--full-attach".into(),
+        "--restart-policy".into(),
+        launch.host.restart_policy.shim_argument(),
+    ];
+    for arg in launch.runtime.global_args() {
+        args.extend(["--runtime-arg".to_string(), arg]);
+    }
+    args.extend(log_arguments(launch.id, paths, launch.host)?);
+    if launch.config.tty {
+        args.push("-t".into());
+    }
+    if launch.config.open_stdin {
+        args.push("-i".into());
+        if !launch.config.stdin_once {
+            args.push("--leave-stdin-open".into());
+        }
+    }
+    if let Some((program, rest)) = launch.exit_command.split_first() {
+        args.extend(["--exit-command".to_string(), program.clone()]);
+        for arg in rest {
+            args.extend(["--exit-command-arg".to_string(), arg.clone()]);
+        }
+    }
+    Ok(args)
+}
+
+/// Makes `fd` the child's fd 3, which `_OCI_SYNCPIPE=3` names.
+fn pass_as_fd3(command: &mut Command, fd: RawFd) {
+    // SAFETY: the hook runs between fork and exec and calls only dup2 and fcntl, which
+    // are async-signal-safe, and allocates nothing. dup2 onto 3 clears close-on-exec;
+    // if the fd already is 3, dup2 would be a no-op and fcntl clears it instead.
+    unsafe {
+        command.pre_exec(move || {
+            let ret = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if ret < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Starts the shim and waits for the runtime's `create`: the container's pid.
+pub fn spawn_shim(launch: &ShimLaunch<'_>) -> Result<i32, ShimError> {
+    let spawn_error = |source| ShimError::Spawn {
+        id: launch.id.to_string(),
+        shim: launch.shim.to_path_buf(),
+        source,
+    };
+    let args = command_line(launch)?;
+    std::fs::create_dir_all(launch.paths.persist()).map_err(spawn_error)?;
+    std::fs::create_dir_all(launch.exit_dir).map_err(spawn_error)?;
+    let (ours, theirs) = UnixStream::pair().map_err(spawn_error)?;
+    let mut command = Command::new(launch.shim);
+    command
+        .args(&args)
+        .env("_OCI_SYNCPIPE", "3")
+        .current_dir(launch.paths.bundle())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    pass_as_fd3(&mut command, theirs.as_raw_fd());
+    // The first process exits once the shim has forked away; its stderr holds why a
+    // command line was refused.
+    let output = command.output().map_err(spawn_error)?;
+    drop(theirs);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ShimError::Refused {
+            id: launch.id.to_string(),
+            shim: launch.shim.to_path_buf(),
+            message: match stderr.trim() {
+                "" => format!("exited with {}", output.status),
+                text => text.to_string(),
+            },
+        });
+    }
+    ours.set_read_timeout(Some(CREATE_TIMEOUT))
+        .map_err(spawn_error)?;
+    let mut line = String::new();
+    BufReader::new(&ours)
+        .read_line(&mut line)
+        .map_err(spawn_error)?;
+    let refused = |message: String| ShimError::Refused {
+        id: launch.id.to_string(),
+        shim: launch.shim.to_path_buf(),
+        message,
+    };
+    if line.trim().is_empty() {
+        return Err(refused(
+            "exited without reporting the container's pid".into(),
+        ));
+    }
+    let reply: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|e| refused(format!("unreadable sync message {line:?}: {e}")))?;
+    let pid = reply
+        .get("data")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(-1);
+    if pid <= 0 {
+        let message = reply
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("the runtime failed to create the container")
+            .trim()
+            .to_string();
+        return Err(ShimError::Runtime {
+            id: launch.id.to_string(),
+            message,
+        });
+    }
+    i32::try_from(pid).map_err(|_| refused(format!("pid {pid} out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::config::LogConfig;
+
+    #[test]
+    fn sizes_read_as_docker_writes_them() {
+        assert_eq!(parse_size("10k"), Some(10 * 1024));
+        assert_eq!(parse_size("20m"), Some(20 * 1024 * 1024));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("1.5m"), Some(1536 * 1024));
+        assert_eq!(parse_size("10x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn log_drivers_become_shim_arguments() {
+        let paths = ContainerPaths::new(Path::new("/s"), "abc");
+        let host = |kind: &str, opts: &[(&str, &str)]| HostConfig {
+            log_config: LogConfig {
+                kind: kind.to_string(),
+                config: opts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            ..HostConfig::default()
+        };
+        assert_eq!(
+            log_arguments(
+                "abc",
+                &paths,
+                &host("json-file", &[("max-size", "1k"), ("max-file", "3")])
+            )
+            .unwrap(),
+            [
+                "-l",
+                "json-file:/s/containers/abc/ctr.log",
+                "--log-max-files",
+                "3",
+                "--log-size-max",
+                "1024"
+            ]
+        );
+        let syslog = log_arguments("abc", &paths, &host("syslog", &[])).unwrap();
+        assert_eq!(
+            syslog,
+            ["-l", "syslog", "-l", "json-file:/s/containers/abc/ctr.log"]
+        );
+        let err = log_arguments("abc", &paths, &host("gelf", &[])).unwrap_err();
+        assert!(err.to_string().contains("--log-driver gelf"), "{err}");
+        let err =
+            log_arguments("abc", &paths, &host("json-file", &[("max-size", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("max-size=lots"), "{err}");
+    }
+}

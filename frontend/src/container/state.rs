@@ -1,0 +1,209 @@
+//! What a container is doing, read from the files its shim and the runtime keep, never
+//! from a record that could be stale: a container whose shim is gone is never shown
+//! as up.
+
+use std::fs;
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::ContainerPaths;
+use crate::store::containers::ContainerRow;
+use crate::time::rfc3339_nanos;
+
+/// Docker's `State.Status` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+        }
+    }
+
+    /// Running, paused or restarting: what `ps` without `-a` lists and `rm` refuses.
+    pub fn is_up(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+}
+
+/// Docker's `State`, as derived now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub status: Status,
+    /// The container's init, when it is running.
+    pub pid: i32,
+    pub shim_pid: Option<i32>,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    /// RFC 3339, empty when never started.
+    pub started_at: String,
+    pub finished_at: String,
+    pub finished: Option<SystemTime>,
+    pub restart_count: u32,
+    pub error: String,
+}
+
+fn read_number(path: &Path) -> Option<i64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` is a live (not zombie) process whose command line names `needle`.
+fn process_alive(pid: i32, needle: Option<&str>) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let proc_dir = Path::new("/proc").join(pid.to_string());
+    let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
+        return false;
+    };
+    // The state follows the command name's closing parenthesis.
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']));
+    if zombie {
+        return false;
+    }
+    match needle {
+        None => true,
+        Some(needle) => fs::read(proc_dir.join("cmdline")).is_ok_and(|cmdline| {
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == needle.as_bytes())
+        }),
+    }
+}
+
+/// The shim's pid, when that shim is alive and is this container's.
+pub fn live_shim(id: &str, paths: &ContainerPaths) -> Option<i32> {
+    let pid = read_number(&paths.shim_pid())? as i32;
+    process_alive(pid, Some(id)).then_some(pid)
+}
+
+/// Whether the container's cgroup is frozen (`pause`), on cgroup v1 or v2.
+fn frozen(id: &str) -> bool {
+    let v1 = format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state");
+    if let Ok(state) = fs::read_to_string(v1) {
+        return state.trim() == "FROZEN";
+    }
+    let v2 = format!("/sys/fs/cgroup/berth/{id}/cgroup.freeze");
+    fs::read_to_string(v2).is_ok_and(|s| s.trim() == "1")
+}
+
+/// The container's state now.
+pub fn read_state(row: &ContainerRow, paths: &ContainerPaths) -> State {
+    let restart_count = read_number(&paths.restart_count()).unwrap_or(0).max(0) as u32;
+    let oom_killed = paths.oom_file().exists();
+    let shim_pid = live_shim(&row.id, paths);
+    let mut state = State {
+        status: Status::Created,
+        pid: 0,
+        shim_pid,
+        exit_code: 0,
+        oom_killed,
+        started_at: row.started_at.clone(),
+        finished_at: String::new(),
+        finished: None,
+        restart_count,
+        error: String::new(),
+    };
+    let exit_file = paths.exit_file();
+    if let Some(code) = read_number(&exit_file) {
+        state.status = Status::Exited;
+        state.exit_code = code as i32;
+        state.finished = fs::metadata(&exit_file).and_then(|m| m.modified()).ok();
+        state.finished_at = state.finished.map(rfc3339_nanos).unwrap_or_default();
+        return state;
+    }
+    if shim_pid.is_none() {
+        if !row.started_at.is_empty() {
+            // Started, and its monitor died without an exit code: whatever runs
+            // there has nobody watching it; the next command cleans it up.
+            state.status = Status::Exited;
+            state.exit_code = 255;
+            state.error = "the container's shim is gone".to_string();
+        }
+        return state;
+    }
+    let pid = read_number(&paths.pid_file()).unwrap_or(0) as i32;
+    if process_alive(pid, None) {
+        state.pid = pid;
+        state.status = if row.started_at.is_empty() {
+            Status::Created
+        } else if frozen(&row.id) {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+    } else {
+        // Between an exit and the shim's exit file, or between two runs of a
+        // restart policy.
+        state.status = Status::Restarting;
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, started: bool) -> ContainerRow {
+        ContainerRow {
+            id: id.to_string(),
+            name: "n".into(),
+            image_id: String::new(),
+            image_name: String::new(),
+            created: String::new(),
+            config: "{}".into(),
+            host_config: "{}".into(),
+            path: String::new(),
+            args: "[]".into(),
+            started_at: if started {
+                "2026-12-06T00:00:00Z".into()
+            } else {
+                String::new()
+            },
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn an_exit_file_means_exited_with_its_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ContainerPaths::new(dir.path(), "c1");
+        fs::create_dir_all(paths.persist()).unwrap();
+        fs::write(paths.exit_file(), "137").unwrap();
+        fs::write(paths.oom_file(), "").unwrap();
+        fs::write(paths.restart_count(), "2").unwrap();
+        let state = read_state(&row("c1", true), &paths);
+        assert_eq!(state.status, Status::Exited);
+        assert_eq!(state.exit_code, 137);
+        assert!(state.oom_killed);
+        assert_eq!(state.restart_count, 2);
+        assert!(!state.finished_at.is_empty());
+    }
+
+    #[test]
+    fn a_started_container_without_its_shim_is_exited_never_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ContainerPaths::new(dir.path(), "c2");
+        fs::create_dir_all(&paths.dir).unwrap();
+        // A pid that is alive but is not this container's shim: ours.
+        fs::write(paths.shim_pid(), std::process::id().to_string()).unwrap();
+        let state = read_state(&row("c2", true), &paths);
+        assert_eq!(state.status, Status::Exited);
+        assert_eq!(state.exit_code, 255);
+        let state = read_state(&row("c2", false), &paths);
+        assert_eq!(state.status, Status::Created);
+    }
+}
