@@ -101,8 +101,47 @@ impl TestStore {
     }
 }
 
+impl TestStore {
+    /// Removes every container of the store: `rm -f` of each, then any shim left
+    /// (by the pid it wrote) is killed and the runtime's state of its container goes.
+    pub fn remove_containers(&self) {
+        if !self.root().join("berth.db").exists() {
+            return;
+        }
+        let out = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.berth(&args);
+        }
+        let Ok(dirs) = fs::read_dir(self.root().join("containers")) else {
+            return;
+        };
+        for dir in dirs.flatten() {
+            let pid = fs::read_to_string(dir.path().join("shim.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
+            if let Some(pid) = pid {
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let id = dir.file_name().to_string_lossy().into_owned();
+                if String::from_utf8_lossy(&cmdline).contains(&id) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+}
+
 impl Drop for TestStore {
     fn drop(&mut self) {
+        self.remove_containers();
         // Unmount anything a test left mounted under its dir before the dir goes.
         if let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") {
             let prefix = self.dir.path().to_string_lossy().into_owned();

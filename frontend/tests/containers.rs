@@ -1,0 +1,281 @@
+//! Containers end to end, in the order of the Docker book's chapter 3: run, ps,
+//! names, stop and start, restart, kill, pause, rm, and the errors in between. Real
+//! containers under the real berth-shim and berth-runtime (run as root).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::TestStore;
+
+/// A store with the local busybox image, and berth-shim / berth-runtime built next
+/// to the berth under test (cargo builds the workspace's binaries together).
+fn store() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    store
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `ps -a` rows as (name, status) pairs.
+fn statuses(store: &TestStore) -> Vec<(String, String)> {
+    store
+        .ok(&["ps", "-a", "--format", "{{.Names}}|{{.Status}}"])
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect()
+}
+
+fn status_of(store: &TestStore, name: &str) -> String {
+    statuses(store)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{name} not in ps -a"))
+}
+
+#[test]
+fn a_detached_container_runs_is_listed_stopped_started_and_removed() {
+    let store = store();
+    let id = store.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "daemon_dave",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
+
+    let ps = store.ok(&["ps"]);
+    let mut lines = ps.lines();
+    let header = lines.next().unwrap();
+    for column in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    let row = lines.next().expect("one container listed");
+    assert!(row.starts_with(&id[..12]), "{row}");
+    assert!(
+        row.contains("busybox") && row.contains("\"sleep 1000\""),
+        "{row}"
+    );
+    assert!(row.contains("Up "), "{row}");
+    assert!(row.trim_end().ends_with("daemon_dave"), "{row}");
+    assert_eq!(store.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(store.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+
+    // By name, by id prefix: the argument is echoed as Docker does.
+    assert_eq!(
+        store.ok(&["stop", "-t", "1", "daemon_dave"]).trim(),
+        "daemon_dave"
+    );
+    let status = status_of(&store, "daemon_dave");
+    assert!(
+        status.starts_with("Exited (137)") || status.starts_with("Exited (143)"),
+        "{status}"
+    );
+    assert!(store.ok(&["ps", "-q"]).trim().is_empty());
+
+    assert_eq!(store.ok(&["start", &id[..8]]).trim(), &id[..8]);
+    assert!(status_of(&store, "daemon_dave").starts_with("Up "));
+    store.ok(&["restart", "-t", "0", "daemon_dave"]);
+    assert!(status_of(&store, "daemon_dave").starts_with("Up "));
+
+    store.ok(&["pause", "daemon_dave"]);
+    assert!(status_of(&store, "daemon_dave").ends_with("(Paused)"));
+    store.ok(&["unpause", "daemon_dave"]);
+    assert!(!status_of(&store, "daemon_dave").ends_with("(Paused)"));
+
+    let err = store.fails(&["rm", "daemon_dave"]);
+    assert!(
+        err.contains("container is running") && err.contains("force"),
+        "{err}"
+    );
+    store.ok(&["kill", "-s", "KILL", "daemon_dave"]);
+    wait_for("the kill", || {
+        status_of(&store, "daemon_dave").starts_with("Exited (137)")
+    });
+    assert_eq!(store.ok(&["rm", "daemon_dave"]).trim(), "daemon_dave");
+    assert!(statuses(&store).is_empty());
+    assert!(!store.root().join("containers").join(id).exists());
+}
+
+#[test]
+fn a_foreground_run_exits_with_the_containers_status_and_rm_removes_it() {
+    let store = store();
+    let out = store.berth(&["run", "--name", "three", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(status_of(&store, "three").starts_with("Exited (3)"));
+    let out = store.berth(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The --rm container is gone, the other stays.
+    wait_for("--rm to remove its container", || {
+        statuses(&store).len() == 1
+    });
+    assert_eq!(store.ok(&["wait", "three"]).trim(), "3");
+}
+
+#[test]
+fn names_are_generated_unique_and_renamed() {
+    let store = store();
+    store.ok(&["create", "--name", "web", "busybox", "true"]);
+    let err = store.fails(&["create", "--name", "web", "busybox", "true"]);
+    assert!(err.contains("\"/web\" is already in use"), "{err}");
+    let id = store.ok(&["create", "busybox", "true"]);
+    let rows = statuses(&store);
+    assert_eq!(rows.len(), 2);
+    let generated = rows.iter().find(|(n, _)| n != "web").unwrap().0.clone();
+    assert!(generated.contains('_'), "{generated}");
+    assert_eq!(status_of(&store, "web"), "Created");
+    store.ok(&["rename", id.trim(), "api"]);
+    assert_eq!(status_of(&store, "api"), "Created");
+    let err = store.fails(&["rename", "api", "web"]);
+    assert!(err.contains("already in use"), "{err}");
+    let err = store.fails(&["create", "--name=-bad", "busybox", "true"]);
+    assert!(err.contains("Invalid container name"), "{err}");
+}
+
+#[test]
+fn errors_are_one_line_with_dockers_exit_codes_and_leave_nothing() {
+    let store = store();
+    for (args, code, words) in [
+        (vec!["stop", "nope"], 1, "No such container: nope"),
+        (vec!["rm", "nope"], 1, "No such container: nope"),
+        (
+            vec!["run", "--memory", "lots", "busybox", "true"],
+            125,
+            "invalid size",
+        ),
+        (
+            vec!["run", "--restart", "sometimes", "busybox", "true"],
+            125,
+            "sometimes",
+        ),
+        (
+            vec!["run", "--network", "bridge", "busybox", "true"],
+            125,
+            "network bridge",
+        ),
+        (
+            vec!["run", "--runtime", "/nonexistent/rt", "busybox", "true"],
+            125,
+            "/nonexistent/rt",
+        ),
+        (vec!["run", "--bogus-flag", "busybox"], 125, "--bogus-flag"),
+    ] {
+        let out = store.berth(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+    // An image without a command.
+    let tar = support::busybox_rootfs_tar(store.dir.path());
+    store.ok(&["import", tar.to_str().unwrap(), "nocmd"]);
+    let out = store.berth(&["run", "nocmd"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no command specified"));
+    // Nothing was made by any of them.
+    assert!(statuses(&store).is_empty());
+    let left = std::fs::read_dir(store.root().join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn a_container_whose_shim_died_is_never_shown_up() {
+    let store = store();
+    let id = store.ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    let pid: i32 =
+        std::fs::read_to_string(store.root().join("containers").join(id).join("shim.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("the shim to go", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+    let row = store.ok(&["ps", "-a"]);
+    assert!(!row.contains("Up "), "{row}");
+    assert!(row.contains("Exited (255)"), "{row}");
+    store.ok(&["rm", "-f", id]);
+}
+
+#[test]
+fn restart_policies_bring_a_container_back_until_it_is_stopped() {
+    let store = store();
+    store.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    wait_for("two restarts then the exit", || {
+        status_of(&store, "flaky").starts_with("Exited (1)")
+    });
+    let count = store.ok(&["container", "ls", "-a", "--format", "{{.Names}}"]);
+    assert!(count.contains("flaky"));
+    let restarts = std::fs::read_to_string(
+        std::fs::read_dir(store.root().join("containers"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+            .join("persist/restart-count"),
+    )
+    .unwrap();
+    assert_eq!(restarts.trim(), "2");
+
+    store.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    store.ok(&["stop", "-t", "0", "always"]);
+    // Stopped by the user: it stays down.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(status_of(&store, "always").starts_with("Exited"));
+}
