@@ -279,3 +279,51 @@ fn restart_policies_bring_a_container_back_until_it_is_stopped() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(status_of(&store, "always").starts_with("Exited"));
 }
+
+#[test]
+fn inspect_shows_dockers_shape_and_renders_templates_as_docker() {
+    let store = store();
+    let id = store.ok(&["run", "-d", "--name", "insp", "-e", "A=1", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    let json: serde_json::Value = serde_json::from_str(&store.ok(&["inspect", "insp"])).unwrap();
+    let c = &json[0];
+    assert_eq!(c["Id"], id);
+    assert_eq!(c["Name"], "/insp");
+    assert_eq!(c["State"]["Status"], "running");
+    assert_eq!(c["State"]["Running"], true);
+    assert!(c["State"]["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(c["Path"], "sleep");
+    assert_eq!(c["Args"], serde_json::json!(["1000"]));
+    assert_eq!(c["Config"]["Hostname"], &id[..12]);
+    assert!(c["Config"]["Env"].as_array().unwrap().iter().any(|e| e == "A=1"));
+    assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "no");
+    // Keys in Docker's order.
+    let text = store.ok(&["container", "inspect", id]);
+    let order: Vec<usize> = ["\"Id\"", "\"Created\"", "\"Path\"", "\"State\"", "\"Image\"", "\"Name\"", "\"HostConfig\"", "\"Config\"", "\"NetworkSettings\""]
+        .iter()
+        .map(|k| text.find(k).unwrap_or_else(|| panic!("{k} missing")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+
+    // The book's templates.
+    assert_eq!(store.ok(&["inspect", "--format", "{{ .State.Running }}", "insp"]), "true\n");
+    assert_eq!(store.ok(&["inspect", "--format", "{{.Name}}", "insp"]), "/insp\n");
+    assert_eq!(
+        store.ok(&["inspect", "--format", "{{.Name}} {{.State.Running}}", "insp", "insp"]),
+        "/insp true\n/insp true\n"
+    );
+    assert_eq!(store.ok(&["inspect", "-f", "{{index .Args 0}}", "insp"]), "1000\n");
+    assert_eq!(
+        store.ok(&["inspect", "-f", "{{range .Args}}[{{.}}]{{end}}", "insp"]),
+        "[1000]\n"
+    );
+    let config = store.ok(&["inspect", "-f", "{{json .Config.Cmd}}", "insp"]);
+    assert_eq!(config.trim(), "[\"sleep\",\"1000\"]");
+    // An image through the same command; an unknown name is an error naming it.
+    assert!(store.ok(&["inspect", "-f", "{{.Id}}", "busybox"]).starts_with("sha256:"));
+    let out = store.berth(&["inspect", "insp", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such object: nosuch"));
+    let err = store.fails(&["container", "inspect", "busybox"]);
+    assert!(err.contains("No such container: busybox"), "{err}");
+}

@@ -101,7 +101,7 @@ fn inspect_prints_docker_shaped_json_and_fails_for_a_missing_image() {
     );
     let out = store.berth(&["inspect", "busybox", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("No such image: nosuch"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such object: nosuch"));
 }
 
 #[test]

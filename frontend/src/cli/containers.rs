@@ -167,6 +167,8 @@ pub enum ContainerCommand {
     /// List containers
     #[command(alias = "list", alias = "ps")]
     Ls(super::ps::PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(super::inspect::InspectArgs),
     /// What the shim runs once a container is gone for good (not for users)
     #[command(hide = true)]
     Cleanup(CleanupArgs),
@@ -194,6 +196,12 @@ pub fn container(globals: &Globals<'_>, command: ContainerCommand) -> anyhow::Re
         ContainerCommand::Unpause(args) => each(globals, &args.containers, |c, ct| c.unpause(ct)),
         ContainerCommand::Prune(args) => prune(globals, args),
         ContainerCommand::Ls(args) => super::ps::ps(globals, args),
+        ContainerCommand::Inspect(args) => super::inspect::inspect(
+            globals.root,
+            globals.runroot,
+            super::inspect::Kinds::Containers,
+            args,
+        ),
         ContainerCommand::Cleanup(args) => cleanup(globals, args),
     }
 }

@@ -22,7 +22,7 @@ pub enum ImageCommand {
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),
     /// Display detailed information on one or more images
-    Inspect(InspectArgs),
+    Inspect(super::inspect::InspectArgs),
     /// Remove one or more images
     #[command(visible_alias = "remove")]
     Rm(RmiArgs),
@@ -109,18 +109,6 @@ pub struct RmiArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// Format output using a custom template
-    #[arg(short, long, value_name = "string")]
-    format: Option<String>,
-    /// Return JSON for specified type (only `image` for now)
-    #[arg(long, value_name = "string")]
-    r#type: Option<String>,
-    #[arg(value_name = "IMAGE", required = true)]
-    names: Vec<String>,
-}
-
-#[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Format output using a custom template
     #[arg(long, value_name = "string")]
@@ -155,7 +143,9 @@ pub fn image(
 ) -> anyhow::Result<ExitCode> {
     match command {
         ImageCommand::Ls(args) => images(root, args),
-        ImageCommand::Inspect(args) => inspect(root, args),
+        ImageCommand::Inspect(args) => {
+            super::inspect::inspect(root, None, super::inspect::Kinds::Images, args)
+        }
         ImageCommand::Rm(args) => rmi(root, args),
         ImageCommand::Prune(args) => prune(root, args),
         ImageCommand::Tag(args) => tag(root, args),
@@ -425,52 +415,6 @@ pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(code)
-}
-
-pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<ExitCode> {
-    if let Some(kind) = args.r#type.as_deref().filter(|t| *t != "image") {
-        anyhow::bail!(
-            "\"{kind}\" is not a valid value for --type (berth inspects images only for now)"
-        );
-    }
-    let store = open_store(root)?;
-    let mut objects = Vec::new();
-    let mut missing = Vec::new();
-    for name in &args.names {
-        match local::resolve(&store, name) {
-            Ok((record, _)) => objects.push(inspect::inspect(&store, &record)?),
-            Err(local::LocalError::NoSuchImage(name)) => missing.push(name),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match &args.format {
-        Some(template) => {
-            let format = Format::parse(template, &[])?;
-            let values = objects
-                .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<Vec<_>, _>>()?;
-            write!(out, "{}", format.render(&values)?)?;
-        }
-        None => {
-            let mut bytes = Vec::new();
-            let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut bytes, formatter);
-            serde::Serialize::serialize(&objects, &mut ser)?;
-            out.write_all(&bytes)?;
-            writeln!(out)?;
-        }
-    }
-    for name in &missing {
-        eprintln!("Error: No such image: {name}");
-    }
-    Ok(if missing.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 const HISTORY_HEADERS: &[(&str, &str)] = &[

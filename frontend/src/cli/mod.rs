@@ -5,6 +5,7 @@ mod archive;
 mod containers;
 pub mod format;
 mod images;
+mod inspect;
 mod progress;
 mod ps;
 mod registry;
@@ -59,7 +60,7 @@ pub enum Command {
     /// Remove one or more images
     Rmi(images::RmiArgs),
     /// Display detailed information on one or more images
-    Inspect(images::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -156,7 +157,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(command) => images::image(&cli.root, &registry, command),
         Command::Tag(args) => images::tag(&cli.root, args),
         Command::Rmi(args) => images::rmi(&cli.root, args),
-        Command::Inspect(args) => images::inspect(&cli.root, args),
+        Command::Inspect(args) => {
+            inspect::inspect(&place.0, place.1.as_deref(), inspect::Kinds::Any, args)
+        }
         Command::History(args) => images::history(&cli.root, args),
         Command::Import(args) => images::import(&cli.root, args),
         Command::Save(args) => archive::save(&cli.root, args),

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod etc_files;
 pub mod image_config;
+pub mod inspect;
 pub mod lifecycle;
 pub mod names;
 pub mod runtime;
