@@ -283,7 +283,9 @@ fn restart_policies_bring_a_container_back_until_it_is_stopped() {
 #[test]
 fn inspect_shows_dockers_shape_and_renders_templates_as_docker() {
     let store = store();
-    let id = store.ok(&["run", "-d", "--name", "insp", "-e", "A=1", "busybox", "sleep", "1000"]);
+    let id = store.ok(&[
+        "run", "-d", "--name", "insp", "-e", "A=1", "busybox", "sleep", "1000",
+    ]);
     let id = id.trim();
     let json: serde_json::Value = serde_json::from_str(&store.ok(&["inspect", "insp"])).unwrap();
     let c = &json[0];
@@ -295,24 +297,53 @@ fn inspect_shows_dockers_shape_and_renders_templates_as_docker() {
     assert_eq!(c["Path"], "sleep");
     assert_eq!(c["Args"], serde_json::json!(["1000"]));
     assert_eq!(c["Config"]["Hostname"], &id[..12]);
-    assert!(c["Config"]["Env"].as_array().unwrap().iter().any(|e| e == "A=1"));
+    assert!(c["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "A=1"));
     assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "no");
     // Keys in Docker's order.
     let text = store.ok(&["container", "inspect", id]);
-    let order: Vec<usize> = ["\"Id\"", "\"Created\"", "\"Path\"", "\"State\"", "\"Image\"", "\"Name\"", "\"HostConfig\"", "\"Config\"", "\"NetworkSettings\""]
-        .iter()
-        .map(|k| text.find(k).unwrap_or_else(|| panic!("{k} missing")))
-        .collect();
+    let order: Vec<usize> = [
+        "\"Id\"",
+        "\"Created\"",
+        "\"Path\"",
+        "\"State\"",
+        "\"Image\"",
+        "\"Name\"",
+        "\"HostConfig\"",
+        "\"Config\"",
+        "\"NetworkSettings\"",
+    ]
+    .iter()
+    .map(|k| text.find(k).unwrap_or_else(|| panic!("{k} missing")))
+    .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
 
     // The book's templates.
-    assert_eq!(store.ok(&["inspect", "--format", "{{ .State.Running }}", "insp"]), "true\n");
-    assert_eq!(store.ok(&["inspect", "--format", "{{.Name}}", "insp"]), "/insp\n");
     assert_eq!(
-        store.ok(&["inspect", "--format", "{{.Name}} {{.State.Running}}", "insp", "insp"]),
+        store.ok(&["inspect", "--format", "{{ .State.Running }}", "insp"]),
+        "true\n"
+    );
+    assert_eq!(
+        store.ok(&["inspect", "--format", "{{.Name}}", "insp"]),
+        "/insp\n"
+    );
+    assert_eq!(
+        store.ok(&[
+            "inspect",
+            "--format",
+            "{{.Name}} {{.State.Running}}",
+            "insp",
+            "insp"
+        ]),
         "/insp true\n/insp true\n"
     );
-    assert_eq!(store.ok(&["inspect", "-f", "{{index .Args 0}}", "insp"]), "1000\n");
+    assert_eq!(
+        store.ok(&["inspect", "-f", "{{index .Args 0}}", "insp"]),
+        "1000\n"
+    );
     assert_eq!(
         store.ok(&["inspect", "-f", "{{range .Args}}[{{.}}]{{end}}", "insp"]),
         "[1000]\n"
@@ -320,10 +351,53 @@ fn inspect_shows_dockers_shape_and_renders_templates_as_docker() {
     let config = store.ok(&["inspect", "-f", "{{json .Config.Cmd}}", "insp"]);
     assert_eq!(config.trim(), "[\"sleep\",\"1000\"]");
     // An image through the same command; an unknown name is an error naming it.
-    assert!(store.ok(&["inspect", "-f", "{{.Id}}", "busybox"]).starts_with("sha256:"));
+    assert!(store
+        .ok(&["inspect", "-f", "{{.Id}}", "busybox"])
+        .starts_with("sha256:"));
     let out = store.berth(&["inspect", "insp", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such object: nosuch"));
     let err = store.fails(&["container", "inspect", "busybox"]);
     assert!(err.contains("No such container: busybox"), "{err}");
+}
+
+#[test]
+fn exec_runs_in_the_container_with_dockers_exit_codes() {
+    let store = store();
+    store.ok(&["run", "-d", "--name", "ex", "busybox", "sleep", "1000"]);
+    let out = store.berth(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "ex",
+        "sh",
+        "-c",
+        "echo $X; pwd; hostname; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = store.ok(&["inspect", "-f", "{{.Id}}", "ex"]);
+    assert_eq!(stdout, format!("1\n/tmp\n{}\n", &id[..12]));
+    assert_eq!(
+        store
+            .berth(&["exec", "ex", "no-such-program"])
+            .status
+            .code(),
+        Some(127)
+    );
+    assert_eq!(
+        store.ok(&["exec", "-u", "0:7", "ex", "id", "-g"]).trim(),
+        "7"
+    );
+    let err = store.fails(&["exec", "-u", "ghost", "ex", "true"]);
+    assert!(err.contains("unable to find user ghost"), "{err}");
+    // Detached: it runs on after exec returns.
+    store.ok(&["exec", "-d", "ex", "sleep", "77"]);
+    let ps = store.ok(&["exec", "ex", "ps"]);
+    assert!(ps.contains("sleep 77"), "{ps}");
+    store.ok(&["stop", "-t", "0", "ex"]);
+    let err = store.fails(&["exec", "ex", "true"]);
+    assert!(err.contains("is not running"), "{err}");
 }

@@ -77,9 +77,10 @@ pub fn inspect(
         if kinds != Kinds::Containers {
             match local::resolve(&containers.store, name) {
                 Ok((record, _)) => {
-                    objects.push(Inspected::Image(Box::new(
-                        crate::image::inspect::inspect(&containers.store, &record)?,
-                    )));
+                    objects.push(Inspected::Image(Box::new(crate::image::inspect::inspect(
+                        &containers.store,
+                        &record,
+                    )?)));
                     continue;
                 }
                 Err(local::LocalError::NoSuchImage(_)) => {}

@@ -3,6 +3,7 @@
 
 mod archive;
 mod containers;
+mod exec;
 pub mod format;
 mod images;
 mod inspect;
@@ -105,6 +106,8 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// List containers
     Ps(ps::PsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -189,6 +192,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             containers(&place, &registry, containers::ContainerCommand::Unpause(a))
         }
         Command::Container(c) => containers(&place, &registry, c),
+        Command::Exec(args) => exec::exec(
+            &containers::Globals {
+                root: &place.0,
+                runroot: place.1.as_deref(),
+                registry: &registry,
+            },
+            args,
+        ),
         Command::Ps(args) => ps::ps(
             &containers::Globals {
                 root: &place.0,

@@ -272,7 +272,10 @@ mod tests {
     #[test]
     fn binds_read_as_docker_lists_them() {
         let m = bind_mount("/srv:/data:ro").unwrap();
-        assert_eq!((m.source.as_str(), m.destination.as_str(), m.rw), ("/srv", "/data", false));
+        assert_eq!(
+            (m.source.as_str(), m.destination.as_str(), m.rw),
+            ("/srv", "/data", false)
+        );
         let m = bind_mount("/srv:/data").unwrap();
         assert!(m.rw);
         assert!(bind_mount("nocolon").is_none());

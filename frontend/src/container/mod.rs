@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod etc_files;
+pub mod exec;
 pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
@@ -23,6 +24,7 @@ pub mod runtime;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod user;
 
 use std::path::{Path, PathBuf};
 

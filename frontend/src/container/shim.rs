@@ -221,20 +221,79 @@ fn pass_as_fd3(command: &mut Command, fd: RawFd) {
 
 /// Starts the shim and waits for the runtime's `create`: the container's pid.
 pub fn spawn_shim(launch: &ShimLaunch<'_>) -> Result<i32, ShimError> {
-    let spawn_error = |source| ShimError::Spawn {
+    let args = command_line(launch)?;
+    let io = |source| ShimError::Spawn {
         id: launch.id.to_string(),
         shim: launch.shim.to_path_buf(),
         source,
     };
-    let args = command_line(launch)?;
-    std::fs::create_dir_all(launch.paths.persist()).map_err(spawn_error)?;
-    std::fs::create_dir_all(launch.exit_dir).map_err(spawn_error)?;
+    std::fs::create_dir_all(launch.paths.persist()).map_err(io)?;
+    std::fs::create_dir_all(launch.exit_dir).map_err(io)?;
+    run_shim(launch.shim, launch.id, &args, launch.paths.bundle())
+}
+
+/// An exec session's shim: `RUNTIME exec -d --process SPEC ID`, watched to its end.
+pub struct ExecLaunch<'a> {
+    pub shim: &'a Path,
+    pub id: &'a str,
+    pub session: &'a str,
+    /// The session's own directory: its bundle, exit file, pid files.
+    pub dir: &'a Path,
+    pub process_spec: &'a Path,
+    pub runtime: &'a Runtime,
+}
+
+/// Starts an exec session's shim; the process's pid.
+pub fn spawn_exec_shim(launch: &ExecLaunch<'_>) -> Result<i32, ShimError> {
+    let path = |p: &Path| p.display().to_string();
+    let mut args: Vec<String> = vec![
+        "--api-version".into(),
+        "1".into(),
+        "-c".into(),
+        launch.id.into(),
+        "-u".into(),
+        launch.session.into(),
+        "-r".into(),
+        path(&launch.runtime.bin),
+        "-b".into(),
+        path(launch.dir),
+        "-p".into(),
+        path(&launch.dir.join("pidfile")),
+        "-P".into(),
+        path(&launch.dir.join("shim.pid")),
+        "--persist-dir".into(),
+        path(launch.dir),
+        "--full-attach".into(),
+        "-e".into(),
+        "--exec-process-spec".into(),
+        path(launch.process_spec),
+        "-l".into(),
+        "none".into(),
+    ];
+    for arg in launch.runtime.global_args() {
+        args.extend(["--runtime-arg".to_string(), arg]);
+    }
+    run_shim(launch.shim, launch.id, &args, launch.dir)
+}
+
+/// Runs the shim with `args` and reads its report from the sync pipe.
+fn run_shim(shim: &Path, id: &str, args: &[String], cwd: &Path) -> Result<i32, ShimError> {
+    let spawn_error = |source| ShimError::Spawn {
+        id: id.to_string(),
+        shim: shim.to_path_buf(),
+        source,
+    };
+    let refused = |message: String| ShimError::Refused {
+        id: id.to_string(),
+        shim: shim.to_path_buf(),
+        message,
+    };
     let (ours, theirs) = UnixStream::pair().map_err(spawn_error)?;
-    let mut command = Command::new(launch.shim);
+    let mut command = Command::new(shim);
     command
-        .args(&args)
+        .args(args)
         .env("_OCI_SYNCPIPE", "3")
-        .current_dir(launch.paths.bundle())
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -245,14 +304,10 @@ pub fn spawn_shim(launch: &ShimLaunch<'_>) -> Result<i32, ShimError> {
     drop(theirs);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(ShimError::Refused {
-            id: launch.id.to_string(),
-            shim: launch.shim.to_path_buf(),
-            message: match stderr.trim() {
-                "" => format!("exited with {}", output.status),
-                text => text.to_string(),
-            },
-        });
+        return Err(refused(match stderr.trim() {
+            "" => format!("exited with {}", output.status),
+            text => text.to_string(),
+        }));
     }
     ours.set_read_timeout(Some(CREATE_TIMEOUT))
         .map_err(spawn_error)?;
@@ -260,11 +315,6 @@ pub fn spawn_shim(launch: &ShimLaunch<'_>) -> Result<i32, ShimError> {
     BufReader::new(&ours)
         .read_line(&mut line)
         .map_err(spawn_error)?;
-    let refused = |message: String| ShimError::Refused {
-        id: launch.id.to_string(),
-        shim: launch.shim.to_path_buf(),
-        message,
-    };
     if line.trim().is_empty() {
         return Err(refused(
             "exited without reporting the container's pid".into(),
@@ -284,7 +334,7 @@ pub fn spawn_shim(launch: &ShimLaunch<'_>) -> Result<i32, ShimError> {
             .trim()
             .to_string();
         return Err(ShimError::Runtime {
-            id: launch.id.to_string(),
+            id: id.to_string(),
             message,
         });
     }
