@@ -38,7 +38,11 @@ pub fn open_containers(root: &Path, runroot_flag: Option<&Path>) -> anyhow::Resu
         "--runroot".to_string(),
         runroot.display().to_string(),
     ];
-    Ok(Containers::new(store, runroot, berth))
+    let mut containers = Containers::new(store, runroot, berth);
+    if let Err(e) = containers.repair() {
+        eprintln!("berth: warning: repairing what a crash left: {e}");
+    }
+    Ok(containers)
 }
 
 #[derive(Args, Debug)]

@@ -122,7 +122,7 @@ impl Containers {
     }
 
     pub fn paths(&self, id: &str) -> ContainerPaths {
-        ContainerPaths::new(self.store.root(), id)
+        ContainerPaths::new(self.store.root(), id).with_runtime_root(&self.runroot.join("runtime"))
     }
 
     fn exit_dir(&self) -> PathBuf {

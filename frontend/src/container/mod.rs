@@ -20,6 +20,7 @@ pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
 pub mod names;
+pub mod repair;
 pub mod runtime;
 pub mod shim;
 pub mod spec;
@@ -32,13 +33,30 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerPaths {
     pub dir: PathBuf,
+    /// The runtime's state dir of the container (`<runroot>/runtime/<id>`), when known.
+    pub runtime_state: Option<PathBuf>,
 }
 
 impl ContainerPaths {
     pub fn new(root: &Path, id: &str) -> ContainerPaths {
         ContainerPaths {
             dir: root.join("containers").join(id),
+            runtime_state: None,
         }
+    }
+
+    /// With the runtime's state dir under `runtime_root` (the runtime's `--root`).
+    pub fn with_runtime_root(mut self, runtime_root: &Path) -> ContainerPaths {
+        let id = self.dir.file_name().map(PathBuf::from).unwrap_or_default();
+        self.runtime_state = Some(runtime_root.join(id));
+        self
+    }
+
+    /// runc's and berth-runtime's `exec.fifo` exists from `create` until `start`.
+    pub fn awaiting_start(&self) -> bool {
+        self.runtime_state
+            .as_ref()
+            .is_some_and(|dir| dir.join("exec.fifo").exists())
     }
 
     /// The OCI bundle is the container's directory itself.

@@ -138,13 +138,20 @@ pub fn read_state(row: &ContainerRow, paths: &ContainerPaths) -> State {
     let pid = read_number(&paths.pid_file()).unwrap_or(0) as i32;
     if process_alive(pid, None) {
         state.pid = pid;
-        state.status = if row.started_at.is_empty() {
+        state.status = if paths.awaiting_start() {
             Status::Created
         } else if frozen(&row.id) {
             Status::Paused
         } else {
             Status::Running
         };
+        if state.status != Status::Created && state.started_at.is_empty() {
+            // Started by a berth that died before it could say so.
+            state.started_at = fs::metadata(paths.pid_file())
+                .and_then(|m| m.modified())
+                .map(rfc3339_nanos)
+                .unwrap_or_default();
+        }
     } else {
         // Between an exit and the shim's exit file, or between two runs of a
         // restart policy.
