@@ -31,8 +31,8 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    connect, recv, send, shutdown, socket, AddressFamily, MsgFlags, Shutdown, SockFlag,
-    SockType, UnixAddr,
+    connect, recv, send, shutdown, socket, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType,
+    UnixAddr,
 };
 use nix::sys::stat::Mode;
 
@@ -78,7 +78,10 @@ pub enum AttachError {
         source: Errno,
     },
     #[error("control fifo {path}: {source}")]
-    Ctl { path: PathBuf, source: std::io::Error },
+    Ctl {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{op}: {source}")]
     Stdio { op: &'static str, source: Errno },
     #[error("terminal: {op}: {source}")]
@@ -207,10 +210,12 @@ impl AttachSocket {
     ) -> Result<AttachEnd, AttachError> {
         let is_tty = |fd: BorrowedFd<'_>| nix::unistd::isatty(fd).unwrap_or(false);
         let _raw = match options.tty && options.stdin && is_tty(io.stdin) {
-            true => Some(RawMode::enter(io.stdin).map_err(|source| AttachError::Terminal {
-                op: "raw mode",
-                source,
-            })?),
+            true => Some(
+                RawMode::enter(io.stdin).map_err(|source| AttachError::Terminal {
+                    op: "raw mode",
+                    source,
+                })?,
+            ),
             false => None,
         };
         let terminal = match options.tty {

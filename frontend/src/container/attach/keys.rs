@@ -191,10 +191,7 @@ mod tests {
     #[test]
     fn a_repeated_first_key_still_starts_the_sequence() {
         let mut m = DetachMatcher::new(&[P, Q]);
-        assert_eq!(
-            m.feed(&[P, P, Q]),
-            Matched::Detach { before: vec![P] }
-        );
+        assert_eq!(m.feed(&[P, P, Q]), Matched::Detach { before: vec![P] });
         let mut m = DetachMatcher::new(b"aab");
         assert_eq!(
             m.feed(b"aaab"),
