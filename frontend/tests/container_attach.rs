@@ -273,8 +273,13 @@ impl Tmux {
     /// Types `command` until a screen line is `line`: what is typed may reach the
     /// container before a resize does, so each try gives it another chance.
     fn type_until(&self, command: &str, line: &str) -> bool {
+        self.keys_until(&[command, "Enter"], line)
+    }
+
+    /// Sends `keys` until a screen line is `line`.
+    fn keys_until(&self, keys: &[&str], line: &str) -> bool {
         for _ in 0..30 {
-            self.keys(&[command, "Enter"]);
+            self.keys(keys);
             if wait_until(Duration::from_secs(2), || {
                 self.screen().lines().any(|l| l.trim_end() == line)
             }) {
@@ -345,9 +350,10 @@ fn attach_on_a_terminal_goes_raw_follows_resizes_and_detaches() {
     // Raw: ctrl-c is a byte for the container's pty (it ends the sleep there), not a
     // SIGINT for the attaching process.
     tmux.keys(&["sleep 600", "Enter"]);
-    tmux.keys(&["C-c"]);
+    // Again with each try: a ctrl-c that comes before the shell gave the terminal to
+    // `sleep` only clears the shell's line.
     assert!(
-        tmux.type_until("echo still-$((40 + 2))", "still-42"),
+        tmux.keys_until(&["C-c", "echo still-$((40 + 2))", "Enter"], "still-42"),
         "ctrl-c did not reach the container:\n{}",
         tmux.screen()
     );
