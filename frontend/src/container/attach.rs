@@ -209,18 +209,20 @@ impl AttachSocket {
         io: AttachIo<'_>,
     ) -> Result<AttachEnd, AttachError> {
         let is_tty = |fd: BorrowedFd<'_>| nix::unistd::isatty(fd).unwrap_or(false);
-        let _raw = match options.tty && options.stdin && is_tty(io.stdin) {
-            true => Some(
-                RawMode::enter(io.stdin).map_err(|source| AttachError::Terminal {
-                    op: "raw mode",
-                    source,
-                })?,
-            ),
-            false => None,
+        // Dropped last: the terminal is back as it was on every way out.
+        let _raw = if options.tty && options.stdin && is_tty(io.stdin) {
+            let raw = RawMode::enter(io.stdin).map_err(|source| AttachError::Terminal {
+                op: "raw mode",
+                source,
+            })?;
+            Some(raw)
+        } else {
+            None
         };
-        let terminal = match options.tty {
-            true => [io.stdout, io.stdin].into_iter().find(|fd| is_tty(*fd)),
-            false => None,
+        let terminal = if options.tty {
+            [io.stdout, io.stdin].into_iter().find(|fd| is_tty(*fd))
+        } else {
+            None
         };
         let resizer = match terminal {
             Some(term) => Some(Resizer::start(paths, term)?),
@@ -307,7 +309,7 @@ impl<'a> Resizer<'a> {
         // detached from redraws its prompt on SIGWINCH.
         if let Ok((rows, cols)) = window_size(terminal) {
             if rows > 0 && cols > 0 {
-                let _ = write_resize(&resizer.ctl, rows + 1, cols + 1);
+                let _ = write_resize(&resizer.ctl, rows.saturating_add(1), cols.saturating_add(1));
             }
         }
         resizer.update();
