@@ -13,6 +13,7 @@
 //! <runroot>/runtime/              the runtime's --root (its state dirs)
 //! ```
 
+pub mod attach;
 pub mod config;
 pub mod etc_files;
 pub mod exec;
