@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,12 +17,16 @@ use integration::shim::ShimRun;
 use integration::{pid_alive, wait_until, Test};
 use serde_json::json;
 
+mod support;
+use support::tmux::Tmux;
+
 /// Long enough for a loaded machine; only ever reached when the attach hangs.
 const HANG: Duration = Duration::from_secs(120);
 
 fn paths_of(bundle: &Path) -> ContainerPaths {
     ContainerPaths {
         dir: bundle.to_path_buf(),
+        runtime_state: None,
     }
 }
 
@@ -213,87 +216,6 @@ fn resize_without_a_reader_fails_instead_of_blocking() {
     let err = berth_engine::container::attach::resize(&paths_of(dir.path()), 24, 80).unwrap_err();
     assert!(matches!(err, AttachError::NoShim { .. }), "{err:?}");
     assert!(err.to_string().contains("no shim"), "{err}");
-}
-
-/// A tmux server of the test's own (`-L`), killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("berth-{name}-{}", std::process::id()),
-        };
-        let ok = tmux
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "main",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                command,
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux new-session");
-        tmux
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
-        c
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", "main"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
-        args.extend_from_slice(keys);
-        let sent = self.cmd(&args).status().unwrap().success();
-        assert!(sent, "send-keys {keys:?}: the pane's command ended (a ctrl-c that was not raw input kills it)");
-    }
-
-    /// Waits for `text` on the screen.
-    fn wait_text(&self, text: &str) -> bool {
-        wait_until(HANG, || self.screen().contains(text))
-    }
-
-    /// Types `command` until a screen line is `line`: what is typed may reach the
-    /// container before a resize does, so each try gives it another chance.
-    fn type_until(&self, command: &str, line: &str) -> bool {
-        self.keys_until(&[command, "Enter"], line)
-    }
-
-    /// Sends `keys` until a screen line is `line`.
-    fn keys_until(&self, keys: &[&str], line: &str) -> bool {
-        for _ in 0..30 {
-            self.keys(keys);
-            if wait_until(Duration::from_secs(2), || {
-                self.screen().lines().any(|l| l.trim_end() == line)
-            }) {
-                return true;
-            }
-        }
-        false
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).status();
-    }
 }
 
 const HELPER_ENV: &str = "BERTH_TEST_ATTACH_BUNDLE";

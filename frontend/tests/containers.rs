@@ -401,3 +401,27 @@ fn exec_runs_in_the_container_with_dockers_exit_codes() {
     let err = store.fails(&["exec", "ex", "true"]);
     assert!(err.contains("is not running"), "{err}");
 }
+
+#[test]
+fn a_foreground_run_prints_each_stream_from_the_first_line() {
+    let store = store();
+    for _ in 0..10 {
+        let out = store.berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ]);
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    }
+    let out = store.berth_with_stdin(
+        &["run", "-i", "--rm", "busybox", "sh"],
+        b"echo from-stdin; exit 2\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-stdin\n");
+}

@@ -139,6 +139,10 @@ impl AttachServer {
 
     /// Output for every client, cut into packets.
     pub fn broadcast(&mut self, stream_id: u8, data: &[u8]) {
+        // A client whose connect completed before this output was written is owed it,
+        // even if the poll loop has not come round to accepting it yet: a caller that
+        // attaches and then starts the container must see its first line.
+        self.accept();
         if self.clients.is_empty() {
             return;
         }

@@ -11,6 +11,10 @@ use clap::{Args, Subcommand};
 
 use super::run_flags::ContainerFlags;
 use super::{open_store, USAGE_ERROR};
+use crate::container::attach::{
+    parse_detach_keys, AttachEnd, AttachIo, AttachOptions, AttachSocket, DEFAULT_DETACH_KEYS,
+    DETACHED_MESSAGE,
+};
 use crate::container::lifecycle::{Container, ContainerError, Containers, CreateRequest};
 use crate::image::local;
 
@@ -129,6 +133,17 @@ pub struct RenameArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
 pub struct CleanupArgs {
     pub container: String,
 }
@@ -168,6 +183,8 @@ pub enum ContainerCommand {
     Unpause(NamesArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// List containers
     #[command(alias = "list", alias = "ps")]
     Ls(super::ps::PsArgs),
@@ -199,6 +216,7 @@ pub fn container(globals: &Globals<'_>, command: ContainerCommand) -> anyhow::Re
         ContainerCommand::Pause(args) => each(globals, &args.containers, |c, ct| c.pause(ct)),
         ContainerCommand::Unpause(args) => each(globals, &args.containers, |c, ct| c.unpause(ct)),
         ContainerCommand::Prune(args) => prune(globals, args),
+        ContainerCommand::Attach(args) => attach(globals, args),
         ContainerCommand::Ls(args) => super::ps::ps(globals, args),
         ContainerCommand::Inspect(args) => super::inspect::inspect(
             globals.root,
@@ -255,11 +273,19 @@ fn run_failure(e: anyhow::Error) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(USAGE_ERROR))
 }
 
-fn run(globals: &Globals<'_>, args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run(globals: &Globals<'_>, mut args: RunArgs) -> anyhow::Result<ExitCode> {
+    let detach_keys = match parse_keys(args.detach_keys.as_deref()) {
+        Ok(keys) => keys,
+        Err(e) => return run_failure(e),
+    };
     let mut containers = match open(globals) {
         Ok(c) => c,
         Err(e) => return run_failure(e),
     };
+    if args.detach {
+        // Docker: a detached container's stdin stays open across attaches.
+        args.flags.attach = false;
+    }
     let container = match create_container(globals, &mut containers, &args.flags) {
         Ok(c) => c,
         Err(e) => return run_failure(e),
@@ -272,16 +298,51 @@ fn run(globals: &Globals<'_>, args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{}", container.row.id);
         return Ok(ExitCode::SUCCESS);
     }
-    if let Err(e) = containers.start(&container, &mut |_| Ok(())) {
-        let _ = remove_quietly(&mut containers, &container);
-        return run_failure(e.into());
+    let options = AttachOptions {
+        stdin: container.config.open_stdin,
+        tty: container.config.tty,
+        detach_keys,
+    };
+    match start_attached(&mut containers, &container, &options) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let _ = remove_quietly(&mut containers, &container);
+            run_failure(e.into())
+        }
     }
-    let code = containers
-        .wait_exit(&container, None)
-        .or_else(|| containers.exit_record(&container.row.id))
-        .unwrap_or(255);
-    containers.forget_exit_record(&container.row.id);
-    Ok(exit_code(code))
+}
+
+/// `--detach-keys`, or Docker's default.
+fn parse_keys(spec: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    Ok(parse_detach_keys(spec.unwrap_or(DEFAULT_DETACH_KEYS))?)
+}
+
+/// Starts `container` with our stdio attached (connected before the start, so no
+/// output is missed); its exit status, or 0 after a detach, as Docker's `run`.
+fn start_attached(
+    containers: &mut Containers,
+    container: &Container,
+    options: &AttachOptions,
+) -> Result<ExitCode, ContainerError> {
+    let mut socket = None;
+    containers.start(container, &mut |c| {
+        socket = Some(AttachSocket::connect(&c.paths)?);
+        Ok(())
+    })?;
+    let Some(socket) = socket else {
+        return Err(ContainerError::NotRunning(container.row.id.clone()));
+    };
+    match socket.attach(&container.paths, options, AttachIo::std())? {
+        AttachEnd::Detached => Ok(ExitCode::SUCCESS),
+        AttachEnd::Ended => {
+            let code = containers
+                .wait_exit(container, None)
+                .or_else(|| containers.exit_record(&container.row.id))
+                .unwrap_or(255);
+            containers.forget_exit_record(&container.row.id);
+            Ok(exit_code(code))
+        }
+    }
 }
 
 fn remove_quietly(
@@ -348,11 +409,15 @@ fn start(globals: &Globals<'_>, args: StartArgs) -> anyhow::Result<ExitCode> {
             eprintln!("berth: Error: you cannot start and attach multiple containers at once");
             return Ok(ExitCode::FAILURE);
         };
+        let detach_keys = parse_keys(args.detach_keys.as_deref())?;
         let mut containers = open(globals)?;
         let container = containers.find(name)?;
-        containers.start(&container, &mut |_| Ok(()))?;
-        let code = containers.wait_exit(&container, None).unwrap_or(255);
-        return Ok(exit_code(code));
+        let options = AttachOptions {
+            stdin: args.interactive && container.config.open_stdin,
+            tty: container.config.tty,
+            detach_keys,
+        };
+        return Ok(start_attached(&mut containers, &container, &options)?);
     }
     each(globals, &args.containers, |c, container| {
         c.start(container, &mut |_| Ok(()))
@@ -456,4 +521,32 @@ fn cleanup(globals: &Globals<'_>, args: CleanupArgs) -> anyhow::Result<ExitCode>
         Err(e) => return Err(e.into()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn attach(globals: &Globals<'_>, args: AttachArgs) -> anyhow::Result<ExitCode> {
+    let detach_keys = parse_keys(args.detach_keys.as_deref())?;
+    let containers = open(globals)?;
+    let container = containers.find(&args.container)?;
+    let status = container.state().status;
+    if !status.is_up() {
+        anyhow::bail!("You cannot attach to a stopped container, start it first");
+    }
+    if status == crate::container::state::Status::Paused {
+        anyhow::bail!("You cannot attach to a paused container, unpause it first");
+    }
+    let options = AttachOptions {
+        stdin: !args.no_stdin && (container.config.open_stdin || container.config.tty),
+        tty: container.config.tty,
+        detach_keys,
+    };
+    match crate::container::attach::attach(&container.paths, &options, AttachIo::std())? {
+        AttachEnd::Detached => {
+            eprintln!("{DETACHED_MESSAGE}");
+            Ok(ExitCode::FAILURE)
+        }
+        AttachEnd::Ended => {
+            let code = containers.wait_exit(&container, None).unwrap_or(255);
+            Ok(exit_code(code))
+        }
+    }
 }

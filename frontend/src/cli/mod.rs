@@ -102,6 +102,8 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Pause all processes within one or more containers
     Pause(containers::NamesArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(containers::AttachArgs),
     /// Unpause all processes within one or more containers
     Unpause(containers::NamesArgs),
     /// List containers
@@ -188,6 +190,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             containers(&place, &registry, containers::ContainerCommand::Rename(a))
         }
         Command::Pause(a) => containers(&place, &registry, containers::ContainerCommand::Pause(a)),
+        Command::Attach(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Attach(a))
+        }
         Command::Unpause(a) => {
             containers(&place, &registry, containers::ContainerCommand::Unpause(a))
         }

@@ -110,6 +110,9 @@ pub struct ContainerFlags {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Attach to the container's streams (run without -d); not a flag
+    #[arg(skip = true)]
+    pub attach: bool,
     /// Print help (`-h` is --hostname, as in Docker)
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -246,12 +249,12 @@ impl ContainerFlags {
         let config = Config {
             hostname: self.hostname.clone().unwrap_or_default(),
             user: self.user.clone().unwrap_or_default(),
-            attach_stdin: self.interactive,
-            attach_stdout: true,
-            attach_stderr: true,
+            attach_stdin: self.attach && self.interactive,
+            attach_stdout: self.attach,
+            attach_stderr: self.attach,
             tty: self.tty,
             open_stdin: self.interactive,
-            stdin_once: self.interactive,
+            stdin_once: self.attach && self.interactive,
             env,
             cmd: (!self.command.is_empty()).then(|| self.command.clone()),
             image: self.image.clone(),

@@ -57,6 +57,8 @@ pub enum ContainerError {
     Shim(#[from] ShimError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Attach(#[from] super::attach::AttachError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

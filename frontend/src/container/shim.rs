@@ -182,9 +182,9 @@ fn command_line(launch: &ShimLaunch<'_>) -> Result<Vec<String>, ShimError> {
     }
     args.extend(log_arguments(launch.id, paths, launch.host)?);
     if launch.config.tty {
+        // The pty takes input without -i, and a detach never closes it.
         args.push("-t".into());
-    }
-    if launch.config.open_stdin {
+    } else if launch.config.open_stdin {
         args.push("-i".into());
         if !launch.config.stdin_once {
             args.push("--leave-stdin-open".into());
