@@ -7,4 +7,5 @@ pub mod container;
 pub mod image;
 pub mod registry;
 pub mod store;
+pub mod system;
 pub mod time;

@@ -425,3 +425,70 @@ fn a_foreground_run_prints_each_stream_from_the_first_line() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-stdin\n");
 }
+
+#[test]
+fn info_version_and_df_count_what_the_store_holds() {
+    let store = store();
+    store.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]);
+    store.ok(&["create", "--name", "made", "busybox", "true"]);
+    let info = store.ok(&["info"]);
+    for line in [
+        " Containers: 2",
+        "  Running: 1",
+        "  Stopped: 1",
+        " Images: 1",
+        " Storage Driver: overlay2",
+        " Default Runtime: berth-runtime",
+    ] {
+        assert!(info.lines().any(|l| l == line), "{line:?} not in:\n{info}");
+    }
+    assert_eq!(
+        store.ok(&["info", "--format", "{{.ContainersRunning}}/{{.Containers}}"]),
+        "1/2\n"
+    );
+    assert!(store.ok(&["version"]).contains("API version:"));
+    let df = store.ok(&["system", "df"]);
+    assert!(df.starts_with("TYPE "), "{df}");
+    assert!(
+        df.lines()
+            .any(|l| l.starts_with("Containers") && l.split_whitespace().nth(1) == Some("2")),
+        "{df}"
+    );
+    // The book's `rm $(ps -a -q)`, -f for the running one.
+    let ids = store.ok(&["ps", "-a", "-q"]);
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.split_whitespace());
+    store.ok(&args);
+    assert!(store.ok(&["ps", "-a", "-q"]).is_empty());
+}
+
+#[test]
+fn another_runtime_runs_the_same_container() {
+    let store = store();
+    let out = store.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-runc",
+    ]);
+    assert_eq!(out, "via-runc\n");
+    store.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rc",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let runtime = store.ok(&["inspect", "-f", "{{.HostConfig.Runtime}}", "rc"]);
+    assert_eq!(runtime.trim(), "runc");
+    store.ok(&["stop", "-t", "0", "rc"]);
+    store.ok(&["rm", "rc"]);
+}

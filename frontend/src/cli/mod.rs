@@ -11,6 +11,7 @@ mod progress;
 mod ps;
 mod registry;
 mod run_flags;
+mod system;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,6 +109,13 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// List containers
     Ps(ps::PsArgs),
+    /// Display system-wide information
+    Info(system::FormatArgs),
+    /// Show the berth version information
+    Version(system::FormatArgs),
+    /// Manage berth
+    #[command(subcommand)]
+    System(system::SystemCommand),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
     /// Manage containers
@@ -205,6 +213,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             args,
         ),
+        Command::Info(args) => system::info(&globals(&place, &registry), args),
+        Command::Version(args) => system::version(args),
+        Command::System(command) => system::system(&globals(&place, &registry), command),
         Command::Ps(args) => ps::ps(
             &containers::Globals {
                 root: &place.0,
@@ -213,6 +224,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             args,
         ),
+    }
+}
+
+/// The global flags the container commands read; `place` is `--root` and `--runroot`.
+fn globals<'a>(
+    place: &'a (PathBuf, Option<PathBuf>),
+    registry: &'a RegistryOptions,
+) -> containers::Globals<'a> {
+    containers::Globals {
+        root: &place.0,
+        runroot: place.1.as_deref(),
+        registry,
     }
 }
 

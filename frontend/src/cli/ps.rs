@@ -229,7 +229,7 @@ pub fn ps(globals: &Globals<'_>, args: PsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Bytes of the files under `dir` (a container's writable layer).
-fn dir_size(dir: &std::path::Path) -> u64 {
+pub fn dir_size(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
