@@ -167,12 +167,9 @@ fn df(globals: &Globals<'_>, args: FormatArgs) -> anyhow::Result<ExitCode> {
             stopped_bytes += size;
         }
     }
-    let percent = |part: u64, whole: u64| {
-        if whole == 0 {
-            "0%".to_string()
-        } else {
-            format!("{}%", part * 100 / whole)
-        }
+    let percent = |part: u64, whole: u64| match (part * 100).checked_div(whole) {
+        Some(p) => format!("{p}%"),
+        None => "0%".to_string(),
     };
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len(), "Active": used_images.len(),
