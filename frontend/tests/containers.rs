@@ -492,3 +492,142 @@ fn another_runtime_runs_the_same_container() {
     store.ok(&["stop", "-t", "0", "rc"]);
     store.ok(&["rm", "rc"]);
 }
+
+/// Mount points under the store.
+fn mounts_under(store: &TestStore) -> Vec<String> {
+    let root = store.root().display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&root))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn berth_killed_at_each_step_of_run_leaves_what_the_next_command_repairs() {
+    let store = store();
+    // Killed before the container is whole: the next command removes every trace.
+    for step in ["row-inserted", "rootfs-mounted", "config-written"] {
+        let out = store.berth_with_env(
+            &["run", "-d", "--name", "crash", "busybox", "sleep", "1000"],
+            &[],
+            &[("BERTH_CRASH_AT", step)],
+        );
+        assert!(!out.status.success(), "{step}: berth should have died");
+        assert!(
+            store.ok(&["ps", "-a", "-q"]).is_empty(),
+            "{step}: a half-made container is listed"
+        );
+        assert!(
+            mounts_under(&store).is_empty(),
+            "{step}: {:?}",
+            mounts_under(&store)
+        );
+        let left = std::fs::read_dir(store.root().join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(left, 0, "{step}: a container dir is left");
+    }
+    // Killed between the runtime's create and start: a created container, nothing
+    // waiting for a start nobody sends; it starts normally.
+    let out = store.berth_with_env(
+        &["run", "-d", "--name", "crash", "busybox", "sleep", "1000"],
+        &[],
+        &[("BERTH_CRASH_AT", "shim-started")],
+    );
+    assert!(!out.status.success());
+    let id = store
+        .ok(&["ps", "-a", "-q", "--no-trunc"])
+        .trim()
+        .to_string();
+    assert_eq!(status_of(&store, "crash"), "Created");
+    let shim_pid =
+        std::fs::read_to_string(store.root().join("containers").join(&id).join("shim.pid"))
+            .unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", shim_pid.trim())).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", shim_pid.trim()))
+                .is_ok_and(|s| s.contains(") Z")),
+        "the waiting shim was not stopped"
+    );
+    store.ok(&["start", "crash"]);
+    assert!(status_of(&store, "crash").starts_with("Up"));
+    store.ok(&["rm", "-f", "crash"]);
+    // Killed after the start: the container runs, and says so.
+    let out = store.berth_with_env(
+        &["run", "-d", "--name", "crash", "busybox", "sleep", "1000"],
+        &[],
+        &[("BERTH_CRASH_AT", "runtime-started")],
+    );
+    assert!(!out.status.success());
+    assert!(status_of(&store, "crash").starts_with("Up"));
+    store.ok(&["rm", "-f", "crash"]);
+    assert!(mounts_under(&store).is_empty());
+}
+
+#[test]
+fn fifty_containers_at_once_are_listed_stopped_and_removed_without_a_trace() {
+    let store = store();
+    const N: usize = 50;
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let store = &store;
+                scope.spawn(move || {
+                    let name = format!("many{i}");
+                    store
+                        .ok(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"])
+                        .trim()
+                        .to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let listed = store.ok(&["ps", "-q", "--no-trunc"]);
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let shims: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            std::fs::read_to_string(store.root().join("containers").join(id).join("shim.pid"))
+                .unwrap()
+        })
+        .collect();
+    let mut args = vec!["stop", "-t", "0"];
+    args.extend(ids.iter().map(String::as_str));
+    store.ok(&args);
+    assert!(store.ok(&["ps", "-q"]).is_empty());
+    args[0] = "rm";
+    args.drain(1..3);
+    store.ok(&args);
+    assert!(store.ok(&["ps", "-a", "-q"]).is_empty());
+    assert!(
+        mounts_under(&store).is_empty(),
+        "{:?}",
+        mounts_under(&store)
+    );
+    let entries = |dir: std::path::PathBuf| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries(store.root().join("containers")), 0);
+    assert_eq!(entries(store.root().join("run/runtime")), 0);
+    for id in &ids {
+        for controller in ["memory", "pids", "cpu,cpuacct", "freezer", "devices"] {
+            let cgroup = std::path::Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join("berth")
+                .join(id);
+            assert!(!cgroup.exists(), "{} left", cgroup.display());
+        }
+    }
+    wait_for("every shim to exit", || {
+        shims.iter().all(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+            stat.is_err() || stat.is_ok_and(|s| s.contains(") Z"))
+        })
+    });
+}

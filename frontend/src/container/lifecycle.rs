@@ -73,6 +73,17 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError + '_ {
     }
 }
 
+/// Where tests kill berth mid-command (debug builds only, `BERTH_CRASH_AT=STEP`), to
+/// check that the next command repairs what is left.
+fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("BERTH_CRASH_AT").is_ok_and(|at| at == step) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
+}
+
 /// The engine's containers on one store.
 pub struct Containers {
     pub store: Store,
@@ -234,6 +245,7 @@ impl Containers {
         row.config = serde_json::to_string(&config).unwrap_or_default();
         row.host_config = serde_json::to_string(&request.host).unwrap_or_default();
         self.insert_named(&mut row)?;
+        crash_point("row-inserted");
         let paths = self.paths(&id);
         let container = Container {
             row,
@@ -305,7 +317,10 @@ impl Containers {
         let paths = &container.paths;
         fs::create_dir_all(&paths.dir).map_err(io_error(&paths.dir))?;
         mount_rootfs(&self.store, &container.row.image_id, &paths.dir)?;
-        self.write_config(container)
+        crash_point("rootfs-mounted");
+        self.write_config(container)?;
+        crash_point("config-written");
+        Ok(())
     }
 
     fn write_config(&self, container: &Container) -> Result<(), ContainerError> {
@@ -374,7 +389,9 @@ impl Containers {
             exit_dir: &exit_dir,
             exit_command: &exit_command,
         })?;
+        crash_point("shim-started");
         let started = before_start(container).and_then(|()| Ok(runtime.start(id)?));
+        crash_point("runtime-started");
         if let Err(e) = started {
             let _ = runtime.kill(id, "KILL", true);
             return Err(e);

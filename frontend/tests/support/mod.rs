@@ -34,8 +34,13 @@ impl TestStore {
     }
 
     pub fn berth_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.berth_with_env(args, stdin, &[])
+    }
+
+    pub fn berth_with_env(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
         use std::io::Write;
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .envs(env.iter().copied())
             .arg("--root")
             .arg(self.root())
             .args(args)
