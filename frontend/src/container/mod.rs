@@ -14,6 +14,14 @@
 //! ```
 
 pub mod config;
+pub mod etc_files;
+pub mod image_config;
+mod mounts;
+mod security;
+pub mod spec;
+mod user;
+
+pub use etc_files::write_etc_files;
 
 use std::path::{Path, PathBuf};
 
