@@ -338,3 +338,21 @@ fn security_opts_set_no_new_privs_and_lift_seccomp() {
     assert!(out.contains("NoNewPrivs:\t1\n"), "{out}");
     assert!(out.contains("Seccomp:\t0\n"), "{out}");
 }
+
+#[test]
+fn privileged_has_every_cap_the_hosts_devices_and_no_seccomp() {
+    let bundle = Bundle::new("privileged");
+    let host = HostConfig {
+        privileged: true,
+        ..HostConfig::default()
+    };
+    let script = "grep -E '^(CapBnd|Seccomp):' /proc/self/status; \
+                  test -c /dev/tty0 && echo has-tty0; wc -c < /proc/interrupts | grep -vx 0 >/dev/null && echo unmasked";
+    let out = stdout(&bundle.run(&["sh", "-c", script], Config::default(), host));
+    assert!(out.contains("Seccomp:\t0\n"), "{out}");
+    assert!(!out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+    if Path::new("/dev/tty0").exists() {
+        assert!(out.contains("has-tty0\n"), "{out}");
+    }
+    assert!(out.contains("unmasked\n"), "{out}");
+}

@@ -75,14 +75,29 @@ const ALL_CAPS: [&str; 41] = [
 /// Docker's masked paths beyond the template's (runc's) list.
 const EXTRA_MASKED: [&str; 2] = ["/proc/interrupts", "/sys/devices/virtual/powercap"];
 
-/// The capabilities this kernel has: `ALL` and `--privileged` mean these, since a
-/// runtime refuses to raise a capability the kernel does not know.
-fn kernel_caps() -> &'static [&'static str] {
+/// The capabilities berth can give: those of the kernel (`cap_last_cap`) that are in
+/// its own bounding set. `ALL` and `--privileged` mean these: a runtime under a
+/// restricted parent (itself in a container) fails on a capability it lacks.
+fn kernel_caps() -> Vec<&'static str> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(ALL_CAPS.len() - 1);
-    &ALL_CAPS[..(last + 1).min(ALL_CAPS.len())]
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| *bit <= last && bounding & (1u64 << bit) != 0)
+        .map(|(_, cap)| *cap)
+        .collect()
 }
 
 /// `chown`, `CHOWN`, `cap_chown` and `CAP_CHOWN` all name CAP_CHOWN.
@@ -260,6 +275,56 @@ pub fn device_rules(privileged: bool) -> Value {
     ])
 }
 
+/// `--privileged`: every device node of the host's /dev, as Docker gives it. The
+/// directories of other mounts (ptys, shm, mqueue) and links are left out: the
+/// container has its own.
+pub fn host_devices() -> Vec<Value> {
+    let mut devices = Vec::new();
+    collect_devices(std::path::Path::new("/dev"), &mut devices);
+    devices
+}
+
+fn collect_devices(dir: &std::path::Path, out: &mut Vec<Value>) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            let skip = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+            if !skip.iter().any(|s| name == *s) {
+                collect_devices(&entry.path(), out);
+            }
+            continue;
+        }
+        let typ = if kind.is_char_device() {
+            "c"
+        } else if kind.is_block_device() {
+            "b"
+        } else {
+            continue;
+        };
+        if name == "console" {
+            continue;
+        }
+        let rdev = meta.rdev();
+        out.push(json!({
+            "path": entry.path(),
+            "type": typ,
+            "major": nix::sys::stat::major(rdev),
+            "minor": nix::sys::stat::minor(rdev),
+            "fileMode": meta.mode() & 0o7777,
+            "uid": meta.uid(),
+            "gid": meta.gid(),
+        }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +378,23 @@ mod tests {
             capabilities(&privileged).unwrap().len(),
             kernel_caps().len()
         );
+    }
+
+    #[test]
+    fn host_devices_list_the_hosts_character_devices() {
+        let devices = host_devices();
+        let null = devices.iter().find(|d| d["path"] == "/dev/null").unwrap();
+        assert_eq!(
+            (
+                null["type"].as_str(),
+                null["major"].as_u64(),
+                null["minor"].as_u64()
+            ),
+            (Some("c"), Some(1), Some(3))
+        );
+        assert!(devices
+            .iter()
+            .all(|d| !d["path"].as_str().unwrap().starts_with("/dev/pts/")));
     }
 
     #[test]

@@ -271,6 +271,9 @@ fn linux(
         json!(format!("{slash}{parent}/{}", input.id)),
     );
     linux.insert("resources".into(), resources(host)?);
+    if host.privileged {
+        linux.insert("devices".into(), Value::Array(security::host_devices()));
+    }
     if !host.privileged {
         let masked = match &host.masked_paths {
             Some(paths) => json!(paths),
