@@ -23,6 +23,17 @@ const DEFAULT_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 
 const HOST_HOSTS: &str = "/etc/hosts";
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+const RESOLVED_UPSTREAM: &str = "/run/systemd/resolve/resolv.conf";
+const RESOLVED_STUB: &str = "127.0.0.53";
+
+fn only_resolved_stub(resolv: &str) -> bool {
+    let servers: Vec<&str> = resolv
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(str::trim)
+        .collect();
+    !servers.is_empty() && servers.iter().all(|s| *s == RESOLVED_STUB)
+}
 
 pub fn write_etc_files(input: &SpecInput) -> Result<(), SpecError> {
     let paths = input.paths;
@@ -31,7 +42,16 @@ pub fn write_etc_files(input: &SpecInput) -> Result<(), SpecError> {
     let hosts = hosts_file(host, host_network, read_host(HOST_HOSTS)?)?;
     write_atomic(&paths.hosts(), &hosts)?;
     write_atomic(&paths.hostname(), &format!("{}\n", input.config.hostname))?;
-    let resolv = resolv_conf(host, host_network, &read_host(HOST_RESOLV_CONF)?);
+    let mut host_resolv = read_host(HOST_RESOLV_CONF)?;
+    if !host_network && only_resolved_stub(&host_resolv) {
+        // systemd-resolved's stub answers on the host's loopback only: its upstream
+        // servers are what a container can reach, as Docker reads them.
+        let upstream = read_host(RESOLVED_UPSTREAM)?;
+        if !upstream.is_empty() {
+            host_resolv = upstream;
+        }
+    }
+    let resolv = resolv_conf(host, host_network, &host_resolv);
     write_atomic(&paths.resolv_conf(), &resolv)
 }
 
@@ -219,6 +239,13 @@ mod tests {
             "nameserver 127.0.0.1\nnameserver ::1\n",
         );
         assert_eq!(text, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+
+    #[test]
+    fn a_resolved_stub_alone_sends_us_to_its_upstream_file() {
+        assert!(only_resolved_stub("nameserver 127.0.0.53\noptions edns0\n"));
+        assert!(!only_resolved_stub(HOST_RESOLV));
+        assert!(!only_resolved_stub("search x\n"));
     }
 
     #[test]
