@@ -70,9 +70,12 @@ fn process_json(container: &Container, request: &ExecRequest) -> Result<Value, C
         process["cwd"] = Value::from(dir.clone());
     }
     if let Some(user) = &request.user {
-        let (uid, gid) = super::user::resolve_in_rootfs(&container.paths.rootfs(), user)
-            .map_err(|e| damaged(container, "user", e))?;
-        process["user"] = serde_json::json!({ "uid": uid, "gid": gid });
+        let resolved = super::user::resolve(&container.paths.rootfs(), user)?;
+        process["user"] = serde_json::json!({
+            "uid": resolved.uid,
+            "gid": resolved.gid,
+            "additionalGids": resolved.additional_gids,
+        });
     }
     Ok(process)
 }

@@ -20,13 +20,17 @@ pub mod exec;
 pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
+mod mounts;
 pub mod names;
 pub mod repair;
 pub mod runtime;
+mod security;
 pub mod shim;
 pub mod spec;
 pub mod state;
 pub mod user;
+
+pub use etc_files::write_etc_files;
 
 use std::path::{Path, PathBuf};
 
