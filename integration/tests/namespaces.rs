@@ -31,6 +31,18 @@ fn new_network_namespace_differs_from_host() {
 }
 
 #[test]
+fn a_new_network_namespace_has_loopback_up_as_with_runc() {
+    let Some(t) = Test::new("ns_net_lo") else {
+        return;
+    };
+    let b = t.bundle().namespace("network", None);
+    // IFF_UP (0x1) in lo's flags: 127.0.0.1 is reachable inside.
+    let flags = t.sh(b, "cat /sys/class/net/lo/flags");
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is down: flags {flags:#x}");
+}
+
+#[test]
 fn new_ipc_namespace_differs_from_host() {
     assert_new_namespace("ns_ipc", "ipc", "ipc");
 }

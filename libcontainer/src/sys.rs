@@ -318,3 +318,36 @@ mod tests {
         assert_ne!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
     }
 }
+
+/// Brings the loopback interface of the calling process's network namespace up, as
+/// runc does for a new one: a fresh namespace has `lo` down, and a container then
+/// cannot reach even 127.0.0.1.
+pub fn loopback_up() -> nix::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is a plain C struct (a name and a union of integers and
+    // addresses); all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the ifreq,
+    // which lives for the call.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
+    nix::errno::Errno::result(ret)?;
+    // SAFETY: the kernel just filled ifru_flags, the union member SIOCGIFFLAGS uses.
+    let flags = unsafe { request.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(());
+    }
+    request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the name and flags of the ifreq, which lives for
+    // the call.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    nix::errno::Errno::result(ret).map(drop)
+}

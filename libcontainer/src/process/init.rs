@@ -125,6 +125,10 @@ fn build(
             .ctx(|| "creating cgroup namespace".to_string())?;
     }
     set_names(spec, args.kernel)?;
+    if args.plan.is_new(LinuxNamespaceType::Network) {
+        crate::sys::loopback_up()
+            .ctx(|| "bringing up lo in the new network namespace".to_string())?;
+    }
     if !args.no_new_keyring {
         join_keyring(args.id)?;
     }
