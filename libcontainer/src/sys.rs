@@ -303,22 +303,6 @@ pub fn execute_fd(fd: BorrowedFd<'_>, argv: &[&CStr], envp: &[&CStr]) -> Errno {
     Errno::last()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_proc_listing_marks_inherited_fds_close_on_exec() {
-        let file = std::fs::File::open("/dev/null").unwrap();
-        // SAFETY: dup of a live fd; the copy is owned below.
-        let inherited = unsafe { OwnedFd::from_raw_fd(libc::dup(file.as_raw_fd())) };
-        let flags = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        assert_eq!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
-        cloexec_listed_from(inherited.as_raw_fd() as u32).unwrap();
-        assert_ne!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
-    }
-}
-
 /// Brings the loopback interface of the calling process's network namespace up, as
 /// runc does for a new one: a fresh namespace has `lo` down, and a container then
 /// cannot reach even 127.0.0.1.
@@ -350,4 +334,20 @@ pub fn loopback_up() -> nix::Result<()> {
     // the call.
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
     nix::errno::Errno::result(ret).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proc_listing_marks_inherited_fds_close_on_exec() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: dup of a live fd; the copy is owned below.
+        let inherited = unsafe { OwnedFd::from_raw_fd(libc::dup(file.as_raw_fd())) };
+        let flags = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert_eq!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+        cloexec_listed_from(inherited.as_raw_fd() as u32).unwrap();
+        assert_ne!(flags(inherited.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+    }
 }
