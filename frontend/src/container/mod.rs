@@ -14,6 +14,7 @@
 //! ```
 
 pub mod config;
+pub mod logs;
 
 use std::path::{Path, PathBuf};
 

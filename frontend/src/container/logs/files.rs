@@ -1,0 +1,221 @@
+//! The files of a rotated log, read as one stream: `PATH.N` (oldest) … `PATH.1`, then
+//! `PATH` (live), and on to whatever the live file becomes after a rotation.
+//!
+//! berth-shim rotates by swapping a fresh file in at `PATH` (renameat2 RENAME_EXCHANGE)
+//! and renaming the old one to `PATH.1` after shifting the others up; with one file kept
+//! it renames the fresh file over `PATH`. The shim writes nothing more to a file once it
+//! is no longer `PATH`. So a reader at the end of its file checks whether `PATH` still
+//! names it; if not, it drains the file (the last records went in before the swap) and
+//! moves to the next newer one, found by where its own file went: from `PATH.K` the
+//! next is `PATH.(K-1)`, from `PATH.1` it is `PATH`. Several rotations while the reader
+//! was away are followed one by one, as long as the shim kept the files.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::LogError;
+
+/// A rotated log is never expected to have more files than this (Docker's `max-file`
+/// is a small number); the bound only keeps a scan finite.
+const MAX_SCAN: u32 = 100_000;
+
+/// How long a follower sleeps at most between checks that the container still runs.
+pub(super) const POLL: Duration = Duration::from_millis(200);
+
+/// `PATH.N`.
+pub(super) fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// One open file of the log and what was read of it.
+pub(super) struct Cursor {
+    file: File,
+    /// Where it was opened (for errors; it may have been renamed since).
+    pub path: PathBuf,
+    id: (u64, u64),
+    /// The start of a record whose `\n` is not written yet.
+    partial: Vec<u8>,
+}
+
+impl Cursor {
+    fn open(path: &Path) -> io::Result<Cursor> {
+        let file = File::open(path)?;
+        let m = file.metadata()?;
+        Ok(Cursor {
+            file,
+            path: path.to_path_buf(),
+            id: (m.dev(), m.ino()),
+            partial: Vec::new(),
+        })
+    }
+
+    /// Reads to the end of the file, handing each whole record (without its `\n`) to
+    /// `record`; an unfinished last record waits for the rest.
+    pub fn read_records(
+        &mut self,
+        record: &mut dyn FnMut(&[u8]) -> Result<(), LogError>,
+    ) -> Result<(), LogError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match self.file.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(LogError::Read {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            };
+            let mut data = &buf[..n];
+            while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+                if self.partial.is_empty() {
+                    record(&data[..nl])?;
+                } else {
+                    self.partial.extend_from_slice(&data[..nl]);
+                    let whole = std::mem::take(&mut self.partial);
+                    record(&whole)?;
+                }
+                data = &data[nl + 1..];
+            }
+            self.partial.extend_from_slice(data);
+        }
+    }
+}
+
+/// The oldest file of the log, open; None when there is no log at all (yet).
+pub(super) fn open_oldest(path: &Path) -> Result<Option<Cursor>, LogError> {
+    let mut oldest = 0;
+    while oldest < MAX_SCAN && numbered(path, oldest + 1).exists() {
+        oldest += 1;
+    }
+    // A rotation may take a name away while we look: try the next newer one then.
+    for n in (0..=oldest).rev() {
+        let candidate = if n == 0 {
+            path.to_path_buf()
+        } else {
+            numbered(path, n)
+        };
+        match Cursor::open(&candidate) {
+            Ok(c) => return Ok(Some(c)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(LogError::Read {
+                    path: candidate,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The file written after `current`, open, once `PATH` no longer names `current`; None
+/// while `current` is the live file (or no newer one can be opened yet).
+pub(super) fn newer(path: &Path, current: &Cursor) -> Result<Option<Cursor>, LogError> {
+    for _ in 0..100 {
+        match identity(path) {
+            Some(live) if live == current.id => return Ok(None),
+            None => return Ok(None),
+            Some(_) => {}
+        }
+        let Some(k) = (1..=MAX_SCAN)
+            .map(|k| (k, identity(&numbered(path, k))))
+            .take_while(|(_, id)| id.is_some())
+            .find(|(_, id)| *id == Some(current.id))
+            .map(|(k, _)| k)
+        else {
+            // Gone (one file kept: the fresh one was renamed over it), or moved away by
+            // someone else: the live file is all there is to go on with.
+            return match Cursor::open(path) {
+                Ok(c) => Ok(Some(c)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(LogError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            };
+        };
+        let next_path = if k == 1 {
+            path.to_path_buf()
+        } else {
+            numbered(path, k - 1)
+        };
+        let next = match Cursor::open(&next_path) {
+            Ok(c) => c,
+            // Mid-rotation: the shim is between its renames, the name comes back at once.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            Err(source) => {
+                return Err(LogError::Read {
+                    path: next_path,
+                    source,
+                })
+            }
+        };
+        // Still at PATH.K: no rotation between the look and the open, so `next` is the
+        // file right after ours and none was skipped.
+        if identity(&numbered(path, k)) == Some(current.id) {
+            return Ok(Some(next));
+        }
+    }
+    // Rotating faster than we can look: go on from the live file.
+    Ok(Cursor::open(path).ok())
+}
+
+/// Wakes a follower when something in the log's directory changes (inotify), or after
+/// [`POLL`] at the latest.
+pub(super) struct Waiter {
+    inotify: Option<nix::sys::inotify::Inotify>,
+}
+
+impl Waiter {
+    pub fn new(path: &Path) -> Waiter {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let flags = AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_CLOSE_WRITE;
+        // Without inotify (too many watches, a filesystem without it) the poll interval
+        // alone paces the reader.
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .ok()
+            .filter(|i| i.add_watch(dir, flags).is_ok());
+        Waiter { inotify }
+    }
+
+    /// Returns after a change, or after [`POLL`].
+    pub fn wait(&self) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let Some(inotify) = &self.inotify else {
+            std::thread::sleep(POLL);
+            return;
+        };
+        let timeout = PollTimeout::try_from(POLL).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, timeout).is_err() {
+            std::thread::sleep(POLL);
+        }
+        // Drop what queued up: the reader looks at the files themselves.
+        while matches!(inotify.read_events(), Ok(events) if !events.is_empty()) {}
+    }
+}
