@@ -94,86 +94,107 @@ impl Cursor {
     }
 }
 
+/// The run `PATH.1`, `PATH.2`... up to the first name missing: the files the shim's
+/// rotations made (a gap someone else left ends them, as it ends the shim's shift).
+fn rotated(path: &Path) -> Vec<(u64, u64)> {
+    (1..=MAX_SCAN)
+        .map_while(|k| identity(&numbered(path, k)))
+        .collect()
+}
+
+/// The name of the `n`th file: 0 the live one, else `PATH.n`.
+fn name(path: &Path, n: usize) -> PathBuf {
+    if n == 0 {
+        path.to_path_buf()
+    } else {
+        numbered(path, n as u32)
+    }
+}
+
+/// A rotation renames the files one by one: a name may be missing for a moment, or
+/// name another file by the time it is opened. Each step is checked and tried again.
+const TRIES: usize = 100;
+
+fn pause() {
+    std::thread::sleep(Duration::from_millis(1));
+}
+
+fn open_if_there(path: &Path) -> Result<Option<Cursor>, LogError> {
+    match Cursor::open(path) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LogError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// The oldest file of the log, open; None when there is no log at all (yet).
 pub(super) fn open_oldest(path: &Path) -> Result<Option<Cursor>, LogError> {
-    let mut oldest = 0;
-    while oldest < MAX_SCAN && numbered(path, oldest + 1).exists() {
-        oldest += 1;
-    }
-    // A rotation may take a name away while we look: try the next newer one then.
-    for n in (0..=oldest).rev() {
-        let candidate = if n == 0 {
-            path.to_path_buf()
-        } else {
-            numbered(path, n)
-        };
-        match Cursor::open(&candidate) {
-            Ok(c) => return Ok(Some(c)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(LogError::Read {
-                    path: candidate,
-                    source,
-                })
+    for _ in 0..TRIES {
+        let oldest = rotated(path).len();
+        let Some(cursor) = open_if_there(&name(path, oldest))? else {
+            if oldest == 0 {
+                return Ok(None);
             }
+            pause();
+            continue;
+        };
+        // Still the oldest after the open: no rotation shifted it away meanwhile.
+        let now = rotated(path);
+        if now.len() == oldest && (oldest == 0 || now[oldest - 1] == cursor.id) {
+            return Ok(Some(cursor));
         }
+        pause();
     }
-    Ok(None)
+    open_if_there(path)
+}
+
+/// Where `id` is now: `Some(0)` the live file, `Some(k)` `PATH.k`, None elsewhere.
+fn place(path: &Path, id: (u64, u64)) -> Option<usize> {
+    if identity(path) == Some(id) {
+        return Some(0);
+    }
+    rotated(path).iter().position(|&f| f == id).map(|k| k + 1)
 }
 
 /// The file written after `current`, open, once `PATH` no longer names `current`; None
 /// while `current` is the live file (or no newer one can be opened yet).
 pub(super) fn newer(path: &Path, current: &Cursor) -> Result<Option<Cursor>, LogError> {
-    for _ in 0..100 {
-        match identity(path) {
-            Some(live) if live == current.id => return Ok(None),
-            None => return Ok(None),
-            Some(_) => {}
+    for _ in 0..TRIES {
+        if identity(path).is_none() {
+            // The live file was removed or moved away: nothing newer to go on with.
+            return Ok(None);
         }
-        let Some(k) = (1..=MAX_SCAN)
-            .map(|k| (k, identity(&numbered(path, k))))
-            .take_while(|(_, id)| id.is_some())
-            .find(|(_, id)| *id == Some(current.id))
-            .map(|(k, _)| k)
-        else {
-            // Gone (one file kept: the fresh one was renamed over it), or moved away by
-            // someone else: the live file is all there is to go on with.
-            return match Cursor::open(path) {
-                Ok(c) => Ok(Some(c)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(source) => Err(LogError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                }),
-            };
-        };
-        let next_path = if k == 1 {
-            path.to_path_buf()
-        } else {
-            numbered(path, k - 1)
-        };
-        let next = match Cursor::open(&next_path) {
-            Ok(c) => c,
-            // Mid-rotation: the shim is between its renames, the name comes back at once.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::thread::sleep(Duration::from_millis(1));
+        let Some(k) = place(path, current.id) else {
+            // Between the shim's exchange and its rename to PATH.1, or under the shift's
+            // moving gap: for a moment in none of the names. Or gone for good: renamed
+            // over (one file kept) or removed as the oldest; then the oldest file left is
+            // the next one.
+            if (0..5).any(|_| {
+                pause();
+                place(path, current.id).is_some()
+            }) {
                 continue;
             }
-            Err(source) => {
-                return Err(LogError::Read {
-                    path: next_path,
-                    source,
-                })
-            }
+            return open_oldest(path);
+        };
+        if k == 0 {
+            return Ok(None);
+        }
+        let Some(next) = open_if_there(&name(path, k - 1))? else {
+            pause();
+            continue;
         };
         // Still at PATH.K: no rotation between the look and the open, so `next` is the
         // file right after ours and none was skipped.
-        if identity(&numbered(path, k)) == Some(current.id) {
+        if place(path, current.id) == Some(k) {
             return Ok(Some(next));
         }
     }
     // Rotating faster than we can look: go on from the live file.
-    Ok(Cursor::open(path).ok())
+    open_if_there(path)
 }
 
 /// Wakes a follower when something in the log's directory changes (inotify), or after

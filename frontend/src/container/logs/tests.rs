@@ -277,11 +277,13 @@ fn follow_goes_on_when_one_file_is_kept_and_replaced() {
     let path = log_path(&dir);
     let options = LogOptions {
         follow: true,
-        tail: Some(0),
+        tail: Some(1),
         ..LogOptions::default()
     };
     append(&path, &json(0, "stdout", "old, not in the tail\n"));
+    append(&path, &json(0, "stdout", "the tail\n"));
     let (rx, handle) = follower(path.clone(), LogFormat::JsonFile, options, &RUNNING);
+    assert_eq!(rx.recv().expect("line"), "the tail\n");
     append(&path, &json(1, "stdout", "new\n"));
     assert_eq!(rx.recv().expect("line"), "new\n");
     // conmon's way: the fresh file renamed over the live one.
