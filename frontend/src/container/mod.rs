@@ -15,6 +15,8 @@
 
 pub mod config;
 pub mod logs;
+pub mod stats;
+pub mod top;
 
 use std::path::{Path, PathBuf};
 
