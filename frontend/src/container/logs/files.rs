@@ -152,9 +152,16 @@ pub(super) fn open_oldest(path: &Path) -> Result<Option<Cursor>, LogError> {
 }
 
 /// Where `id` is now: `Some(0)` the live file, `Some(k)` `PATH.k`, None elsewhere.
+/// `PATH.tmp` counts as `PATH.1`: that is where the shim's exchange leaves the old live
+/// file until its rename, and either way `PATH` is the file after it.
 fn place(path: &Path, id: (u64, u64)) -> Option<usize> {
     if identity(path) == Some(id) {
         return Some(0);
+    }
+    let mut tmp = OsString::from(path.as_os_str());
+    tmp.push(".tmp");
+    if identity(Path::new(&tmp)) == Some(id) {
+        return Some(1);
     }
     rotated(path).iter().position(|&f| f == id).map(|k| k + 1)
 }
@@ -168,10 +175,9 @@ pub(super) fn newer(path: &Path, current: &Cursor) -> Result<Option<Cursor>, Log
             return Ok(None);
         }
         let Some(k) = place(path, current.id) else {
-            // Between the shim's exchange and its rename to PATH.1, or under the shift's
-            // moving gap: for a moment in none of the names. Or gone for good: renamed
-            // over (one file kept) or removed as the oldest; then the oldest file left is
-            // the next one.
+            // Under the shift's moving gap: for a moment in none of the names. Or gone for
+            // good: renamed over (one file kept) or removed as the oldest (a reader that
+            // fell behind); then the oldest file left is the next one.
             if (0..5).any(|_| {
                 pause();
                 place(path, current.id).is_some()
@@ -238,5 +244,67 @@ impl Waiter {
         }
         // Drop what queued up: the reader looks at the files themselves.
         while matches!(inotify.read_events(), Ok(events) if !events.is_empty()) {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &Path, text: &str) -> (u64, u64) {
+        std::fs::write(path, text).expect("write");
+        identity(path).expect("written")
+    }
+
+    fn text_of(c: &mut Cursor) -> String {
+        let mut out = String::new();
+        c.read_records(&mut |r: &[u8]| {
+            out.push_str(&String::from_utf8_lossy(r));
+            Ok(())
+        })
+        .expect("read");
+        out
+    }
+
+    #[test]
+    fn between_the_exchange_and_the_rename_the_next_file_is_the_live_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ctr.log");
+        file(&path, "a\n");
+        let current = Cursor::open(&path).expect("open");
+        std::fs::rename(&path, dir.path().join("ctr.log.tmp")).expect("rename");
+        file(&path, "b\n");
+        let mut next = newer(&path, &current)
+            .expect("newer")
+            .expect("a newer file");
+        assert_eq!(text_of(&mut next), "b");
+    }
+
+    #[test]
+    fn a_file_removed_as_the_oldest_is_followed_by_the_oldest_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ctr.log");
+        let gone = dir.path().join("gone");
+        file(&gone, "a\n");
+        let current = Cursor::open(&gone).expect("open");
+        std::fs::remove_file(&gone).expect("remove");
+        file(&numbered(&path, 2), "b\n");
+        file(&numbered(&path, 1), "c\n");
+        file(&path, "d\n");
+        let mut next = newer(&path, &current)
+            .expect("newer")
+            .expect("a newer file");
+        assert_eq!(text_of(&mut next), "b");
+        let mut oldest = open_oldest(&path).expect("oldest").expect("a file");
+        assert_eq!(text_of(&mut oldest), "b");
+    }
+
+    #[test]
+    fn the_live_file_has_no_newer_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ctr.log");
+        file(&path, "a\n");
+        let current = Cursor::open(&path).expect("open");
+        assert!(newer(&path, &current).expect("newer").is_none());
     }
 }
