@@ -189,6 +189,7 @@ pub fn sample(cgroups: &Cgroups, cgroup: &str, pid: Option<i32>) -> Result<Sampl
     let mut s = Sample {
         system_ns,
         online_cpus,
+        memory_limit: u64::MAX,
         ..Sample::default()
     };
     if v2 {

@@ -219,3 +219,11 @@ CONTAINER ID   NAME           CPU %     MEM USAGE / LIMIT   MEM %     NET I/O   
     assert_eq!(fields["ID"], "0123456789abcdef0123");
     assert_eq!(fields["MemPerc"], "2.34%");
 }
+
+#[test]
+fn mountinfo_escapes_are_undone() {
+    let text = "30 23 0:26 / /mnt/cg\\040two rw - cgroup2 cgroup2 rw\n";
+    let cg = Cgroups::from_mountinfo(text).expect("cgroups");
+    assert_eq!(cg.dir("", "/x"), Some(PathBuf::from("/mnt/cg two/x")));
+    assert_eq!(unescape("a\\134b\\"), "a\\b\\");
+}
