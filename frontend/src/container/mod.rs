@@ -20,6 +20,7 @@ pub mod exec;
 pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
+pub mod logs;
 mod mounts;
 pub mod names;
 pub mod repair;
@@ -28,6 +29,8 @@ mod security;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod stats;
+pub mod top;
 pub mod user;
 
 pub use etc_files::write_etc_files;
