@@ -190,6 +190,14 @@ pub enum ContainerCommand {
     Ls(super::ps::PsArgs),
     /// Display detailed information on one or more containers
     Inspect(super::inspect::InspectArgs),
+    /// Fetch the logs of a container
+    Logs(super::observe::LogsArgs),
+    /// Display the running processes of a container
+    Top(super::observe::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::observe::StatsArgs),
+    /// Execute a command in a running container
+    Exec(super::exec::ExecArgs),
     /// What the shim runs once a container is gone for good (not for users)
     #[command(hide = true)]
     Cleanup(CleanupArgs),
@@ -218,6 +226,10 @@ pub fn container(globals: &Globals<'_>, command: ContainerCommand) -> anyhow::Re
         ContainerCommand::Prune(args) => prune(globals, args),
         ContainerCommand::Attach(args) => attach(globals, args),
         ContainerCommand::Ls(args) => super::ps::ps(globals, args),
+        ContainerCommand::Logs(args) => super::observe::logs(globals, args),
+        ContainerCommand::Top(args) => super::observe::top(globals, args),
+        ContainerCommand::Stats(args) => super::observe::stats(globals, args),
+        ContainerCommand::Exec(args) => super::exec::exec(globals, args),
         ContainerCommand::Inspect(args) => super::inspect::inspect(
             globals.root,
             globals.runroot,

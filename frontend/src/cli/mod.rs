@@ -7,6 +7,7 @@ mod exec;
 pub mod format;
 mod images;
 mod inspect;
+mod observe;
 mod progress;
 mod ps;
 mod registry;
@@ -118,6 +119,12 @@ pub enum Command {
     System(system::SystemCommand),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
+    /// Fetch the logs of a container
+    Logs(observe::LogsArgs),
+    /// Display the running processes of a container
+    Top(observe::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(observe::StatsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -213,6 +220,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             args,
         ),
+        Command::Logs(args) => observe::logs(&globals(&place, &registry), args),
+        Command::Top(args) => observe::top(&globals(&place, &registry), args),
+        Command::Stats(args) => observe::stats(&globals(&place, &registry), args),
         Command::Info(args) => system::info(&globals(&place, &registry), args),
         Command::Version(args) => system::version(args),
         Command::System(command) => system::system(&globals(&place, &registry), command),
