@@ -2,11 +2,15 @@
 # Builds a busybox bundle with `berth-runtime spec` and runs it: the
 # smallest real use of the runtime, offline. Then makes the local `busybox`
 # image with `berth import` (into berth's default store, /var/lib/berth, or
-# $BERTH_ROOT) and lists it. Needs root.
+# $BERTH_ROOT), lists it, and runs a container from it with `berth run`.
+# Needs root.
 set -euo pipefail
 runtime=$(realpath "${1:-target/release/berth-runtime}")
 berth=$(realpath "${2:-target/release/berth}")
 here=$(cd "$(dirname "$0")" && pwd)
+# berth finds berth-shim and berth-runtime beside itself, else in PATH: the
+# Makefile builds them into another target dir than berth.
+export PATH="$(dirname "$runtime"):$PATH"
 
 "$here/prereqs.sh" demo
 
@@ -38,3 +42,5 @@ echo "+ berth import busybox-rootfs.tar busybox" >&2
 "$berth" --root "$root" import -c 'CMD ["sh"]' "$bundle/busybox-rootfs.tar" busybox
 echo "+ berth images" >&2
 "$berth" --root "$root" images
+echo "+ berth run --rm busybox sh -c 'echo hello from \$(hostname)'" >&2
+"$berth" --root "$root" run --rm busybox sh -c 'echo hello from $(hostname), a container of busybox'

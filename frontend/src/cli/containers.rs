@@ -403,7 +403,7 @@ fn each(
                 let _ = writeln!(stdout.lock(), "{name}");
             }
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }
@@ -475,7 +475,7 @@ fn wait(globals: &Globals<'_>, args: NamesArgs) -> anyhow::Result<ExitCode> {
                 println!("{code}");
             }
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }
