@@ -185,6 +185,8 @@ fn errors_are_one_line_with_dockers_exit_codes_and_leave_nothing() {
             "/nonexistent/rt",
         ),
         (vec!["run", "--bogus-flag", "busybox"], 125, "--bogus-flag"),
+        // Not in the store: pulled first, as Docker does; nothing answers here.
+        (vec!["run", "127.0.0.1:1/nothing", "true"], 125, "Unable to find image '127.0.0.1:1/nothing:latest' locally"),
     ] {
         let out = store.berth(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
