@@ -80,6 +80,9 @@ fn a_detached_container_runs_is_listed_stopped_started_and_removed() {
     assert!(row.contains("Up "), "{row}");
     assert!(row.trim_end().ends_with("daemon_dave"), "{row}");
     assert_eq!(store.ok(&["ps", "-q"]).trim(), &id[..12]);
+    let sized = store.ok(&["ps", "-s"]);
+    assert!(sized.lines().next().unwrap().trim_end().ends_with("SIZE"), "{sized}");
+    assert!(sized.lines().nth(1).unwrap().contains(" (virtual "), "{sized}");
     assert_eq!(store.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
 
     // By name, by id prefix: the argument is echoed as Docker does.

@@ -197,7 +197,19 @@ pub fn ps(globals: &Globals<'_>, args: PsArgs) -> anyhow::Result<ExitCode> {
         .map(|(container, state)| {
             let created = unix_seconds(&container.row.created).unwrap_or(now);
             let size = if args.size {
-                human_size(dir_size(&container.paths.upper()))
+                // Docker's: the writable layer, then with the image's layers under it.
+                let writable = dir_size(&container.paths.upper());
+                let image = containers
+                    .store
+                    .image(&container.row.image_id)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |i| i.size);
+                format!(
+                    "{} (virtual {})",
+                    human_size(writable),
+                    human_size(writable + image)
+                )
             } else {
                 String::new()
             };
