@@ -13,10 +13,16 @@
 //! <runroot>/runtime/              the runtime's --root (its state dirs)
 //! ```
 
+pub mod access;
 pub mod attach;
+pub mod commit;
 pub mod config;
+pub mod copy;
+pub mod copy_in;
+pub mod diff;
 pub mod etc_files;
 pub mod exec;
+pub mod export;
 pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
@@ -26,6 +32,7 @@ pub mod runtime;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod tree;
 pub mod user;
 
 use std::path::{Path, PathBuf};
