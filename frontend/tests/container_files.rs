@@ -41,7 +41,8 @@ fn diff_lists_added_changed_and_deleted_files() {
     exec(
         &store,
         "files-diff",
-        "echo hi > /etc/new && rm /bin/ls && mkdir -p /srv/data && touch /srv/data/f",
+        "echo hi > /etc/new && rm /bin/ls && mkdir -p /srv/data && touch /srv/data/f \
+         && rm -r /tmp && mkdir /tmp && touch /tmp/t",
     );
     let out = store.ok(&["diff", "files-diff"]);
     let lines: Vec<&str> = out.lines().collect();
@@ -52,6 +53,9 @@ fn diff_lists_added_changed_and_deleted_files() {
         "D /bin/ls",
         "A /srv/data",
         "A /srv/data/f",
+        // /tmp removed and made again: an opaque directory over the image's /tmp.
+        "D /tmp",
+        "A /tmp/t",
     ] {
         assert!(lines.contains(&expected), "{expected} missing in:\n{out}");
     }
@@ -290,4 +294,48 @@ fn errors_are_one_line_with_a_failing_status() {
 fn port_lists_no_bindings_without_publishing() {
     let store = running("files-port");
     assert_eq!(store.ok(&["port", "files-port"]), "");
+}
+
+#[test]
+fn cp_archive_mode_keeps_owners() {
+    use std::os::unix::fs::MetadataExt;
+    let store = running("files-cp-owner");
+    let host = store.dir.path().join("owned");
+    fs::write(&host, "x").expect("write");
+    nix::unistd::chown(
+        &host,
+        Some(nix::unistd::Uid::from_raw(1234)),
+        Some(nix::unistd::Gid::from_raw(5678)),
+    )
+    .expect("chown");
+    store.ok(&["cp", "-a", host.to_str().unwrap(), "files-cp-owner:/owned"]);
+    assert_eq!(
+        exec(&store, "files-cp-owner", "stat -c %u:%g /owned"),
+        "1234:5678\n"
+    );
+    store.ok(&[
+        "container",
+        "cp",
+        host.to_str().unwrap(),
+        "files-cp-owner:/plain",
+    ]);
+    assert_eq!(
+        exec(&store, "files-cp-owner", "stat -c %u:%g /plain"),
+        "0:0\n"
+    );
+    // Out: with -a the container's owner, without it the caller's (root here).
+    let kept = store.dir.path().join("kept");
+    store.ok(&["cp", "-a", "files-cp-owner:/owned", kept.to_str().unwrap()]);
+    let meta = fs::metadata(&kept).expect("copied");
+    assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+    let mine = store.dir.path().join("mine");
+    store.ok(&["cp", "files-cp-owner:/owned", mine.to_str().unwrap()]);
+    let meta = fs::metadata(&mine).expect("copied");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw()
+        )
+    );
 }

@@ -223,7 +223,12 @@ pub fn cp(globals: &Globals<'_>, args: CpArgs) -> anyhow::Result<ExitCode> {
             let src_path = Path::new(src);
             if src != "-" {
                 if let Err(e) = std::fs::symlink_metadata(src_path) {
-                    anyhow::bail!("lstat {}: {}", src_path.display(), e);
+                    // Go's words for the error, as Docker prints them.
+                    let problem = match e.raw_os_error() {
+                        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+                        None => e.to_string(),
+                    };
+                    anyhow::bail!("lstat {}: {problem}", src_path.display());
                 }
             }
             let (containers, container) = match find(globals, name)? {
