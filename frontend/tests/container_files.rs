@@ -339,3 +339,26 @@ fn cp_archive_mode_keeps_owners() {
         )
     );
 }
+
+#[test]
+fn cp_into_a_read_only_rootfs_is_refused() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    store.ok(&[
+        "run",
+        "-d",
+        "--read-only",
+        "--name",
+        "files-ro",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let host = store.dir.path().join("f");
+    fs::write(&host, "x").expect("write");
+    let err = store.fails(&["cp", host.to_str().unwrap(), "files-ro:/f"]);
+    assert_eq!(
+        err.trim(),
+        "Error response from daemon: container rootfs is marked read-only"
+    );
+}

@@ -200,7 +200,8 @@ pub fn cp(globals: &Globals<'_>, args: CpArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => return daemon_error(e),
             };
             let src = if src.is_empty() { "/" } else { src };
-            let result = if dest == "-" {
+            let to_stdout = dest == "-";
+            let result = if to_stdout {
                 if std::io::stdout().is_terminal() {
                     anyhow::bail!(
                         "cowardly refusing to save to a terminal. Use the -o flag or redirect"
@@ -215,7 +216,12 @@ pub fn cp(globals: &Globals<'_>, args: CpArgs) -> anyhow::Result<ExitCode> {
                 containers.copy_from(&container, src, HostDest::Path(Path::new(dest)), &options)
             };
             match result {
-                Ok(()) => Ok(ExitCode::SUCCESS),
+                Ok(bytes) => {
+                    if !to_stdout {
+                        report_copied(args.quiet, bytes, dest);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
                 Err(e) => daemon_error(e),
             }
         }
@@ -244,10 +250,23 @@ pub fn cp(globals: &Globals<'_>, args: CpArgs) -> anyhow::Result<ExitCode> {
                 containers.copy_to(&container, HostSource::Path(src_path), dest, &options)
             };
             match result {
-                Ok(()) => Ok(ExitCode::SUCCESS),
+                Ok(bytes) => {
+                    report_copied(args.quiet, bytes, &format!("{name}:{dest}"));
+                    Ok(ExitCode::SUCCESS)
+                }
                 Err(e) => daemon_error(e),
             }
         }
+    }
+}
+
+/// Docker's last line of a `cp` to a terminal: the bytes of tar moved.
+fn report_copied(quiet: bool, bytes: u64, dest: &str) {
+    if !quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "Successfully copied {} to {dest}",
+            super::format::human_size(bytes)
+        );
     }
 }
 

@@ -29,6 +29,8 @@ pub enum FilesError {
     },
     #[error("Could not find the file {path} in container {container}")]
     NoSuchPath { container: String, path: String },
+    #[error("container rootfs is marked read-only")]
+    ReadOnly,
     #[error("{path}: {problem}")]
     Copy { path: String, problem: String },
     #[error("{path}: {source}")]

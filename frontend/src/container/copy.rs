@@ -101,11 +101,10 @@ fn base_name(path: &[u8]) -> Vec<u8> {
 
 /// `path` without its last component (`/` for a top-level name), for the container side.
 fn parent_of(path: &[u8]) -> Vec<u8> {
-    let trimmed = path
-        .strip_suffix(b"/")
-        .unwrap_or(path)
-        .strip_suffix(b"/.")
-        .unwrap_or(path.strip_suffix(b"/").unwrap_or(path));
+    let mut trimmed = path;
+    while let Some(rest) = trimmed.strip_suffix(b"/") {
+        trimmed = rest;
+    }
     match trimmed.iter().rposition(|&b| b == b'/') {
         Some(0) | None => b"/".to_vec(),
         Some(i) => trimmed[..i].to_vec(),
@@ -138,14 +137,14 @@ pub enum HostSource<'a> {
 }
 
 impl Containers {
-    /// `cp CONTAINER:SRC DEST`.
+    /// `cp CONTAINER:SRC DEST`; the bytes of tar copied (what Docker reports).
     pub fn copy_from(
         &self,
         container: &Container,
         src: &str,
         dest: HostDest<'_>,
         options: &CopyOptions,
-    ) -> Result<(), FilesError> {
+    ) -> Result<u64, FilesError> {
         self.with_rootfs(container, |rootfs| {
             let root = open_root(rootfs)?;
             let src_bytes = src.as_bytes();
@@ -181,13 +180,14 @@ impl Containers {
                     } else {
                         name
                     };
-                    let mut builder = tar::Builder::new(out);
+                    let mut builder = tar::Builder::new(Counting::new(out));
                     write_tar(&tree, &name, link.as_deref(), Owner::Keep, &mut builder)
                         .map_err(FilesError::tree(container))?;
-                    builder.finish().map_err(|source| FilesError::Io {
+                    let counted = builder.into_inner().map_err(|source| FilesError::Io {
                         path: "-".to_string(),
                         source,
-                    })
+                    })?;
+                    Ok(counted.bytes)
                 }
                 HostDest::Path(dest) => {
                     let dest_bytes = dest.as_os_str().as_bytes();
@@ -246,14 +246,17 @@ impl Containers {
         })
     }
 
-    /// `cp SRC CONTAINER:DEST`.
+    /// `cp SRC CONTAINER:DEST`; the bytes of tar copied.
     pub fn copy_to(
         &self,
         container: &Container,
         src: HostSource<'_>,
         dest: &str,
         options: &CopyOptions,
-    ) -> Result<(), FilesError> {
+    ) -> Result<u64, FilesError> {
+        if container.host.readonly_rootfs {
+            return Err(FilesError::ReadOnly);
+        }
         let owner = if options.archive {
             Owner::Keep
         } else {
@@ -287,11 +290,13 @@ impl Containers {
             match src {
                 HostSource::Tar(input) => {
                     let dir = in_dir(dest_fd, dest_bytes)?;
-                    let result = unpack_into(&dir, &mut *input, owner);
+                    let mut input = Counting::new(input);
+                    let result = unpack_into(&dir, &mut input, owner);
                     // The rest of the stream is read, so a writer on the other end of a
                     // pipe is not killed by SIGPIPE.
-                    let _ = io::copy(input, &mut io::sink());
-                    result.map_err(|e| copy_error(dest_bytes, &e.to_string()))
+                    let _ = io::copy(&mut input, &mut io::sink());
+                    result.map_err(|e| copy_error(dest_bytes, &e.to_string()))?;
+                    Ok(input.bytes)
                 }
                 HostSource::Path(src) => {
                     let src_bytes = src.as_os_str().as_bytes();
@@ -360,13 +365,13 @@ impl Containers {
 /// first; the reader is drained so the producer never meets a closed pipe.
 fn through_pipe(
     produce: impl FnOnce(&mut File) -> Result<(), FilesError> + Send,
-    consume: impl FnOnce(&mut File) -> Result<(), FilesError>,
-) -> Result<(), FilesError> {
+    consume: impl FnOnce(&mut Counting<File>) -> Result<(), FilesError>,
+) -> Result<u64, FilesError> {
     let (read, write) = nix::unistd::pipe().map_err(|e| FilesError::Io {
         path: "a pipe".to_string(),
         source: e.into(),
     })?;
-    let mut reader = File::from(read);
+    let mut reader = Counting::new(File::from(read));
     let mut writer = File::from(write);
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
@@ -382,8 +387,40 @@ fn through_pipe(
                 problem: "the tar writer panicked".to_string(),
             })
         });
-        consumed.and(produced)
+        consumed.and(produced).map(|()| reader.bytes)
     })
+}
+
+/// A reader or writer that counts the bytes through it.
+struct Counting<T> {
+    inner: T,
+    bytes: u64,
+}
+
+impl<T> Counting<T> {
+    fn new(inner: T) -> Counting<T> {
+        Counting { inner, bytes: 0 }
+    }
+}
+
+impl<T: Read> Read for Counting<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<T: Write> Write for Counting<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

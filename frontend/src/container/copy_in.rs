@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -235,7 +235,6 @@ fn parent_dir(dest: &OwnedFd, dirs: &[&[u8]]) -> io::Result<OwnedFd> {
             Err(e) => return Err(e.into()),
         }
     }
-    let _ = dir.as_fd();
     Ok(dir)
 }
 

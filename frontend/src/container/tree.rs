@@ -109,10 +109,13 @@ impl Tree {
         let dir = self
             .open(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
             .map_err(tree_error(rel, "opening the directory"))?;
-        let mut listing = Dir::from_fd(dir).map_err(|e| tree_error(rel, "listing")(e.into()))?;
-        let fd = listing.as_raw_fd();
-        // SAFETY: `listing` owns `fd` and outlives every use of this borrow below.
-        let dir_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        // The listing reads through its own copy of the fd; the lookups below use `dir`
+        // (a dup shares the offset, which only the listing moves).
+        let copy = dir
+            .try_clone()
+            .map_err(tree_error(rel, "duplicating the fd"))?;
+        let mut listing = Dir::from_fd(copy).map_err(|e| tree_error(rel, "listing")(e.into()))?;
+        let dir_fd = dir.as_fd();
         let mut children = Vec::new();
         for entry in listing.iter() {
             let entry = entry.map_err(|e| tree_error(rel, "listing")(e.into()))?;
