@@ -198,6 +198,16 @@ pub enum ContainerCommand {
     Stats(super::observe::StatsArgs),
     /// Execute a command in a running container
     Exec(super::exec::ExecArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(super::files::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(super::files::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(super::files::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(super::files::CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(super::files::PortArgs),
     /// What the shim runs once a container is gone for good (not for users)
     #[command(hide = true)]
     Cleanup(CleanupArgs),
@@ -237,6 +247,11 @@ pub fn container(globals: &Globals<'_>, command: ContainerCommand) -> anyhow::Re
             args,
         ),
         ContainerCommand::Cleanup(args) => cleanup(globals, args),
+        ContainerCommand::Diff(args) => super::files::diff(globals, args),
+        ContainerCommand::Export(args) => super::files::export(globals, args),
+        ContainerCommand::Commit(args) => super::files::commit(globals, args),
+        ContainerCommand::Cp(args) => super::files::cp(globals, args),
+        ContainerCommand::Port(args) => super::files::port(globals, args),
     }
 }
 

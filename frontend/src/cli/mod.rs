@@ -4,6 +4,7 @@
 mod archive;
 mod containers;
 mod exec;
+mod files;
 pub mod format;
 mod images;
 mod inspect;
@@ -128,6 +129,16 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(containers::ContainerCommand),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(files::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(files::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(files::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(files::CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(files::PortArgs),
 }
 
 /// Opens the store named by `--root`.
@@ -212,6 +223,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             containers(&place, &registry, containers::ContainerCommand::Unpause(a))
         }
         Command::Container(c) => containers(&place, &registry, c),
+        Command::Diff(a) => containers(&place, &registry, containers::ContainerCommand::Diff(a)),
+        Command::Export(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Export(a))
+        }
+        Command::Commit(a) => {
+            containers(&place, &registry, containers::ContainerCommand::Commit(a))
+        }
+        Command::Cp(a) => containers(&place, &registry, containers::ContainerCommand::Cp(a)),
+        Command::Port(a) => containers(&place, &registry, containers::ContainerCommand::Port(a)),
         Command::Exec(args) => exec::exec(
             &containers::Globals {
                 root: &place.0,

@@ -123,7 +123,7 @@ pub struct CreateRequest {
 }
 
 /// Holds a container's lock; dropping it releases the lock.
-struct Locked(#[allow(dead_code)] Flock<File>);
+pub(super) struct Locked(#[allow(dead_code)] Flock<File>);
 
 impl Containers {
     pub fn new(store: Store, runroot: PathBuf, berth: Vec<String>) -> Containers {
@@ -146,7 +146,7 @@ impl Containers {
         self.runroot.join("locks")
     }
 
-    fn lock(&self, id: &str) -> Result<Locked, ContainerError> {
+    pub(super) fn lock(&self, id: &str) -> Result<Locked, ContainerError> {
         let dir = self.locks_dir();
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let path = dir.join(id);
@@ -591,7 +591,7 @@ impl Containers {
 
 /// Whether a file system is mounted on `mount_point` (its device differs from its
 /// parent's).
-fn is_mounted(mount_point: &Path, parent: &Path) -> bool {
+pub(super) fn is_mounted(mount_point: &Path, parent: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (fs::metadata(mount_point), fs::metadata(parent)) {
         (Ok(a), Ok(b)) => a.dev() != b.dev(),

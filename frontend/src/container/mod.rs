@@ -13,10 +13,16 @@
 //! <runroot>/runtime/              the runtime's --root (its state dirs)
 //! ```
 
+pub mod access;
 pub mod attach;
+pub mod commit;
 pub mod config;
+pub mod copy;
+pub mod copy_in;
+pub mod diff;
 pub mod etc_files;
 pub mod exec;
+pub mod export;
 pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
@@ -31,6 +37,7 @@ pub mod spec;
 pub mod state;
 pub mod stats;
 pub mod top;
+pub mod tree;
 pub mod user;
 
 pub use etc_files::write_etc_files;
