@@ -134,10 +134,7 @@ fn commit_makes_an_image_with_the_changes_and_the_new_cmd() {
 fn commit_refuses_an_unknown_change() {
     let store = running("files-commit-bad");
     let err = store.fails(&["commit", "-c", "RUN true", "files-commit-bad"]);
-    assert_eq!(
-        err.trim(),
-        "Error: RUN is not a valid change command"
-    );
+    assert_eq!(err.trim(), "Error: RUN is not a valid change command");
 }
 
 #[test]
@@ -357,8 +354,5 @@ fn cp_into_a_read_only_rootfs_is_refused() {
     let host = store.dir.path().join("f");
     fs::write(&host, "x").expect("write");
     let err = store.fails(&["cp", host.to_str().unwrap(), "files-ro:/f"]);
-    assert_eq!(
-        err.trim(),
-        "Error: container rootfs is marked read-only"
-    );
+    assert_eq!(err.trim(), "Error: container rootfs is marked read-only");
 }

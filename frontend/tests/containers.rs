@@ -81,8 +81,14 @@ fn a_detached_container_runs_is_listed_stopped_started_and_removed() {
     assert!(row.trim_end().ends_with("daemon_dave"), "{row}");
     assert_eq!(store.ok(&["ps", "-q"]).trim(), &id[..12]);
     let sized = store.ok(&["ps", "-s"]);
-    assert!(sized.lines().next().unwrap().trim_end().ends_with("SIZE"), "{sized}");
-    assert!(sized.lines().nth(1).unwrap().contains(" (virtual "), "{sized}");
+    assert!(
+        sized.lines().next().unwrap().trim_end().ends_with("SIZE"),
+        "{sized}"
+    );
+    assert!(
+        sized.lines().nth(1).unwrap().contains(" (virtual "),
+        "{sized}"
+    );
     assert_eq!(store.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
 
     // By name, by id prefix: the argument is echoed as Docker does.
@@ -189,7 +195,11 @@ fn errors_are_one_line_with_dockers_exit_codes_and_leave_nothing() {
         ),
         (vec!["run", "--bogus-flag", "busybox"], 125, "--bogus-flag"),
         // Not in the store: pulled first, as Docker does; nothing answers here.
-        (vec!["run", "127.0.0.1:1/nothing", "true"], 125, "Unable to find image '127.0.0.1:1/nothing:latest' locally"),
+        (
+            vec!["run", "127.0.0.1:1/nothing", "true"],
+            125,
+            "Unable to find image '127.0.0.1:1/nothing:latest' locally",
+        ),
     ] {
         let out = store.berth(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
