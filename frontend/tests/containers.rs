@@ -646,3 +646,29 @@ fn fifty_containers_at_once_are_listed_stopped_and_removed_without_a_trace() {
         })
     });
 }
+
+#[test]
+fn concurrent_creates_are_never_taken_for_a_crashs_leftovers() {
+    // Each `berth` first repairs what crashes left; a container another berth is
+    // still creating must not look like one.
+    let store = store();
+    const THREADS: usize = 8;
+    const EACH: usize = 5;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let store = &store;
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    let name = format!("made{t}_{i}");
+                    store.ok(&["create", "--name", &name, "busybox", "true"]);
+                }
+            });
+        }
+    });
+    let listed = store.ok(&["ps", "-a", "-q"]);
+    assert_eq!(listed.lines().count(), THREADS * EACH, "{listed}");
+    let mut args = vec!["rm"];
+    let ids: Vec<String> = listed.lines().map(str::to_string).collect();
+    args.extend(ids.iter().map(String::as_str));
+    store.ok(&args);
+}

@@ -28,8 +28,13 @@ impl Containers {
 
     /// Repairs every container a crash left wrong.
     pub fn repair(&mut self) -> Result<(), ContainerError> {
-        for row in self.store.containers()? {
-            let Some(_lock) = self.try_lock(&row.id) else {
+        for listed in self.store.containers()? {
+            let Some(_lock) = self.try_lock(&listed.id) else {
+                continue;
+            };
+            // The list was read before the lock: its creator may have finished (or a
+            // remover gone) since, so only the row as it is now under the lock counts.
+            let Some(row) = self.store.container(&listed.id)? else {
                 continue;
             };
             let paths = self.paths(&row.id);
