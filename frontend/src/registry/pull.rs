@@ -2,8 +2,6 @@
 //! and its layers into the blob store, the blobs fetched a few at a time as Docker
 //! does, those already in the store skipped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use futures_util::{stream, TryStreamExt};
 use oci_spec::image::Descriptor;
 
@@ -11,7 +9,7 @@ use super::blob::Transfer;
 use super::client::{digest_of, Client};
 use super::error::RegistryError;
 use super::manifests::ManifestBody;
-use super::progress::{short_id, LayerState, PullEvent};
+use super::progress::{short_id, LayerState, PullEvent, Throttle};
 use crate::image::manifest::{self, Compression, Manifest, ManifestError};
 use crate::image::platform::Platform;
 use crate::image::reference::{Digest, Reference};
@@ -19,8 +17,6 @@ use crate::store::blobs::BlobStore;
 
 /// Blobs downloaded at once, as Docker's `max-concurrent-downloads` default.
 const PARALLEL_DOWNLOADS: usize = 3;
-/// Progress is reported at most every this many bytes of one layer (and at its end).
-const PROGRESS_STEP: u64 = 512 * 1024;
 
 /// One layer of a pulled image, as its manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,22 +170,16 @@ async fn fetch_all(
     stream::iter(jobs.into_iter().map(Ok))
         .try_for_each_concurrent(PARALLEL_DOWNLOADS, |(digest, size, report)| async move {
             let id = short_id(&digest);
-            // u64::MAX: nothing reported yet.
-            let last = AtomicU64::new(u64::MAX);
+            let throttle = Throttle::new();
             let on_transfer = |step: Transfer| {
                 if !report {
                     return;
                 }
                 let state = match step {
                     Transfer::Progress { current, total } => {
-                        let previous = last.load(Ordering::Relaxed);
-                        let due = previous == u64::MAX
-                            || current >= total
-                            || current >= previous.saturating_add(PROGRESS_STEP);
-                        if !due {
+                        if !throttle.due(current, total) {
                             return;
                         }
-                        last.store(current, Ordering::Relaxed);
                         LayerState::Downloading { current, total }
                     }
                     Transfer::Retrying {
