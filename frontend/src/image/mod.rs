@@ -13,3 +13,4 @@ pub mod platform;
 pub mod reference;
 pub mod rootfs;
 pub mod transfer;
+pub mod unpacker;
