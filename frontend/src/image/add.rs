@@ -1,7 +1,9 @@
 //! Turns blobs in the store (a config, a manifest, layer tarballs) into an image:
 //! every layer unpacked once and checked against the config's diff_ids, then one
 //! transaction that makes the image and its names visible. Pull, load, import and
-//! commit all end here.
+//! commit all end here: load, import and commit through [`add_image`], with every
+//! blob in the store; pull through its steps, [`prepare`] before the layer blobs
+//! arrive and [`finish`] once each is unpacked.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
