@@ -138,7 +138,7 @@ pub struct PruneArgs {
 
 pub fn image(
     root: &Path,
-    registry: &crate::image::pull::RegistryOptions,
+    registry: &crate::image::transfer::RegistryOptions,
     command: ImageCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::image::pull::RegistryOptions;
+use crate::image::transfer::RegistryOptions;
 use crate::store::{Store, DEFAULT_ROOT};
 
 /// Docker's status for a usage error (unknown flag, missing argument).

@@ -12,8 +12,8 @@ use super::progress::Display;
 use crate::image::auth::{default_path, AuthFile, Credentials};
 use crate::image::local::resolve;
 use crate::image::platform::Platform;
-use crate::image::pull::{self, RegistryOptions};
 use crate::image::reference::{Reference, DEFAULT_DOMAIN};
+use crate::image::transfer::{self, RegistryOptions};
 use crate::registry::{Client, ClientOptions, CredentialSource};
 
 #[derive(Args, Debug)]
@@ -88,7 +88,7 @@ pub fn pull(root: &Path, registry: &RegistryOptions, args: PullArgs) -> anyhow::
         display.say("Using default tag: latest");
     }
     let mut store = open_store(root)?;
-    let pulled = runtime()?.block_on(pull::pull(
+    let pulled = runtime()?.block_on(transfer::pull(
         &mut store,
         &reference,
         platform.as_ref(),
@@ -122,9 +122,13 @@ pub fn push(root: &Path, registry: &RegistryOptions, args: PushArgs) -> anyhow::
         )
     })?;
     let display = Display::new(std::io::stdout().is_terminal(), args.quiet);
-    let pushed = runtime()?.block_on(pull::push(&store, &record, &target, registry, &|event| {
-        display.push_event(event)
-    }));
+    let pushed = runtime()?.block_on(transfer::push(
+        &store,
+        &record,
+        &target,
+        registry,
+        &|event| display.push_event(event),
+    ));
     display.finish();
     pushed?;
     if args.quiet {

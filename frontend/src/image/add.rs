@@ -1,21 +1,19 @@
 //! Turns blobs in the store (a config, a manifest, layer tarballs) into an image:
 //! every layer unpacked once and checked against the config's diff_ids, then one
 //! transaction that makes the image and its names visible. Pull, load, import and
-//! commit all end here.
+//! commit all end here: load, import and commit through [`add_image`], with every
+//! blob in the store; pull through its steps, [`prepare`] before the layer blobs
+//! arrive and [`finish`] once each is unpacked.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use oci_spec::image::MediaType;
 use serde_json::Value;
 
-use super::layer::{self, Limits};
-use super::manifest::{layer_compression, Compression, ManifestError, OCI_CONFIG, OCI_MANIFEST};
+use super::manifest::{layer_compression, ManifestError, OCI_CONFIG, OCI_MANIFEST};
 use super::reference::{Digest, Reference};
+use super::unpacker::{workers_for, UnpackJob, Unpacker, Unpacking};
 use crate::store::images::{ImageLayer, ImageRecord, NewImage};
 use crate::store::layers::{LayerError, LayerSlot, UnpackedLayer};
 use crate::store::{Store, StoreError};
@@ -28,6 +26,8 @@ pub enum AddError {
     Layer(#[from] LayerError),
     #[error("image config {digest}: {problem}")]
     Config { digest: String, problem: String },
+    #[error("starting the threads that unpack layers: {source}")]
+    Threads { source: std::io::Error },
     #[error("layer {digest}: {source}")]
     Compression {
         digest: String,
@@ -108,15 +108,40 @@ fn read_config(store: &Store, digest: &Digest) -> Result<(Vec<Digest>, Option<St
     Ok((diff_ids, created))
 }
 
-/// Unpacks what is missing and records the image with `tags` (and the digest it was
-/// pulled by). The caller holds the store's add lock from before it wrote the blobs.
-pub fn add_image(
-    store: &mut Store,
-    blobs: &ImageBlobs,
-    tags: &[Reference],
-    repo_digest: Option<(&Reference, &Digest)>,
-    progress: &mut dyn FnMut(LayerEvent),
-) -> Result<ImageRecord, AddError> {
+/// An image being added: its config read, and each layer the store lacks staged
+/// (locked, with an empty dir to unpack into) and listed as a job. Dropped before
+/// [`finish`], it abandons the staged layers; drop whatever unpacks into them first.
+pub struct Prepared {
+    config: Digest,
+    created: Option<String>,
+    diff_ids: Vec<Digest>,
+    slots: HashMap<String, LayerSlot>,
+    jobs: Vec<UnpackJob>,
+}
+
+impl Prepared {
+    /// The layers to unpack, each once (an image may repeat a diff).
+    pub fn jobs(&self) -> &[UnpackJob] {
+        &self.jobs
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        for (_, slot) in self.slots.drain() {
+            if let LayerSlot::Staged(staged) = slot {
+                staged.abandon();
+            }
+        }
+    }
+}
+
+/// Reads the config of `blobs` and stages every layer the store lacks, in diff_id
+/// order: the layer locks are then taken in one order by every process. A process
+/// staging layers must hold no blob's ingest lock (a pull stages before it fetches
+/// layers), or it could wait here for one who waits for its ingest. The layer blobs
+/// need not be in the store yet; the config must be.
+pub fn prepare(store: &Store, blobs: &ImageBlobs) -> Result<Prepared, AddError> {
     let (diff_ids, created) = read_config(store, &blobs.config)?;
     if diff_ids.len() != blobs.layers.len() {
         return Err(config_error(
@@ -139,8 +164,6 @@ pub fn add_image(
             })?,
         );
     }
-    // Each diff once (an image may repeat one), staged in diff_id order: the locks
-    // are then taken in one order by every process.
     let mut firsts: Vec<usize> = Vec::new();
     for (i, diff_id) in diff_ids.iter().enumerate() {
         if !firsts.iter().any(|&f| diff_ids[f] == *diff_id) {
@@ -148,75 +171,87 @@ pub fn add_image(
         }
     }
     firsts.sort_by(|&a, &b| diff_ids[a].cmp(&diff_ids[b]));
-    let mut slots: HashMap<String, LayerSlot> = HashMap::new();
+    let mut prepared = Prepared {
+        config: blobs.config.clone(),
+        created,
+        diff_ids,
+        slots: HashMap::new(),
+        jobs: Vec::new(),
+    };
     for &i in &firsts {
-        match store.stage_layer(&diff_ids[i]) {
-            Ok(slot) => {
-                slots.insert(diff_ids[i].to_string(), slot);
-            }
-            Err(e) => {
-                abandon(slots);
-                return Err(e.into());
-            }
-        }
-    }
-    let jobs: Vec<Job> = firsts
-        .iter()
-        .filter_map(|&i| match slots.get(&diff_ids[i].to_string()) {
-            Some(LayerSlot::Staged(staged)) => Some(Job {
-                diff_id: diff_ids[i].to_string(),
+        // On an error, dropping `prepared` abandons what was staged.
+        let slot = store.stage_layer(&prepared.diff_ids[i])?;
+        if let LayerSlot::Staged(staged) = &slot {
+            prepared.jobs.push(UnpackJob {
+                id: prepared.jobs.len(),
+                diff_id: staged.diff_id().to_string(),
                 blob: blobs.layers[i].digest.clone(),
                 path: store.blobs.path(&blobs.layers[i].digest),
                 compression: compressions[i],
                 dir: staged.staging.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    let mut unpacked = unpack_all(&jobs, progress);
+            });
+        }
+        prepared
+            .slots
+            .insert(prepared.diff_ids[i].to_string(), slot);
+    }
+    Ok(prepared)
+}
+
+/// Records the image `prepared` was made for, each of its jobs unpacked (`unpacked`,
+/// by job id), with `tags` (and the digest it was pulled by), in one transaction.
+/// On any error, nothing of the image is visible and the staged layers are
+/// abandoned.
+pub fn finish(
+    store: &mut Store,
+    mut prepared: Prepared,
+    blobs: &ImageBlobs,
+    mut unpacked: HashMap<usize, anyhow::Result<UnpackedLayer>>,
+    tags: &[Reference],
+    repo_digest: Option<(&Reference, &Digest)>,
+    progress: &mut dyn FnMut(LayerEvent),
+) -> Result<ImageRecord, AddError> {
+    let mut by_diff_id: HashMap<String, anyhow::Result<UnpackedLayer>> = HashMap::new();
+    for job in &prepared.jobs {
+        if let Some(result) = unpacked.remove(&job.id) {
+            by_diff_id.insert(job.diff_id.clone(), result);
+        }
+    }
+    let diff_ids = std::mem::take(&mut prepared.diff_ids);
     let mut layers = Vec::with_capacity(diff_ids.len());
-    let mut failure: Option<AddError> = None;
     for (blob, diff_id) in blobs.layers.iter().zip(&diff_ids) {
         let key = diff_id.to_string();
-        let layer = match slots.remove(&key) {
+        let layer = match prepared.slots.remove(&key) {
             Some(LayerSlot::Present(layer)) => {
                 progress(LayerEvent::AlreadyThere {
                     blob: blob.digest.clone(),
                 });
-                // Kept for a repeat of the same diff later in this image.
-                slots.insert(key, LayerSlot::Present(layer.clone()));
                 layer
             }
-            Some(LayerSlot::Staged(staged)) => {
-                let result = match unpacked.remove(&key) {
-                    Some(Ok(done)) if failure.is_none() => {
-                        store.record_layer(staged, done).map_err(AddError::from)
-                    }
-                    Some(Err(source)) => {
-                        staged.abandon();
-                        Err(AddError::Layer(LayerError::Unpack {
-                            diff_id: key.clone(),
-                            source,
-                        }))
-                    }
-                    _ => {
-                        staged.abandon();
-                        continue;
-                    }
-                };
-                match result {
-                    Ok(layer) => {
-                        slots.insert(key, LayerSlot::Present(layer.clone()));
-                        layer
-                    }
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                        continue;
-                    }
+            Some(LayerSlot::Staged(staged)) => match by_diff_id.remove(&key) {
+                Some(Ok(done)) => store.record_layer(staged, done)?,
+                Some(Err(source)) => {
+                    staged.abandon();
+                    return Err(AddError::Layer(LayerError::Unpack {
+                        diff_id: key,
+                        source,
+                    }));
                 }
-            }
-            None => continue,
+                None => {
+                    staged.abandon();
+                    return Err(config_error(
+                        &blobs.config,
+                        format!("layer {key} was staged but never unpacked"),
+                    ));
+                }
+            },
+            // prepare staged every diff; a repeat finds the first one Present.
+            None => return Err(config_error(&blobs.config, format!("layer {key} lost"))),
         };
+        // Kept for a repeat of the same diff later in this image.
+        prepared
+            .slots
+            .insert(key, LayerSlot::Present(layer.clone()));
         layers.push(ImageLayer {
             layer,
             blob_digest: blob.digest.to_string(),
@@ -224,15 +259,11 @@ pub fn add_image(
             blob_size: blob.size,
         });
     }
-    if let Some(e) = failure {
-        abandon(slots);
-        return Err(e);
-    }
     let image = NewImage {
-        id: blobs.config.clone(),
+        id: prepared.config.clone(),
         manifest_digest: blobs.manifest.clone(),
         manifest_media_type: blobs.manifest_media_type.clone(),
-        created,
+        created: prepared.created.take(),
         layers,
     };
     store.add_image(&image, tags, repo_digest)?;
@@ -242,82 +273,61 @@ pub fn add_image(
         .ok_or_else(|| config_error(&blobs.config, "the image vanished as it was recorded"))
 }
 
-/// One layer to unpack: its blob and the staging dir it goes into.
-struct Job {
-    diff_id: String,
-    blob: Digest,
-    path: PathBuf,
-    compression: Compression,
-    dir: PathBuf,
-}
-
-fn abandon(slots: HashMap<String, LayerSlot>) {
-    for slot in slots.into_values() {
-        if let LayerSlot::Staged(staged) = slot {
-            staged.abandon();
-        }
-    }
-}
-
-fn unpack_one(job: &Job) -> anyhow::Result<UnpackedLayer> {
-    let file = File::open(&job.path).map_err(|e| anyhow::anyhow!("{}: {e}", job.path.display()))?;
-    let unpacked = layer::unpack(
-        BufReader::with_capacity(256 * 1024, file),
-        job.compression,
-        &job.dir,
-        &Limits::default(),
-    )?;
-    Ok(UnpackedLayer {
-        diff_id: unpacked.diff_id,
-        size: unpacked.size,
-    })
-}
-
-/// Unpacks the jobs on a few threads per CPU: layers are independent
-/// directories, and creating their files is the kernel's work, which spreads over
-/// cores (a pull is mostly that). Progress is reported from this thread.
-fn unpack_all(
-    jobs: &[Job],
+/// Unpacks what is missing and records the image with `tags` (and the digest it was
+/// pulled by). The caller holds the store's add lock from before it wrote the blobs,
+/// all of which are in the store.
+pub fn add_image(
+    store: &mut Store,
+    blobs: &ImageBlobs,
+    tags: &[Reference],
+    repo_digest: Option<(&Reference, &Digest)>,
     progress: &mut dyn FnMut(LayerEvent),
-) -> HashMap<String, anyhow::Result<UnpackedLayer>> {
-    // Twice the CPUs: layers are of any size and creating files waits on the file
-    // system's journal as well as using a CPU, so with one thread per CPU the last
-    // layers leave a CPU idle.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get() * 2)
-        .min(jobs.len());
-    let next = AtomicUsize::new(0);
-    let (events, received) = mpsc::channel::<(usize, Option<anyhow::Result<UnpackedLayer>>)>();
+) -> Result<ImageRecord, AddError> {
+    let prepared = prepare(store, blobs)?;
+    let unpacked = unpack_all(prepared.jobs(), progress)?;
+    finish(
+        store,
+        prepared,
+        blobs,
+        unpacked,
+        tags,
+        repo_digest,
+        progress,
+    )
+}
+
+/// Unpacks every job on the [`Unpacker`]'s threads, reporting progress from this one.
+fn unpack_all(
+    jobs: &[UnpackJob],
+    progress: &mut dyn FnMut(LayerEvent),
+) -> Result<HashMap<usize, anyhow::Result<UnpackedLayer>>, AddError> {
+    let (events, received) = mpsc::channel::<Unpacking>();
+    let unpacker = Unpacker::start(workers_for(jobs.len()), move |event| {
+        let _ = events.send(event);
+    })
+    .map_err(|source| AddError::Threads { source })?;
+    for job in jobs {
+        unpacker.feed(job.clone());
+    }
     let mut results = HashMap::new();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let events = events.clone();
-            let next = &next;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let _ = events.send((i, None));
-                let _ = events.send((i, Some(unpack_one(job))));
-            });
-        }
-        drop(events);
-        for (i, result) in received {
-            let job = &jobs[i];
-            match result {
-                None => progress(LayerEvent::Extracting {
-                    blob: job.blob.clone(),
-                }),
-                Some(result) => {
-                    if let Ok(done) = &result {
-                        progress(LayerEvent::Extracted {
-                            blob: job.blob.clone(),
-                            size: done.size,
-                        });
-                    }
-                    results.insert(job.diff_id.clone(), result);
+    while results.len() < jobs.len() {
+        // Every thread gone before the last result: one of them panicked.
+        let Ok(event) = received.recv() else { break };
+        match event {
+            Unpacking::Started(id) => progress(LayerEvent::Extracting {
+                blob: jobs[id].blob.clone(),
+            }),
+            Unpacking::Done(id, result) => {
+                if let Ok(done) = &result {
+                    progress(LayerEvent::Extracted {
+                        blob: jobs[id].blob.clone(),
+                        size: done.size,
+                    });
                 }
+                results.insert(id, result);
             }
         }
-    });
-    results
+    }
+    unpacker.wait();
+    Ok(results)
 }

@@ -10,6 +10,7 @@ pub mod layer;
 pub mod local;
 pub mod manifest;
 pub mod platform;
-pub mod pull;
 pub mod reference;
 pub mod rootfs;
+pub mod transfer;
+pub mod unpacker;

@@ -321,15 +321,11 @@ impl Client {
             Some(url) => url,
             None => {
                 let response = self.post(uploads, &scopes).await?;
-                if response.status() != StatusCode::ACCEPTED {
-                    return Err(self
-                        .unexpected(
-                            Some(repository),
-                            format!("start upload of {digest}"),
-                            response,
-                        )
-                        .await);
-                }
+                let response = self
+                    .expect_status(response, StatusCode::ACCEPTED, Some(repository), || {
+                        format!("start upload of {digest}")
+                    })
+                    .await?;
                 self.location(repository, "start upload", &response)?
             }
         };
@@ -375,11 +371,11 @@ impl Client {
                     scopes: &scopes,
                 })
                 .await?;
-            if response.status() != StatusCode::ACCEPTED {
-                return Err(self
-                    .unexpected(Some(repository), format!("upload of {digest}"), response)
-                    .await);
-            }
+            let response = self
+                .expect_status(response, StatusCode::ACCEPTED, Some(repository), || {
+                    format!("upload of {digest}")
+                })
+                .await?;
             location = self.location(repository, "upload", &response)?;
             offset += length;
             progress(Transfer::Progress {
@@ -399,15 +395,10 @@ impl Client {
                 scopes: &scopes,
             })
             .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(self
-                .unexpected(
-                    Some(repository),
-                    format!("finish upload of {digest}"),
-                    response,
-                )
-                .await);
-        }
+        self.expect_status(response, StatusCode::CREATED, Some(repository), || {
+            format!("finish upload of {digest}")
+        })
+        .await?;
         Ok(BlobPushed::Uploaded)
     }
 

@@ -417,6 +417,21 @@ impl Client {
         }
     }
 
+    /// `response` when its status is `expected`; else the error [`Client::unexpected`]
+    /// makes of it.
+    pub(crate) async fn expect_status(
+        &self,
+        response: Response,
+        expected: StatusCode,
+        repository: Option<&str>,
+        action: impl FnOnce() -> String,
+    ) -> Result<Response, RegistryError> {
+        if response.status() == expected {
+            return Ok(response);
+        }
+        Err(self.unexpected(repository, action(), response).await)
+    }
+
     /// An error for a status the operation did not expect: 401 as unauthorized, the
     /// registry's error body otherwise.
     pub(crate) async fn unexpected(

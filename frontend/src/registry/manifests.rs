@@ -5,7 +5,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
 use super::client::{digest_of, pull_scope, push_scope, read_limited, Client, Request, Target};
-use super::error::{parse_error_body, RegistryError};
+use super::error::{parse_error_body, RegistryError, RemoteError};
 use crate::image::manifest::{ACCEPTED, OCI_INDEX, OCI_MANIFEST};
 use crate::image::reference::{Digest, Reference};
 
@@ -73,16 +73,13 @@ impl Client {
             let body = read_limited(response, ERROR_BODY_MAX)
                 .await
                 .unwrap_or_default();
-            return Err(RegistryError::ManifestUnknown {
-                registry: self.domain().to_string(),
-                repository: repository.to_string(),
-                reference: format!("{repository}:{object}"),
-                remote: parse_error_body(&body),
-            });
+            return Err(self.manifest_unknown(repository, object, parse_error_body(&body)));
         }
-        if response.status() != StatusCode::OK {
-            return Err(self.unexpected(Some(repository), action, response).await);
-        }
+        let response = self
+            .expect_status(response, StatusCode::OK, Some(repository), || {
+                action.clone()
+            })
+            .await?;
         let header_type = content_type(response.headers());
         let header_digest = header_digest(response.headers());
         let bytes = read_limited(response, MANIFEST_MAX)
@@ -138,12 +135,7 @@ impl Client {
                 media_type: content_type(response.headers()),
                 size: response.content_length(),
             }),
-            StatusCode::NOT_FOUND => Err(RegistryError::ManifestUnknown {
-                registry: self.domain().to_string(),
-                repository: repository.to_string(),
-                reference: format!("{repository}:{object}"),
-                remote: Vec::new(),
-            }),
+            StatusCode::NOT_FOUND => Err(self.manifest_unknown(repository, &object, Vec::new())),
             _ => Err(self
                 .unexpected(
                     Some(repository),
@@ -184,20 +176,33 @@ impl Client {
                 scopes: &scopes,
             })
             .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(self
-                .unexpected(
-                    Some(repository),
-                    format!("PUT manifest {reference}"),
-                    response,
-                )
-                .await);
-        }
+        let response = self
+            .expect_status(response, StatusCode::CREATED, Some(repository), || {
+                format!("PUT manifest {reference}")
+            })
+            .await?;
         match header_digest(response.headers()) {
             Some(claimed) if claimed.algorithm() == "sha256" && claimed != digest => {
                 Err(mismatch(self.domain(), repository, &digest, &claimed))
             }
             _ => Ok(digest),
+        }
+    }
+}
+
+impl Client {
+    /// A 404 for manifest `object` (a tag or digest) of `repository`.
+    fn manifest_unknown(
+        &self,
+        repository: &str,
+        object: &str,
+        remote: Vec<RemoteError>,
+    ) -> RegistryError {
+        RegistryError::ManifestUnknown {
+            registry: self.domain().to_string(),
+            repository: repository.to_string(),
+            reference: format!("{repository}:{object}"),
+            remote,
         }
     }
 }

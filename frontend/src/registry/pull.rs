@@ -1,8 +1,8 @@
 //! `pull_image`: a reference's manifest (the platform's, from an index), its config
 //! and its layers into the blob store, the blobs fetched a few at a time as Docker
-//! does, those already in the store skipped.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! does, those already in the store skipped. In two steps for a caller that unpacks
+//! each layer as it arrives: [`resolve_image`] (the manifest, and the config in the
+//! store) and [`fetch_layers`].
 
 use futures_util::{stream, TryStreamExt};
 use oci_spec::image::Descriptor;
@@ -11,7 +11,7 @@ use super::blob::Transfer;
 use super::client::{digest_of, Client};
 use super::error::RegistryError;
 use super::manifests::ManifestBody;
-use super::progress::{short_id, LayerState, PullEvent};
+use super::progress::{short_id, LayerState, PullEvent, Throttle};
 use crate::image::manifest::{self, Compression, Manifest, ManifestError};
 use crate::image::platform::Platform;
 use crate::image::reference::{Digest, Reference};
@@ -19,8 +19,6 @@ use crate::store::blobs::BlobStore;
 
 /// Blobs downloaded at once, as Docker's `max-concurrent-downloads` default.
 const PARALLEL_DOWNLOADS: usize = 3;
-/// Progress is reported at most every this many bytes of one layer (and at its end).
-const PROGRESS_STEP: u64 = 512 * 1024;
 
 /// One layer of a pulled image, as its manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +43,18 @@ pub struct PulledImage {
     pub layers: Vec<Layer>,
 }
 
+/// An image whose manifest is chosen and whose config is in the store; its layers
+/// (and the manifest itself) are not yet.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage(PulledImage);
+
+impl ResolvedImage {
+    /// What the image will be once pulled: only its config is in the store yet.
+    pub fn image(&self) -> &PulledImage {
+        &self.0
+    }
+}
+
 type Progress<'a> = &'a (dyn Fn(PullEvent) + Send + Sync);
 
 /// Pulls `reference` for `platform` (default: the host's) into `blobs`.
@@ -55,6 +65,19 @@ pub async fn pull_image(
     blobs: &BlobStore,
     progress: Progress<'_>,
 ) -> Result<PulledImage, RegistryError> {
+    let resolved = resolve_image(client, reference, platform, blobs, progress).await?;
+    fetch_layers(client, resolved, blobs, progress, &|_| {}).await
+}
+
+/// The manifest `reference` names for `platform` (default: the host's), and its
+/// config fetched into `blobs`.
+pub async fn resolve_image(
+    client: &Client,
+    reference: &Reference,
+    platform: Option<&Platform>,
+    blobs: &BlobStore,
+    progress: Progress<'_>,
+) -> Result<ResolvedImage, RegistryError> {
     let repository = reference.path();
     progress(PullEvent::Pulling {
         tag: match (reference.tag(), reference.digest()) {
@@ -117,21 +140,18 @@ pub async fn pull_image(
         });
     }
 
-    fetch_all(
-        client,
-        repository,
-        blobs,
-        &config_digest,
-        config.size(),
-        &layers,
-        progress,
-    )
-    .await?;
-    if let Some(index) = &index {
-        store_bytes(client, repository, blobs, index)?;
-    }
-    store_bytes(client, repository, blobs, &manifest)?;
-    Ok(PulledImage {
+    // The config first, alone and without events (Docker shows layers only): what
+    // the layers unpack into is known from it before they arrive.
+    client
+        .fetch_blob(
+            repository,
+            &config_digest,
+            Some(config.size()),
+            blobs,
+            &|_| {},
+        )
+        .await?;
+    Ok(ResolvedImage(PulledImage {
         reference: reference.clone(),
         index: index.map(|i| (i.digest, i.bytes)),
         manifest_digest: manifest.digest,
@@ -140,56 +160,85 @@ pub async fn pull_image(
         config_digest,
         config_size: config.size(),
         layers,
-    })
+    }))
 }
 
-/// The config and every layer, [`PARALLEL_DOWNLOADS`] at a time; the first failure
-/// stops the others (their bytes stay in the ingest, for the next pull to resume).
+/// Fetches the layers of `resolved` into `blobs`, then its manifest (and index):
+/// once this returns, every blob the image names is in the store. `on_fetched` is
+/// called with each layer blob's digest (once per digest) as soon as it is in the
+/// store, those already there first.
+pub async fn fetch_layers(
+    client: &Client,
+    resolved: ResolvedImage,
+    blobs: &BlobStore,
+    progress: Progress<'_>,
+    on_fetched: &(dyn Fn(&Digest) + Send + Sync),
+) -> Result<PulledImage, RegistryError> {
+    let image = resolved.0;
+    let repository = image.reference.path();
+    fetch_all(
+        client,
+        repository,
+        blobs,
+        &image.layers,
+        progress,
+        on_fetched,
+    )
+    .await?;
+    if let Some((digest, bytes)) = &image.index {
+        store_bytes(client, repository, blobs, digest, bytes)?;
+    }
+    store_bytes(
+        client,
+        repository,
+        blobs,
+        &image.manifest_digest,
+        &image.manifest_bytes,
+    )?;
+    Ok(image)
+}
+
+/// Every layer, [`PARALLEL_DOWNLOADS`] at a time; the first failure stops the
+/// others (their bytes stay in the ingest, for the next pull to resume).
 async fn fetch_all(
     client: &Client,
     repository: &str,
     blobs: &BlobStore,
-    config: &Digest,
-    config_size: u64,
     layers: &[Layer],
     progress: Progress<'_>,
+    on_fetched: &(dyn Fn(&Digest) + Send + Sync),
 ) -> Result<(), RegistryError> {
-    // The config first, no events for it (Docker shows layers only). A digest listed
-    // twice is fetched once: two ingests of one blob in one task would wait on each
-    // other's lock forever.
-    let mut jobs: Vec<(Digest, u64, bool)> = vec![(config.clone(), config_size, false)];
+    // A digest listed twice is fetched once: two ingests of one blob in one task
+    // would wait on each other's lock forever.
+    let mut jobs: Vec<(Digest, u64)> = Vec::new();
+    let mut present: Vec<&Digest> = Vec::new();
     for layer in layers {
-        if jobs.iter().any(|(d, _, _)| d == &layer.digest) {
+        if jobs.iter().any(|(d, _)| d == &layer.digest) || present.contains(&&layer.digest) {
             continue;
         }
         let id = short_id(&layer.digest);
         let state = if blobs.has(&layer.digest) {
+            present.push(&layer.digest);
             LayerState::AlreadyExists
         } else {
-            jobs.push((layer.digest.clone(), layer.size, true));
+            jobs.push((layer.digest.clone(), layer.size));
             LayerState::Waiting
         };
         progress(PullEvent::Layer { id, state });
     }
+    for digest in present {
+        on_fetched(digest);
+    }
     stream::iter(jobs.into_iter().map(Ok))
-        .try_for_each_concurrent(PARALLEL_DOWNLOADS, |(digest, size, report)| async move {
+        .try_for_each_concurrent(PARALLEL_DOWNLOADS, |(digest, size)| async move {
             let id = short_id(&digest);
-            // u64::MAX: nothing reported yet.
-            let last = AtomicU64::new(u64::MAX);
+            let throttle = Throttle::new();
             let on_transfer = |step: Transfer| {
-                if !report {
-                    return;
-                }
                 let state = match step {
                     Transfer::Progress { current, total } => {
-                        let previous = last.load(Ordering::Relaxed);
-                        let due = previous == u64::MAX
-                            || current >= total
-                            || current >= previous.saturating_add(PROGRESS_STEP);
-                        if !due {
+                        if !throttle.due(current, total) {
                             return;
                         }
-                        last.store(current, Ordering::Relaxed);
                         LayerState::Downloading { current, total }
                     }
                     Transfer::Retrying {
@@ -211,15 +260,14 @@ async fn fetch_all(
             let downloaded = client
                 .fetch_blob(repository, &digest, Some(size), blobs, &on_transfer)
                 .await?;
-            if report {
-                let state = if downloaded {
-                    LayerState::DownloadComplete
-                } else {
-                    // Another pull put it there while this one waited.
-                    LayerState::AlreadyExists
-                };
-                progress(PullEvent::Layer { id, state });
-            }
+            let state = if downloaded {
+                LayerState::DownloadComplete
+            } else {
+                // Another pull put it there while this one waited.
+                LayerState::AlreadyExists
+            };
+            progress(PullEvent::Layer { id, state });
+            on_fetched(&digest);
             Ok(())
         })
         .await
@@ -267,19 +315,20 @@ fn store_bytes(
     client: &Client,
     repository: &str,
     blobs: &BlobStore,
-    body: &ManifestBody,
+    digest: &Digest,
+    bytes: &[u8],
 ) -> Result<(), RegistryError> {
     let blob_error = |source| RegistryError::Blob {
         registry: client.domain().to_string(),
         repository: repository.to_string(),
-        digest: body.digest.to_string(),
+        digest: digest.to_string(),
         source,
     };
-    // The body was checked against this digest when fetched; hashing again with the
-    // digest's own algorithm is what the ingest does anyway.
-    debug_assert_eq!(digest_of(body.digest.algorithm(), &body.bytes), body.digest);
+    // The bytes were checked against this digest when fetched; hashing again with
+    // the digest's own algorithm is what the ingest does anyway.
+    debug_assert_eq!(&digest_of(digest.algorithm(), bytes), digest);
     let Some(mut ingest) = blobs
-        .ingest(&body.digest, Some(body.bytes.len() as u64))
+        .ingest(digest, Some(bytes.len() as u64))
         .map_err(blob_error)?
     else {
         return Ok(());
@@ -287,7 +336,7 @@ fn store_bytes(
     if ingest.offset() > 0 {
         ingest.restart().map_err(blob_error)?;
     }
-    ingest.write(&body.bytes).map_err(blob_error)?;
+    ingest.write(bytes).map_err(blob_error)?;
     ingest.commit().map_err(blob_error)?;
     Ok(())
 }

@@ -2,21 +2,18 @@
 //! (each one skipped when there, mounted from another repository of the registry when
 //! it can be, uploaded otherwise), then its manifest under the target's tag.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use futures_util::{stream, TryStreamExt};
 
 use super::blob::{BlobPushed, Transfer};
 use super::client::Client;
 use super::error::RegistryError;
-use super::progress::{short_id, PushEvent, PushState};
+use super::progress::{short_id, PushEvent, PushState, Throttle};
 use super::pull::{Layer, PulledImage};
 use crate::image::reference::{Digest, Reference};
 use crate::store::blobs::BlobStore;
 
 /// Blobs uploaded at once, as Docker's `max-concurrent-uploads` default.
 const PARALLEL_UPLOADS: usize = 5;
-const PROGRESS_STEP: u64 = 512 * 1024;
 
 /// What to push: the manifest as it is to be stored, and the blobs it names.
 #[derive(Debug, Clone)]
@@ -87,21 +84,16 @@ pub async fn push_image(
     stream::iter(jobs.into_iter().map(Ok))
         .try_for_each_concurrent(PARALLEL_UPLOADS, |(digest, report)| async move {
             let id = short_id(digest);
-            let last = AtomicU64::new(u64::MAX);
+            let throttle = Throttle::new();
             let on_transfer = |step: Transfer| {
                 if !report {
                     return;
                 }
                 let state = match step {
                     Transfer::Progress { current, total } => {
-                        let previous = last.load(Ordering::Relaxed);
-                        let due = previous == u64::MAX
-                            || current >= total
-                            || current >= previous.saturating_add(PROGRESS_STEP);
-                        if !due {
+                        if !throttle.due(current, total) {
                             return;
                         }
-                        last.store(current, Ordering::Relaxed);
                         PushState::Pushing { current, total }
                     }
                     Transfer::Retrying {

@@ -7,9 +7,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use sha2::{Digest as _, Sha256, Sha512};
 
+use super::lock;
 use crate::image::reference::Digest;
 
 /// Names `put`'s partial files apart between threads of one process.
@@ -109,27 +110,17 @@ impl BlobStore {
             self.root
                 .join("ingest")
                 .join(format!("{}-{}", digest.algorithm(), digest.hex()));
-        let mut file = loop {
-            if self.has(digest) {
-                return Ok(None);
-            }
-            let file = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .open(&partial)
-                .map_err(io_error(&partial))?;
-            let file =
-                Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| BlobError::Io {
-                    path: partial.clone(),
-                    source: errno.into(),
-                })?;
-            // While we waited, the writer before us may have moved this file under its
-            // digest (or thrown it away): then it is no longer ours to append to.
-            if !self.has(digest) && same_file(&partial, &file) {
-                break file;
-            }
-        };
+        if self.has(digest) {
+            return Ok(None);
+        }
+        let mut open = OpenOptions::new();
+        open.read(true).append(true).create(true);
+        let mut file = lock::lock_with(&partial, &open, true).map_err(io_error(&partial))?;
+        // While we waited, the writer before us may have moved its file under the
+        // digest: the blob is there, and what we hold is a new, empty file.
+        if self.has(digest) {
+            return Ok(None);
+        }
         // The bytes an earlier, interrupted ingest left are hashed again, not trusted.
         let mut hasher = Hasher::for_digest(digest);
         let mut written = 0u64;
@@ -221,14 +212,6 @@ impl BlobStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error(&path)(e)),
         }
-    }
-}
-
-fn same_file(path: &Path, file: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (fs::metadata(path), file.metadata()) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
     }
 }
 

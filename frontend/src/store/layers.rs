@@ -51,6 +51,7 @@ impl StagedLayer {
 }
 
 /// What unpacking a layer gave: its diff_id as computed from the bytes, and its size.
+#[derive(Debug)]
 pub struct UnpackedLayer {
     pub diff_id: Digest,
     pub size: u64,

@@ -11,18 +11,21 @@ use nix::fcntl::{Flock, FlockArg};
 /// file may be unlinked by a holder that is done with it; the lock is taken again on
 /// the new file then, or two processes would each hold a lock on a different inode.
 pub fn lock(path: &Path, exclusive: bool) -> io::Result<Flock<File>> {
+    let mut open = OpenOptions::new();
+    open.read(true).write(true).create(true).truncate(false);
+    lock_with(path, &open, exclusive)
+}
+
+/// [`lock`], the file opened with `open` (which must create it): a blob's ingest
+/// appends to the file it locks.
+pub fn lock_with(path: &Path, open: &OpenOptions, exclusive: bool) -> io::Result<Flock<File>> {
     let how = if exclusive {
         FlockArg::LockExclusive
     } else {
         FlockArg::LockShared
     };
     loop {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open.open(path)?;
         let locked = Flock::lock(file, how).map_err(|(_, errno)| io::Error::from(errno))?;
         let held = locked.metadata()?;
         match std::fs::metadata(path) {

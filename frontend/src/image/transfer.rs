@@ -1,18 +1,23 @@
 //! `pull` and `push` as the engine does them: the registry client moves the blobs,
 //! the store records the image (or reads it back for a push) under the store's add
-//! lock.
+//! lock. A pull unpacks each layer as soon as its blob is in the store, while the
+//! others still download.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::add::{add_image, AddError, ImageBlobs, LayerBlob, LayerEvent};
+use super::add::{self, AddError, ImageBlobs, LayerBlob, LayerEvent, Prepared};
 use super::auth::{default_path, AuthError, AuthFile};
 use super::platform::Platform;
 use super::reference::{Digest, Reference};
+use super::unpacker::{workers_for, Unpacker, Unpacking};
 use crate::registry::{
-    pull_image, push_image, Client, ClientOptions, CredentialSource, ImageToPush, Layer, PullEvent,
-    PushEvent, PushedImage, RegistryError,
+    fetch_layers, push_image, resolve_image, Client, ClientOptions, CredentialSource, ImageToPush,
+    Layer, PullEvent, PushEvent, PushedImage, RegistryError, ResolvedImage,
 };
+use crate::store::blobs::BlobStore;
 use crate::store::images::ImageRecord;
+use crate::store::layers::{LayerError, UnpackedLayer};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +78,8 @@ pub async fn pull(
     // Held from the first blob written to the image recorded: a concurrent rmi or
     // prune must not collect blobs no row names yet.
     let _adding = store.adding()?;
-    let pulled = pull_image(&client, reference, platform, &store.blobs, progress).await?;
+    let resolved = resolve_image(&client, reference, platform, &store.blobs, progress).await?;
+    let pulled = resolved.image();
     let blobs = ImageBlobs {
         config: pulled.config_digest.clone(),
         manifest: pulled.manifest_digest.clone(),
@@ -92,17 +98,105 @@ pub async fn pull(
         .index
         .as_ref()
         .map_or_else(|| pulled.manifest_digest.clone(), |(d, _)| d.clone());
+    // Staged before any layer blob is fetched, holding no ingest lock (the config's
+    // was let go): a process waiting here for another's layer lock holds nothing
+    // that one needs. It blocks the task, which has nothing else to do meanwhile.
+    let prepared = add::prepare(store, &blobs)?;
+    // On an error, `prepared` is dropped after the unpack threads have stopped: the
+    // staged layers are abandoned and nothing of the image is visible.
+    let unpacked = fetch_and_unpack(
+        &client,
+        resolved,
+        &store.blobs,
+        &prepared,
+        progress,
+        extracting,
+    )
+    .await?;
     let tags: Vec<Reference> = if reference.digest().is_none() {
         vec![reference.clone()]
     } else {
         Vec::new()
     };
-    let record = add_image(store, &blobs, &tags, Some((reference, &digest)), extracting)?;
+    let record = add::finish(
+        store,
+        prepared,
+        &blobs,
+        unpacked,
+        &tags,
+        Some((reference, &digest)),
+        extracting,
+    )?;
     Ok(Pulled {
         updated: before.as_deref() != Some(record.id.as_str()),
         record,
         digest,
     })
+}
+
+/// Fetches the layers of `resolved` and unpacks the jobs of `prepared`, each as
+/// soon as its blob is in the store (on the [`Unpacker`]'s threads, their results
+/// coming back to this task); the unpack results by job id. The first failure of
+/// either stops both: the downloads left keep their bytes in the ingest, the
+/// unpacks under way are waited for.
+async fn fetch_and_unpack(
+    client: &Client,
+    resolved: ResolvedImage,
+    blobs: &BlobStore,
+    prepared: &Prepared,
+    progress: &(dyn Fn(PullEvent) + Send + Sync),
+    extracting: &mut dyn FnMut(LayerEvent),
+) -> Result<HashMap<usize, anyhow::Result<UnpackedLayer>>, PullError> {
+    let jobs = prepared.jobs();
+    let image = resolved.image().reference.familiar();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<Unpacking>();
+    let unpacker = Unpacker::start(workers_for(jobs.len()), move |event| {
+        let _ = events.send(event);
+    })
+    .map_err(|source| AddError::Threads { source })?;
+    let on_fetched = |digest: &Digest| {
+        for job in jobs.iter().filter(|job| &job.blob == digest) {
+            unpacker.feed(job.clone());
+        }
+    };
+    let fetch = async {
+        fetch_layers(client, resolved, blobs, progress, &on_fetched)
+            .await
+            .map_err(PullError::from)
+    };
+    let unpack = async {
+        let mut results = HashMap::new();
+        while results.len() < jobs.len() {
+            let Some(event) = received.recv().await else {
+                return Err(PullError::Image {
+                    image: image.clone(),
+                    problem: "the threads unpacking its layers stopped".to_string(),
+                });
+            };
+            match event {
+                Unpacking::Started(id) => extracting(LayerEvent::Extracting {
+                    blob: jobs[id].blob.clone(),
+                }),
+                Unpacking::Done(id, Ok(done)) => {
+                    extracting(LayerEvent::Extracted {
+                        blob: jobs[id].blob.clone(),
+                        size: done.size,
+                    });
+                    results.insert(id, Ok(done));
+                }
+                Unpacking::Done(id, Err(source)) => {
+                    return Err(PullError::Add(AddError::Layer(LayerError::Unpack {
+                        diff_id: jobs[id].diff_id.clone(),
+                        source,
+                    })))
+                }
+            }
+        }
+        Ok(results)
+    };
+    let (_, results) = futures_util::future::try_join(fetch, unpack).await?;
+    unpacker.wait();
+    Ok(results)
 }
 
 /// Pushes the image `record` to `target`.
