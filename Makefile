@@ -17,7 +17,7 @@ RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 RELEASE_BERTH := target/release/berth
 TEST_THREADS ?= 2
 
-.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images install clean
+.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images bench-containers install clean
 
 all: build
 
@@ -96,11 +96,13 @@ lint:
 
 # Whole-process timings next to runc and crun where installed, then the
 # shim next to conmon under podman, then berth's pull and images next to
-# skopeo + umoci and podman (reports, not tests; bench/README.md).
+# skopeo + umoci and podman, then berth's containers next to podman and
+# docker (reports, not tests; bench/README.md).
 bench: build
 	python3 bench/bench.py --runtime $(RELEASE_BIN)
 	python3 bench/shim.py --shim $(RELEASE_SHIM)
 	python3 bench/images.py --berth $(RELEASE_BERTH)
+	$(BENCH_CONTAINERS)
 
 # berth-shim alone: idle memory, log throughput and podman's start-up with
 # it, each next to conmon's (SHIM_BENCH_ARGS=--quick for a short run).
@@ -113,6 +115,17 @@ bench-shim: build
 # (IMAGES_BENCH_ARGS=--runs 3 for a short run).
 bench-images: build
 	python3 bench/images.py --berth $(RELEASE_BERTH) $(IMAGES_BENCH_ARGS)
+
+# berth's containers end to end: `run --rm busybox true`, `ps -a` over 200
+# containers and 50 `run -d` 8 at a time, next to podman and docker (a dockerd
+# of its own) each with runc and with berth-runtime. berth is given the runtime
+# and shim of this build: they sit in target/$(TARGET)/release, not beside it,
+# so the script copies the three into one bin dir (CONTAINERS_BENCH_ARGS=--runs 3
+# for a short run).
+BENCH_CONTAINERS = python3 bench/containers.py --berth $(RELEASE_BERTH) \
+	--berth-runtime $(RELEASE_BIN) --berth-shim $(RELEASE_SHIM) $(CONTAINERS_BENCH_ARGS)
+bench-containers: build
+	$(BENCH_CONTAINERS)
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
 # fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and

@@ -217,7 +217,7 @@ pub enum ContainerCommand {
 pub struct Globals<'a> {
     pub root: &'a Path,
     pub runroot: Option<&'a Path>,
-    pub registry: &'a crate::image::pull::RegistryOptions,
+    pub registry: &'a crate::image::transfer::RegistryOptions,
 }
 
 pub fn container(globals: &Globals<'_>, command: ContainerCommand) -> anyhow::Result<ExitCode> {

@@ -307,7 +307,7 @@ pub fn pull_quietly(
     name: &str,
 ) -> anyhow::Result<crate::store::images::ImageRecord> {
     let reference = Reference::parse(name)?;
-    let pulled = runtime()?.block_on(pull::pull(
+    let pulled = runtime()?.block_on(transfer::pull(
         store,
         &reference,
         None,
