@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::config::{Config, HostConfig};
+use super::pidfd::ExitWaker;
 use super::runtime::{resolve_runtime, Runtime, RuntimeError};
 use super::shim::{spawn_shim, ShimError, ShimLaunch};
 use super::spec::{SpecError, SpecInput};
@@ -480,6 +481,9 @@ impl Containers {
     /// Waits for the container to be down: its exit code, or `None` after `timeout`.
     pub fn wait_exit(&self, container: &Container, timeout: Option<Duration>) -> Option<i32> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut waker = ExitWaker::new(container.state().shim_pid, &self.exit_dir());
+        // The waker ends the pause early on an exit; the pause is for what it cannot
+        // see (a persist file written with no shim left, no inotify).
         let mut pause = Duration::from_millis(5);
         loop {
             let state = container.state();
@@ -495,9 +499,17 @@ impl Containers {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            std::thread::sleep(pause);
+            let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+            waker.wait(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(100));
         }
+    }
+
+    /// Waits up to `timeout` for a `--rm` container's shim to end, which it does once
+    /// its exit command has removed the container: as with Docker's `run --rm`, the
+    /// container is gone when `run` returns.
+    pub fn wait_removed(&self, container: &Container, timeout: Duration) {
+        ExitWaker::new(container.state().shim_pid, &self.exit_dir()).shim_exited_within(timeout);
     }
 
     /// The exit code the shim left outside the container's directory (it outlives
