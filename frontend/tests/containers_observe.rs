@@ -35,14 +35,9 @@ fn logs_show_what_a_daemon_wrote_and_follow_it_while_it_writes() {
         store.ok(&["logs", "daemon_dave"]).lines().count() >= 3
     });
     // -f while it writes: every line, in order, and the command ends with the container.
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args([
-            "--root",
-            store.root().to_str().unwrap(),
-            "logs",
-            "-f",
-            "daemon_dave",
-        ])
+    let mut follow = store
+        .command()
+        .args(["logs", "-f", "daemon_dave"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

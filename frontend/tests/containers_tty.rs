@@ -17,11 +17,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn berth_command(store: &TestStore, args: &str) -> String {
-    format!(
-        "{} --root {} {args}",
-        env!("CARGO_BIN_EXE_berth"),
-        store.root().display()
-    )
+    format!("{} {args}", store.berth_argv().join(" "))
 }
 
 fn status(store: &TestStore, name: &str) -> String {

@@ -354,7 +354,7 @@ fn pull_and_compare(
 #[test]
 fn gzip_zstd_and_plain_layers_with_whiteouts_match_umocis_unpack() {
     let registry = Registry::start(Flavour::Plain);
-    let test = TestStore::new();
+    let test = TestStore::on_host();
     let layout = new_layout(test.dir.path());
     let descriptor = image(&layout, "amd64", &layers(["gzip", "zstd", "none"]));
     // umoci 0.4 reads no zstd: it unpacks the same tars gzipped, whose tree is the same.
@@ -366,7 +366,7 @@ fn gzip_zstd_and_plain_layers_with_whiteouts_match_umocis_unpack() {
 #[test]
 fn the_host_platform_of_a_two_platform_index_is_pulled() {
     let registry = Registry::start(Flavour::Plain);
-    let test = TestStore::new();
+    let test = TestStore::on_host();
     let layout = new_layout(test.dir.path());
     let amd64 = image(&layout, "amd64", &layers(["gzip", "gzip", "gzip"]));
     let arm64 = image(
@@ -413,7 +413,7 @@ fn buildah(dir: &Path, args: &[&str]) -> String {
 #[test]
 fn a_multi_layer_image_built_by_buildah_matches_umocis_unpack() {
     let registry = Registry::start(Flavour::Plain);
-    let test = TestStore::new();
+    let test = TestStore::on_host();
     let dir = test.dir.path();
     let base = buildah(dir, &["from", "scratch"]);
     let root = PathBuf::from(buildah(dir, &["mount", &base]));
@@ -502,7 +502,7 @@ fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
 #[test]
 fn a_hostile_layer_writes_nothing_outside_and_the_next_pull_works() {
     let registry = Registry::start(Flavour::Plain);
-    let test = TestStore::new();
+    let test = TestStore::on_host();
     let layout = new_layout(test.dir.path());
     let target = test.dir.path().join("host-victim");
     fs::create_dir(&target).unwrap();

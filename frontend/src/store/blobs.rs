@@ -117,8 +117,11 @@ impl BlobStore {
         open.read(true).append(true).create(true);
         let mut file = lock::lock_with(&partial, &open, true).map_err(io_error(&partial))?;
         // While we waited, the writer before us may have moved its file under the
-        // digest: the blob is there, and what we hold is a new, empty file.
+        // digest: the blob is there, and what we hold is a new, empty file that our
+        // open just made, ours to remove (under its lock, so a third waiter sees it
+        // gone and looks again).
         if self.has(digest) {
+            let _ = fs::remove_file(&partial);
             return Ok(None);
         }
         // The bytes an earlier, interrupted ingest left are hashed again, not trusted.

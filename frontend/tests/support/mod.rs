@@ -10,23 +10,72 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A store in a fresh temp dir, removed (mounts first) when dropped.
+/// A store in a fresh temp dir, removed (mounts first) when dropped. Its berth
+/// commands run in a network namespace of the store's own (loopback only, until
+/// berth makes its bridge there), so that no test touches the host's interfaces or
+/// firewall and two stores' bridges never meet.
 pub struct TestStore {
     pub dir: tempfile::TempDir,
+    netns: Option<PathBuf>,
 }
 
 impl TestStore {
     pub fn new() -> TestStore {
+        let mut store = TestStore::on_host();
+        let netns = store.dir.path().join("netns");
+        fs::write(&netns, "").expect("netns file");
+        let status = Command::new("unshare")
+            .arg(format!("--net={}", netns.display()))
+            .args(["ip", "link", "set", "lo", "up"])
+            .status()
+            .expect("run unshare");
+        assert!(status.success(), "unshare --net={}", netns.display());
+        store.netns = Some(netns);
+        store
+    }
+
+    /// A store whose berth runs in the test's own network namespace: for image
+    /// tests that reach a registry the test started on the host's 127.0.0.1.
+    pub fn on_host() -> TestStore {
         TestStore {
             dir: tempfile::Builder::new()
                 .prefix("berth-test-")
                 .tempdir()
                 .expect("temp dir"),
+            netns: None,
         }
     }
 
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("store")
+    }
+
+    /// The store's network namespace, if it has one.
+    pub fn netns(&self) -> Option<&Path> {
+        self.netns.as_deref()
+    }
+
+    /// The command line that runs berth on this store (in its namespace), for a
+    /// shell (tmux) or a `Command`.
+    pub fn berth_argv(&self) -> Vec<String> {
+        let mut argv = Vec::new();
+        if let Some(netns) = &self.netns {
+            argv.push("nsenter".to_string());
+            argv.push(format!("--net={}", netns.display()));
+            argv.push("--".to_string());
+        }
+        argv.push(env!("CARGO_BIN_EXE_berth").to_string());
+        argv.push("--root".to_string());
+        argv.push(self.root().display().to_string());
+        argv
+    }
+
+    /// A `Command` for berth on this store; the caller adds the arguments.
+    pub fn command(&self) -> Command {
+        let argv = self.berth_argv();
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
+        command
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
@@ -39,10 +88,9 @@ impl TestStore {
 
     pub fn berth_with_env(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut child = self
+            .command()
             .envs(env.iter().copied())
-            .arg("--root")
-            .arg(self.root())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
