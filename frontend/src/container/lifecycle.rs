@@ -136,7 +136,9 @@ impl Containers {
     }
 
     pub fn paths(&self, id: &str) -> ContainerPaths {
-        ContainerPaths::new(self.store.root(), id).with_runtime_root(&self.runroot.join("runtime"))
+        ContainerPaths::new(self.store.root(), id)
+            .with_runtime_root(&self.runroot.join("runtime"))
+            .with_netns_root(&self.runroot.join("netns"))
     }
 
     fn exit_dir(&self) -> PathBuf {

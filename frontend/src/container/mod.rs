@@ -51,6 +51,9 @@ pub struct ContainerPaths {
     pub dir: PathBuf,
     /// The runtime's state dir of the container (`<runroot>/runtime/<id>`), when known.
     pub runtime_state: Option<PathBuf>,
+    /// The file the container's network namespace is bound to while it runs
+    /// (`<runroot>/netns/<id>`), when known.
+    pub netns: Option<PathBuf>,
 }
 
 impl ContainerPaths {
@@ -58,6 +61,7 @@ impl ContainerPaths {
         ContainerPaths {
             dir: root.join("containers").join(id),
             runtime_state: None,
+            netns: None,
         }
     }
 
@@ -65,6 +69,13 @@ impl ContainerPaths {
     pub fn with_runtime_root(mut self, runtime_root: &Path) -> ContainerPaths {
         let id = self.dir.file_name().map(PathBuf::from).unwrap_or_default();
         self.runtime_state = Some(runtime_root.join(id));
+        self
+    }
+
+    /// With the network namespace's file under `netns_root`.
+    pub fn with_netns_root(mut self, netns_root: &Path) -> ContainerPaths {
+        let id = self.dir.file_name().map(PathBuf::from).unwrap_or_default();
+        self.netns = Some(netns_root.join(id));
         self
     }
 

@@ -262,7 +262,7 @@ fn linux(
 ) -> Result<Value, SpecError> {
     let host = input.host;
     let mut linux = Map::new();
-    linux.insert("namespaces".into(), namespaces(host)?);
+    linux.insert("namespaces".into(), namespaces(host, input.paths)?);
     let parent = host.cgroup_parent.trim_end_matches('/');
     let parent = if parent.is_empty() { "/berth" } else { parent };
     let slash = if parent.starts_with('/') { "" } else { "/" };
@@ -292,7 +292,7 @@ fn linux(
     Ok(Value::Object(linux))
 }
 
-fn namespaces(host: &HostConfig) -> Result<Value, SpecError> {
+fn namespaces(host: &HostConfig, paths: &ContainerPaths) -> Result<Value, SpecError> {
     let mut list = Vec::new();
     let mut own = |kind: &str, mode: &str, flag: &'static str| -> Result<(), SpecError> {
         if mode.starts_with("container:") || mode.starts_with("ns:") {
@@ -311,11 +311,25 @@ fn namespaces(host: &HostConfig) -> Result<Value, SpecError> {
     own("ipc", &host.ipc_mode, "--ipc")?;
     own("uts", &host.uts_mode, "--uts")?;
     own("mount", "", "")?;
-    // `none`, `bridge` and named networks all start in a netns of their own; what is
-    // put in it (beyond loopback) is the network code's business, not the spec's.
-    own("network", &host.network_mode, "--network")?;
     // Docker's default on cgroup v2: /sys/fs/cgroup shows the container's own tree.
     own("cgroup", "", "")?;
+    match host.network_mode.as_str() {
+        "host" => {}
+        // Only loopback: the runtime makes it.
+        "none" => list.push(json!({"type": "network"})),
+        // A bridge, a user network, another container's: berth makes (or binds) the
+        // namespace at this path before each start, and the runtime joins it.
+        _ => {
+            let path = paths.netns.as_ref().ok_or_else(|| {
+                SpecError::flag(
+                    "--network",
+                    &host.network_mode,
+                    "no place for its namespace",
+                )
+            })?;
+            list.push(json!({"type": "network", "path": path}));
+        }
+    }
     Ok(Value::Array(list))
 }
 
