@@ -27,6 +27,7 @@ fn paths_of(bundle: &Path) -> ContainerPaths {
     ContainerPaths {
         dir: bundle.to_path_buf(),
         runtime_state: None,
+        netns: None,
     }
 }
 
