@@ -1,0 +1,3 @@
+//! Container networks: bridges, veths, addresses, published ports, names.
+
+pub mod hosts;
