@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod container;
 pub mod image;
+pub mod network;
 pub mod registry;
 pub mod store;
 pub mod system;
