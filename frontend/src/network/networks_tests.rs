@@ -176,7 +176,10 @@ fn endpoints_take_the_lowest_free_address_and_free_it_on_disconnect() {
     assert!(e1.host_interface.starts_with("veth") && e1.host_interface.len() == 15);
     assert_eq!(e2.address.to_string(), "172.17.0.3");
     assert_eq!(e2.aliases, ["db"]);
-    assert_eq!(endpoints_of(&store, "c2").unwrap(), std::slice::from_ref(&e2));
+    assert_eq!(
+        endpoints_of(&store, "c2").unwrap(),
+        std::slice::from_ref(&e2)
+    );
     assert!(matches!(
         connect(&mut store, "bridge", "c1", &[], None),
         Err(NetworkError::AlreadyConnected { .. })
