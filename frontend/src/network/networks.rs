@@ -82,8 +82,29 @@ pub enum NetworkError {
     BadRow { network: String, what: String },
     #[error(transparent)]
     Port(#[from] super::ports::PortError),
-    #[error("{0}")]
-    PortTaken(String),
+    #[error("Bind for {address} failed: port is already allocated (by {holder}, {protocol})")]
+    PortAllocated {
+        address: String,
+        protocol: String,
+        holder: String,
+    },
+    #[error(
+        "Bind for {address} failed: port is already in use by a process of the host ({protocol})"
+    )]
+    PortInUse { address: String, protocol: String },
+    #[error("Bind for {address} failed: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("no free host port in {first}-{last} on {host_ip} for {container_port}/{protocol}")]
+    NoFreePort {
+        first: u16,
+        last: u16,
+        host_ip: std::net::Ipv4Addr,
+        container_port: u16,
+        protocol: String,
+    },
 }
 
 /// Turns SQLite's errors into the store's, naming the database.

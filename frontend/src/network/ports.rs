@@ -348,22 +348,17 @@ pub fn reserve_ports(
         for port in candidates.clone() {
             if let Some(holder) = rows::port_holder(&tx, proto, &ip, port).map_err(&sql)? {
                 if fixed {
-                    let by = if holder.container_id == container_id {
+                    let holder = if holder.container_id == container_id {
                         "this container".to_string()
                     } else {
-                        format!(
-                            "container {}",
-                            &holder.container_id[..holder.container_id.len().min(12)]
-                        )
+                        let id = &holder.container_id;
+                        format!("container {}", &id[..id.len().min(12)])
                     };
-                    return Err(NetworkError::PortTaken(format!(
-                        "Bind for {} failed: port is already allocated (by {by} on {}/{proto})",
-                        join(binding.host_ip, port),
-                        join(
-                            holder.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
-                            port
-                        ),
-                    )));
+                    return Err(NetworkError::PortAllocated {
+                        address: join(binding.host_ip, port),
+                        protocol: proto.to_string(),
+                        holder,
+                    });
                 }
                 continue;
             }
@@ -372,23 +367,29 @@ pub fn reserve_ports(
                     chosen = Some(port);
                     break;
                 }
-                Err(e) if fixed || e.kind() != io::ErrorKind::AddrInUse => {
-                    return Err(NetworkError::PortTaken(format!(
-                        "Bind for {} failed: {e} ({proto}, a process of the host holds it)",
-                        join(binding.host_ip, port)
-                    )));
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && fixed => {
+                    return Err(NetworkError::PortInUse {
+                        address: join(binding.host_ip, port),
+                        protocol: proto.to_string(),
+                    });
+                }
+                Err(e) if e.kind() != io::ErrorKind::AddrInUse => {
+                    return Err(NetworkError::Bind {
+                        address: join(binding.host_ip, port),
+                        source: e,
+                    });
                 }
                 Err(_) => {}
             }
         }
         let Some(host_port) = chosen else {
-            return Err(NetworkError::PortTaken(format!(
-                "no free host port in {}-{} on {} for {}/{proto}",
-                candidates.start(),
-                candidates.end(),
-                binding.host_ip,
-                binding.container_port
-            )));
+            return Err(NetworkError::NoFreePort {
+                first: *candidates.start(),
+                last: *candidates.end(),
+                host_ip: binding.host_ip,
+                container_port: binding.container_port,
+                protocol: proto.to_string(),
+            });
         };
         let row = PortRow {
             container_id: container_id.to_string(),
