@@ -8,6 +8,7 @@ mod files;
 pub mod format;
 mod images;
 mod inspect;
+mod networks;
 mod observe;
 mod progress;
 mod ps;
@@ -129,6 +130,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(containers::ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(networks::NetworkCommand),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(files::DiffArgs),
     /// Export a container's filesystem as a tar archive
@@ -223,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             containers(&place, &registry, containers::ContainerCommand::Unpause(a))
         }
         Command::Container(c) => containers(&place, &registry, c),
+        Command::Network(c) => networks::network(&cli.root, c),
         Command::Diff(a) => containers(&place, &registry, containers::ContainerCommand::Diff(a)),
         Command::Export(a) => {
             containers(&place, &registry, containers::ContainerCommand::Export(a))

@@ -85,6 +85,56 @@ const MIGRATIONS: &[&str] = &[
     -- 0 until it is made whole: a row still 0 after its creator died is a leftover.
     ALTER TABLE containers ADD COLUMN complete INTEGER NOT NULL DEFAULT 0;
     ",
+    // 3: networks, the containers' places on them, and published ports (networks.rs).
+    "
+    CREATE TABLE networks (
+        id TEXT PRIMARY KEY,              -- 64 hex digits, as Docker's
+        name TEXT NOT NULL UNIQUE,
+        driver TEXT NOT NULL,             -- bridge
+        bridge TEXT NOT NULL UNIQUE,      -- the interface: berth0, br-<12 hex of id>
+        subnet TEXT NOT NULL,             -- 172.18.0.0/16
+        gateway TEXT NOT NULL,            -- 172.18.0.1
+        internal INTEGER NOT NULL DEFAULT 0,
+        ipv6 INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL,            -- RFC 3339 with nanoseconds
+        labels TEXT NOT NULL DEFAULT '{}',  -- JSON object
+        options TEXT NOT NULL DEFAULT '{}'  -- JSON object, Docker's Options
+    );
+    -- A container's place on a network. No cascade from containers: the network
+    -- must be released (interfaces, rules) before the container's row goes.
+    CREATE TABLE endpoints (
+        container_id TEXT NOT NULL REFERENCES containers(id),
+        network_id TEXT NOT NULL REFERENCES networks(id),
+        endpoint_id TEXT NOT NULL UNIQUE, -- Docker's EndpointID, 64 hex digits
+        address TEXT NOT NULL,            -- 172.18.0.2
+        mac TEXT NOT NULL,                -- 02:42:ac:12:00:02
+        aliases TEXT NOT NULL DEFAULT '[]', -- JSON array
+        host_interface TEXT NOT NULL UNIQUE, -- the host end of its veth pair
+        PRIMARY KEY (container_id, network_id),
+        UNIQUE (network_id, address)
+    );
+    CREATE INDEX endpoints_network ON endpoints(network_id);
+    CREATE TABLE published_ports (
+        container_id TEXT NOT NULL REFERENCES containers(id),
+        protocol TEXT NOT NULL,           -- tcp, udp
+        host_ip TEXT NOT NULL,            -- 0.0.0.0: every address of the host
+        host_port INTEGER NOT NULL,
+        container_port INTEGER NOT NULL,
+        UNIQUE (protocol, host_ip, host_port)
+    );
+    CREATE INDEX published_ports_container ON published_ports(container_id);
+    -- A port on every address is also a port on each one: 0.0.0.0:80 and
+    -- 127.0.0.1:80 cannot both be published.
+    CREATE TRIGGER published_ports_all_addresses BEFORE INSERT ON published_ports
+    WHEN EXISTS (
+        SELECT 1 FROM published_ports
+        WHERE protocol = NEW.protocol AND host_port = NEW.host_port
+          AND (host_ip = '0.0.0.0' OR NEW.host_ip = '0.0.0.0')
+    )
+    BEGIN
+        SELECT RAISE(ABORT, 'host port already published');
+    END;
+    ",
 ];
 
 /// An open store database.

@@ -14,6 +14,7 @@ pub mod db;
 pub mod images;
 pub mod layers;
 mod lock;
+pub mod networks;
 mod spread;
 
 use std::fs::{self, File};
