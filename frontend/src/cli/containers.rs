@@ -286,6 +286,10 @@ fn create_container(
         image_id: image.id,
         config,
         host,
+        endpoint: crate::container::networking::EndpointRequest {
+            aliases: flags.network_alias.clone(),
+            ipv4_address: flags.ip,
+        },
     })?)
 }
 

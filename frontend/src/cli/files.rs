@@ -281,11 +281,18 @@ fn host_port(ip: &str, port: &str) -> String {
 }
 
 pub fn port(globals: &Globals<'_>, args: PortArgs) -> anyhow::Result<ExitCode> {
-    let (_, container) = match find(globals, &args.container)? {
+    let (containers, container) = match find(globals, &args.container)? {
         Ok(found) => found,
         Err(e) => return daemon_error(e),
     };
-    let bindings = &container.host.port_bindings;
+    // What is published now: a stopped container has no ports, a random one shows
+    // the port the host gave it.
+    let published = containers.network_of(&container).published;
+    let bindings = crate::network::ports::port_map(&published, None);
+    let bindings: std::collections::BTreeMap<_, _> = bindings
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
     let mut out = std::io::stdout().lock();
     match &args.port {
         Some(port) => {

@@ -66,7 +66,10 @@ pub fn inspect(
             match containers.find(name) {
                 Ok(container) => {
                     objects.push(Inspected::Container(Box::new(
-                        crate::container::inspect::inspect(&container),
+                        crate::container::inspect::inspect(
+                            &container,
+                            &containers.network_of(&container),
+                        ),
                     )));
                     continue;
                 }

@@ -227,7 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             containers(&place, &registry, containers::ContainerCommand::Unpause(a))
         }
         Command::Container(c) => containers(&place, &registry, c),
-        Command::Network(c) => networks::network(&cli.root, c),
+        Command::Network(c) => networks::network(&cli.root, cli.runroot.as_deref(), c),
         Command::Diff(a) => containers(&place, &registry, containers::ContainerCommand::Diff(a)),
         Command::Export(a) => {
             containers(&place, &registry, containers::ContainerCommand::Export(a))

@@ -14,11 +14,9 @@ use serde_json::{json, Value};
 
 use super::format::{unix_seconds, Format};
 use super::open_store;
-use crate::network::attach;
+use crate::container::networking::EndpointRequest;
 use crate::network::inspect::{self, NetworkJson};
 use crate::network::networks::{self, CreateRequest, Found, NetworkError};
-use crate::store::containers::Lookup;
-use crate::store::Store;
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
@@ -134,15 +132,19 @@ pub struct DisconnectArgs {
     container: String,
 }
 
-pub fn network(root: &Path, command: NetworkCommand) -> anyhow::Result<ExitCode> {
+pub fn network(
+    root: &Path,
+    runroot: Option<&Path>,
+    command: NetworkCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         NetworkCommand::Create(args) => create(root, args),
         NetworkCommand::Ls(args) => ls(root, args),
         NetworkCommand::Inspect(args) => inspect_networks(root, args),
         NetworkCommand::Rm(args) => rm(root, args),
         NetworkCommand::Prune(args) => prune(root, args),
-        NetworkCommand::Connect(args) => connect(root, args),
-        NetworkCommand::Disconnect(args) => disconnect(root, args),
+        NetworkCommand::Connect(args) => connect(root, runroot, args),
+        NetworkCommand::Disconnect(args) => disconnect(root, runroot, args),
     }
 }
 
@@ -426,15 +428,7 @@ fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A container's id by reference, as the container commands find one.
-fn container_id(store: &Store, reference: &str) -> anyhow::Result<String> {
-    match store.find_container(reference)? {
-        Lookup::Found(row) => Ok(row.id),
-        Lookup::NotFound => Err(NetworkError::NoSuchContainer(reference.to_string()).into()),
-        Lookup::Ambiguous => bail!("multiple IDs found with provided prefix: {reference}"),
-    }
-}
-
-fn connect(root: &Path, args: ConnectArgs) -> anyhow::Result<ExitCode> {
+fn connect(root: &Path, runroot: Option<&Path>, args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let requested = match &args.ip {
         Some(text) => Some(
             text.parse::<Ipv4Addr>()
@@ -442,29 +436,26 @@ fn connect(root: &Path, args: ConnectArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let mut store = open_store(root)?;
-    let id = container_id(&store, &args.container)?;
-    let endpoint = networks::connect(&mut store, &args.network, &id, &args.alias, requested)?;
-    if let Err(e) = attach::on_connect(&mut store, &id, &endpoint) {
-        // The record without its interface would hold an address nobody has.
-        if let Err(undo) = networks::disconnect(&mut store, &endpoint.network_id, &id) {
-            eprintln!("berth: warning: forgetting the endpoint after a failed connect: {undo}");
-        }
-        return Err(e.into());
-    }
+    let mut containers = super::containers::open_containers(root, runroot)?;
+    let container = containers.find(&args.container)?;
+    containers.connect(
+        &container,
+        &args.network,
+        &EndpointRequest {
+            aliases: args.alias.clone(),
+            ipv4_address: requested,
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn disconnect(root: &Path, args: DisconnectArgs) -> anyhow::Result<ExitCode> {
-    let mut store = open_store(root)?;
-    let id = container_id(&store, &args.container)?;
-    let endpoint = networks::endpoint(&mut store, &args.network, &id)?;
-    if let Err(e) = attach::on_disconnect(&mut store, &id, &endpoint, args.force) {
-        if !args.force {
-            return Err(e.into());
-        }
-        eprintln!("berth: warning: {e}");
-    }
-    networks::disconnect(&mut store, &endpoint.network_id, &id)?;
+fn disconnect(
+    root: &Path,
+    runroot: Option<&Path>,
+    args: DisconnectArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut containers = super::containers::open_containers(root, runroot)?;
+    let container = containers.find(&args.container)?;
+    containers.disconnect(&container, &args.network, args.force)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::containers::{open_containers, Globals};
 use super::format::{ellipsis, human_duration, human_size, Format};
-use crate::container::lifecycle::Container;
+use crate::container::lifecycle::{Container, Containers};
 use crate::container::state::{State, Status};
 use crate::time::{now_unix, unix_seconds};
 
@@ -161,6 +161,27 @@ fn matches(filters: &[Filter], container: &Container, state: &State) -> bool {
     })
 }
 
+/// Docker's PORTS column: each published port as `0.0.0.0:8080->80/tcp`, then the
+/// exposed ones not published as `80/tcp`. Ports are published only while a
+/// container runs, so only a running one costs a store query.
+fn ports_text(containers: &Containers, container: &Container, state: &State) -> String {
+    let published = if state.status.is_up() {
+        crate::network::ports::ports_of(&containers.store, &container.row.id).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut parts: Vec<String> = published
+        .iter()
+        .map(|p| format!("{}:{}->{}", p.host_ip, p.host_port, p.key()))
+        .collect();
+    for key in container.config.exposed_ports.iter().flat_map(|e| e.keys()) {
+        if !published.iter().any(|p| &p.key() == key) {
+            parts.push(key.clone());
+        }
+    }
+    parts.join(", ")
+}
+
 pub fn ps(globals: &Globals<'_>, args: PsArgs) -> anyhow::Result<ExitCode> {
     let containers = open_containers(globals.root, globals.runroot)?;
     let filters = parse_filters(&args.filters)?;
@@ -221,7 +242,7 @@ pub fn ps(globals: &Globals<'_>, args: PsArgs) -> anyhow::Result<ExitCode> {
                 "CreatedAt": container.row.created,
                 "Status": status_text(state, now),
                 "State": state.status.as_str(),
-                "Ports": "",
+                "Ports": ports_text(&containers, container, state),
                 "Names": container.row.name,
                 "Size": size,
                 "Labels": container.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),

@@ -89,9 +89,24 @@ pub struct ContainerFlags {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
-    /// Connect a container to a network (none, host)
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name)
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Runtime to use for this container (berth-runtime, runc, crun, or a path)
     #[arg(long, default_value = "")]
     pub runtime: String,
@@ -272,9 +287,16 @@ impl ContainerFlags {
                 .ok_or_else(|| anyhow!("invalid log opt {option:?}: expected KEY=VALUE"))?;
             log_options.insert(k.to_string(), v.to_string());
         }
-        match self.network.as_str() {
-            "none" | "host" => {}
-            other => bail!("network {other}: only none and host are supported so far"),
+        let (mut exposed, port_bindings) = crate::network::ports::parse_publish_all(&self.publish)?;
+        for spec in &self.expose {
+            for port in crate::network::ports::parse_expose(spec)? {
+                exposed.insert(port, Default::default());
+            }
+        }
+        if self.network == "host" && !port_bindings.is_empty() {
+            // Docker drops them with a warning; a container on the host's network
+            // already listens on the host's ports.
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
         }
         let mut tmpfs = BTreeMap::new();
         for entry in &self.tmpfs {
@@ -304,6 +326,8 @@ impl ContainerFlags {
                 config: log_options,
             },
             network_mode: self.network.clone(),
+            port_bindings,
+            publish_all_ports: self.publish_all,
             restart_policy: parse_restart(&self.restart)?,
             auto_remove: self.rm,
             cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
@@ -342,6 +366,10 @@ impl ContainerFlags {
             init: self.init.then_some(true),
             ..HostConfig::default()
         };
+        let mut config = config;
+        if !exposed.is_empty() {
+            config.exposed_ports = Some(exposed);
+        }
         Ok((config, host))
     }
 }

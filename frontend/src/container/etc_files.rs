@@ -66,6 +66,17 @@ fn read_host(path: &str) -> Result<String, SpecError> {
     }
 }
 
+/// What a container's /etc/hosts starts with, before the lines of its networks.
+pub fn hosts_base(host: &HostConfig) -> Result<String, SpecError> {
+    let host_network = host.network_mode == "host";
+    let host_hosts = if host_network {
+        read_host(HOST_HOSTS)?
+    } else {
+        String::new()
+    };
+    hosts_file(host, host_network, host_hosts)
+}
+
 /// Docker's localhost lines (the host's file with host networking), then
 /// `--add-host NAME:IP` lines.
 fn hosts_file(

@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::config::{Config, HostConfig};
 use super::lifecycle::Container;
 use super::state::{State, Status};
+use crate::network::networks::Endpoint;
+use crate::network::ports::PublishedPort;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -196,7 +198,7 @@ fn bind_mount(bind: &str) -> Option<MountJson> {
 }
 
 /// The container as `inspect` shows it.
-pub fn inspect(container: &Container) -> ContainerJson {
+pub fn inspect(container: &Container, network: &ContainerNetwork) -> ContainerJson {
     let state = container.state();
     let paths = &container.paths;
     let path = |p: std::path::PathBuf| p.display().to_string();
@@ -204,8 +206,7 @@ pub fn inspect(container: &Container) -> ContainerJson {
     data.insert("MergedDir", path(paths.rootfs()));
     data.insert("UpperDir", path(paths.upper()));
     data.insert("WorkDir", path(paths.dir.join("work")));
-    let mut networks = BTreeMap::new();
-    networks.insert(container.host.network_mode.clone(), EndpointJson::default());
+    let settings = network_settings(container, network, state.status.is_up());
     ContainerJson {
         id: container.row.id.clone(),
         created: container.row.created.clone(),
@@ -242,27 +243,116 @@ pub fn inspect(container: &Container) -> ContainerJson {
             .filter_map(|b| bind_mount(b))
             .collect(),
         config: container.config.clone(),
-        network_settings: NetworkSettings {
-            bridge: String::new(),
-            sandbox_id: String::new(),
-            sandbox_key: String::new(),
-            ports: BTreeMap::new(),
-            hairpin_mode: false,
-            link_local_ipv6_address: String::new(),
-            link_local_ipv6_prefix_len: 0,
-            secondary_ip_addresses: None,
-            secondary_ipv6_addresses: None,
-            endpoint_id: String::new(),
-            gateway: String::new(),
-            global_ipv6_address: String::new(),
-            global_ipv6_prefix_len: 0,
-            ip_address: String::new(),
-            ip_prefix_len: 0,
-            ipv6_gateway: String::new(),
-            mac_address: String::new(),
-            networks,
-        },
+        network_settings: settings,
     }
+}
+
+/// What the store knows of a container's networks: its endpoints (addresses from
+/// `create` to `rm`) and the host ports published for its current run.
+#[derive(Debug, Default)]
+pub struct ContainerNetwork {
+    pub endpoints: Vec<Endpoint>,
+    pub published: Vec<PublishedPort>,
+    /// The namespace's file while the container runs with berth's network.
+    pub sandbox_key: String,
+}
+
+/// Docker's NetworkSettings: addresses only while the container runs (Docker gives
+/// them back at stop; berth keeps them reserved but shows them as Docker does), the
+/// top-level fields for the default bridge only.
+fn network_settings(
+    container: &Container,
+    network: &ContainerNetwork,
+    up: bool,
+) -> NetworkSettings {
+    let mut settings = NetworkSettings {
+        bridge: String::new(),
+        sandbox_id: String::new(),
+        sandbox_key: String::new(),
+        ports: BTreeMap::new(),
+        hairpin_mode: false,
+        link_local_ipv6_address: String::new(),
+        link_local_ipv6_prefix_len: 0,
+        secondary_ip_addresses: None,
+        secondary_ipv6_addresses: None,
+        endpoint_id: String::new(),
+        gateway: String::new(),
+        global_ipv6_address: String::new(),
+        global_ipv6_prefix_len: 0,
+        ip_address: String::new(),
+        ip_prefix_len: 0,
+        ipv6_gateway: String::new(),
+        mac_address: String::new(),
+        networks: BTreeMap::new(),
+    };
+    let mode = container.host.network_mode.as_str();
+    if mode.starts_with("container:") {
+        return settings;
+    }
+    if network.endpoints.is_empty() {
+        settings
+            .networks
+            .insert(mode.to_string(), EndpointJson::default());
+        return settings;
+    }
+    if up {
+        settings.sandbox_key = network.sandbox_key.clone();
+        settings.sandbox_id = network
+            .endpoints
+            .first()
+            .map(|e| e.endpoint_id.clone())
+            .unwrap_or_default();
+        for port in &network.published {
+            settings
+                .ports
+                .entry(port.key())
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortJson {
+                    host_ip: port.host_ip.to_string(),
+                    host_port: port.host_port.to_string(),
+                });
+        }
+    }
+    for port in container.config.exposed_ports.iter().flat_map(|p| p.keys()) {
+        settings.ports.entry(port.clone()).or_insert(None);
+    }
+    let short_id = &container.row.id[..12.min(container.row.id.len())];
+    for endpoint in &network.endpoints {
+        let default = endpoint.network_name == crate::network::networks::DEFAULT_NETWORK;
+        let mut json = EndpointJson {
+            network_id: endpoint.network_id.clone(),
+            aliases: (!default).then(|| endpoint.aliases.clone()),
+            dns_names: (!default).then(|| {
+                let mut names = vec![container.row.name.clone(), short_id.to_string()];
+                names.extend(endpoint.aliases.iter().cloned());
+                names
+            }),
+            ..EndpointJson::default()
+        };
+        if up {
+            json.mac_address = endpoint.mac.clone();
+            json.endpoint_id = endpoint.endpoint_id.clone();
+            json.gateway = if endpoint.internal {
+                String::new()
+            } else {
+                endpoint.gateway.to_string()
+            };
+            json.ip_address = endpoint.address.to_string();
+            json.ip_prefix_len = endpoint.prefix;
+            if default {
+                settings.endpoint_id = json.endpoint_id.clone();
+                settings.gateway = json.gateway.clone();
+                settings.ip_address = json.ip_address.clone();
+                settings.ip_prefix_len = json.ip_prefix_len;
+                settings.mac_address = json.mac_address.clone();
+            }
+        }
+        settings
+            .networks
+            .insert(endpoint.network_name.clone(), json);
+    }
+    settings
 }
 
 #[cfg(test)]

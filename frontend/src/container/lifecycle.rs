@@ -65,6 +65,14 @@ pub enum ContainerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Network(#[from] crate::network::networks::NetworkError),
+    #[error("cannot join network of a non running container: {0}")]
+    JoinNotRunning(String),
+    #[error(
+        "container {name} is in network mode {mode}: it cannot be connected to other networks"
+    )]
+    NetworkMode { name: String, mode: String },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError + '_ {
@@ -121,6 +129,8 @@ pub struct CreateRequest {
     pub image_id: String,
     pub config: Config,
     pub host: HostConfig,
+    /// Aliases and an address on the container's network.
+    pub endpoint: super::networking::EndpointRequest,
 }
 
 /// Holds a container's lock; dropping it releases the lock.
@@ -256,7 +266,10 @@ impl Containers {
             host: request.host,
             paths,
         };
-        match self.make_bundle(&container) {
+        let made = self
+            .connect_network(&container, &request.endpoint)
+            .and_then(|()| self.make_bundle(&container));
+        match made {
             Ok(()) => {
                 self.store.complete_container(&id)?;
                 let mut container = container;
@@ -265,6 +278,7 @@ impl Containers {
             }
             Err(e) => {
                 let _ = remove_rootfs(&container.paths.dir);
+                let _ = self.forget_network(&id);
                 let _ = self.store.remove_container(&id);
                 Err(e)
             }
@@ -377,11 +391,19 @@ impl Containers {
         if !is_mounted(&paths.rootfs(), &paths.dir) {
             mount_rootfs(&self.store, &container.row.image_id, &paths.dir)?;
         }
-        let shim = super::runtime::find_binary("berth-shim")?;
+        self.network_up(container)?;
+        crash_point("network-up");
+        let shim = match super::runtime::find_binary("berth-shim") {
+            Ok(shim) => shim,
+            Err(e) => {
+                let _ = self.network_down(container);
+                return Err(e.into());
+            }
+        };
         let mut exit_command = self.berth.clone();
         exit_command.extend(["container".into(), "cleanup".into(), id.clone()]);
         let exit_dir = self.exit_dir();
-        spawn_shim(&ShimLaunch {
+        let spawned = spawn_shim(&ShimLaunch {
             shim: &shim,
             id,
             name: &container.row.name,
@@ -391,7 +413,12 @@ impl Containers {
             host: &container.host,
             exit_dir: &exit_dir,
             exit_command: &exit_command,
-        })?;
+        });
+        if let Err(e) = spawned {
+            // The runtime's create failed: no exit command will run for this start.
+            let _ = self.network_down(container);
+            return Err(e.into());
+        }
         crash_point("shim-started");
         let started = before_start(container).and_then(|()| Ok(runtime.start(id)?));
         crash_point("runtime-started");
@@ -549,6 +576,7 @@ impl Containers {
         }
         let _lock = self.lock(&container.row.id)?;
         self.tear_down(container)?;
+        self.forget_network(&container.row.id)?;
         self.store.remove_container(&container.row.id)?;
         Ok(())
     }
@@ -562,9 +590,11 @@ impl Containers {
             return Ok(());
         }
         self.runtime(&container.host)?.delete(&container.row.id)?;
+        self.network_down(container)?;
         unmount_rootfs(&container.paths.dir)?;
         if container.host.auto_remove {
             self.tear_down(container)?;
+            self.forget_network(&container.row.id)?;
             self.store.remove_container(&container.row.id)?;
         }
         Ok(())

@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod logs;
 mod mounts;
 pub mod names;
+pub mod networking;
 mod pidfd;
 pub mod repair;
 pub mod runtime;

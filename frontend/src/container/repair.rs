@@ -46,6 +46,7 @@ impl Containers {
                     }
                 }
                 remove_rootfs(&paths.dir)?;
+                self.forget_network(&row.id)?;
                 self.store.remove_container(&row.id)?;
                 let _ = fs::remove_file(self.runroot.join("locks").join(&row.id));
                 continue;
@@ -58,7 +59,7 @@ impl Containers {
         Ok(())
     }
 
-    fn repair_one(&self, container: &Container) -> Result<(), ContainerError> {
+    fn repair_one(&mut self, container: &Container) -> Result<(), ContainerError> {
         let state = container.state();
         let id = &container.row.id;
         match state.status {
@@ -67,6 +68,7 @@ impl Containers {
                 let runtime = self.runtime(&container.host)?;
                 let _ = runtime.kill(id, "KILL", true);
                 runtime.delete(id)?;
+                self.network_down(container)?;
                 unmount_rootfs(&container.paths.dir)?;
                 let _ = fs::create_dir_all(container.paths.persist());
                 fs::write(container.paths.exit_file(), "255").map_err(|source| {

@@ -82,6 +82,8 @@ pub enum NetworkError {
     BadRow { network: String, what: String },
     #[error(transparent)]
     Port(#[from] super::ports::PortError),
+    #[error(transparent)]
+    Kernel(#[from] super::netns::NetError),
     #[error("Bind for {address} failed: port is already allocated (by {holder}, {protocol})")]
     PortAllocated {
         address: String,
