@@ -99,6 +99,13 @@ impl Containers {
             }
             _ => {}
         }
+        let state = container.state();
+        let netns_left = container.paths.netns.as_ref().is_some_and(|n| n.exists());
+        if netns_left && !state.status.is_up() && state.shim_pid.is_none() {
+            // A run whose network was made and never undone: berth killed between
+            // making it and starting the shim, or an exit command that died.
+            self.network_down(container)?;
+        }
         Ok(())
     }
 }
