@@ -114,7 +114,10 @@ fn the_default_bridge_gives_each_container_an_address_and_a_way_to_the_others() 
     let ping = exec(&store, "one", &["ping", "-c", "1", "-W", "5", "172.17.0.3"]);
     assert!(ping.status.success(), "{ping:?}");
     // The host side reaches them too, through the bridge.
-    let ping = in_store_netns(&store, &["ping", "-c", "1", "-W", "5", "172.17.0.3"]);
+    let ping = in_store_netns(
+        &store,
+        &["busybox", "ping", "-c", "1", "-W", "5", "172.17.0.3"],
+    );
     assert!(ping.status.success(), "{ping:?}");
     assert!(
         links(&store).iter().any(|l| l == "berth0"),
@@ -217,7 +220,8 @@ fn web_server(store: &TestStore, name: &str, publish: &str, text: &str) {
 }
 
 fn fetch_in_store_netns(store: &TestStore, url: &str) -> Output {
-    in_store_netns(store, &["busybox", "wget", "-q", "-T", "5", "-O", "-", url])
+    // curl: Debian's static busybox wget crashes on this machine kind.
+    in_store_netns(store, &["curl", "-s", "-m", "5", url])
 }
 
 #[test]
@@ -243,20 +247,13 @@ fn a_published_port_is_reached_from_loopback_and_from_other_containers() {
         &store,
         "client",
         &[
-            "wget",
-            "-q",
-            "-T",
-            "5",
-            "-O",
-            "-",
-            "http://172.17.0.1:18080/",
+            "sh",
+            "-c",
+            "printf 'GET / HTTP/1.0\r\n\r\n' | nc 172.17.0.1 18080",
         ],
     );
-    assert_eq!(
-        String::from_utf8_lossy(&page.stdout).trim(),
-        "hello-from-berth",
-        "{page:?}"
-    );
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.trim_end().ends_with("hello-from-berth"), "{page}");
 
     // Taken: a clear error before anything starts, nothing left.
     let out = store.berth(&[

@@ -10,3 +10,4 @@ pub mod networks;
 pub mod ports;
 pub mod sandbox;
 pub mod subnet;
+mod sys;

@@ -524,6 +524,7 @@ pub fn remove(store: &mut Store, reference: &str) -> Result<String, NetworkError
     }
     rows::delete_network(&tx, &network.id).map_err(&sql)?;
     tx.commit().map_err(&sql)?;
+    super::sandbox::drop_bridge(&network.bridge)?;
     Ok(network.name)
 }
 
@@ -539,10 +540,15 @@ pub fn prune(store: &mut Store) -> Result<Vec<String>, NetworkError> {
             continue;
         }
         rows::delete_network(&tx, &row.id).map_err(&sql)?;
-        removed.push(row.name);
+        removed.push((row.name, row.bridge));
     }
     tx.commit().map_err(&sql)?;
-    Ok(removed)
+    let mut names = Vec::new();
+    for (name, bridge) in removed {
+        super::sandbox::drop_bridge(&bridge)?;
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// Puts container `container_id` on `network` (a reference as `find` takes):

@@ -124,6 +124,13 @@ pub fn add_interface(netns: &Path, endpoint: &Endpoint, index: usize) -> Result<
     Ok(())
 }
 
+/// A removed network's bridge and rules go (no container is on it any more).
+pub fn drop_bridge(bridge: &str) -> Result<(), NetworkError> {
+    firewall::detect().remove_network(bridge)?;
+    link::delete_link(bridge)?;
+    Ok(())
+}
+
 /// Undoes what `set_up` made; safe to call again, or for what a crash left half-made.
 /// The store keeps the container's endpoints (its addresses) until it is removed.
 pub fn tear_down(store: &mut Store, id: &str, netns_file: &Path) -> Result<(), NetworkError> {
