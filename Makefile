@@ -17,7 +17,7 @@ RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 RELEASE_BERTH := target/release/berth
 TEST_THREADS ?= 2
 
-.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images bench-containers install clean
+.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images bench-containers bench-network install clean
 
 all: build
 
@@ -103,6 +103,7 @@ bench: build
 	python3 bench/shim.py --shim $(RELEASE_SHIM)
 	python3 bench/images.py --berth $(RELEASE_BERTH)
 	$(BENCH_CONTAINERS)
+	$(BENCH_NETWORK)
 
 # berth-shim alone: idle memory, log throughput and podman's start-up with
 # it, each next to conmon's (SHIM_BENCH_ARGS=--quick for a short run).
@@ -126,6 +127,11 @@ BENCH_CONTAINERS = python3 bench/containers.py --berth $(RELEASE_BERTH) \
 	--berth-runtime $(RELEASE_BIN) --berth-shim $(RELEASE_SHIM) $(CONTAINERS_BENCH_ARGS)
 bench-containers: build
 	$(BENCH_CONTAINERS)
+
+BENCH_NETWORK = python3 bench/network.py --berth $(RELEASE_BERTH) \
+	--berth-runtime $(RELEASE_BIN) --berth-shim $(RELEASE_SHIM)
+bench-network: build
+	$(BENCH_NETWORK)
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
 # fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and

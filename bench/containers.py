@@ -262,8 +262,11 @@ class Berth:
         return [self.exe, "--root", self.root, "--runroot", self.runroot, *a]
 
     def tools(self):
-        return [Tool("berth (berth-runtime)", "berth", self.argv, self.env),
-                Tool("berth (runc)", "berth", self.argv, self.env, ["--runtime", "runc"])]
+        # --network none, as for the peers: their bridges would be the host's.
+        # bench/network.py measures berth's bridge inside a namespace of its own.
+        none = ["--network", "none"]
+        return [Tool("berth (berth-runtime)", "berth", self.argv, self.env, none),
+                Tool("berth (runc)", "berth", self.argv, self.env, [*none, "--runtime", "runc"])]
 
 
 class Podman:

@@ -42,5 +42,12 @@ echo "+ berth import busybox-rootfs.tar busybox" >&2
 "$berth" --root "$root" import -c 'CMD ["sh"]' "$bundle/busybox-rootfs.tar" busybox
 echo "+ berth images" >&2
 "$berth" --root "$root" images
-echo "+ berth run --rm busybox sh -c 'echo hello from \$(hostname)'" >&2
-"$berth" --root "$root" run --rm busybox sh -c 'echo hello from $(hostname), a container of busybox'
+# The container's bridge and veth are made in a network namespace of the demo's
+# own, not on the host's interfaces.
+netns=$bundle/netns
+touch "$netns"
+trap 'umount -l "$netns" 2>/dev/null; rm -rf "$bundle"' EXIT
+unshare --net="$netns" ip link set lo up
+echo "+ berth run --rm busybox sh -c 'echo hello from \$(hostname) at <its address>'" >&2
+nsenter --net="$netns" -- "$berth" --root "$root" run --rm busybox \
+    sh -c 'echo hello from $(hostname) at $(ip -4 -o addr show eth0 | awk "{print \$4}"), a container of busybox'

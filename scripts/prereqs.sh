@@ -11,12 +11,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # command or file that must exist, and the Debian package that provides it.
-needs=("/bin/busybox busybox-static")
+# nft and ip: berth's bridge networks (rules in nftables; the demo's namespace).
+needs=("/bin/busybox busybox-static" "nft nftables" "ip iproute2")
 if [ "$what" = test ]; then
     # time: /usr/bin/time, which the soak test reads peak RSS with; criu:
     # checkpoint/restore (integration/tests/runc_flags.rs); tmux: the terminal
     # that drives podman's run -it and exec -it (integration/tests/shim_podman.rs).
-    needs+=("/usr/bin/time time" "criu criu" "tmux tmux")
+    needs+=("/usr/bin/time time" "criu criu" "tmux tmux" "curl curl")
     # The image tests' real servers and peers (frontend/tests/registry_client.rs,
     # harness in integration/src/registry.rs): Debian's registry (plain, htpasswd,
     # token auth with an openssl-made key), skopeo to seed images, zstd layers, and

@@ -185,6 +185,21 @@ fn user_networks_resolve_names_and_aliases() {
     // The one that came first learns of the one that came after.
     let ping = exec(&store, "db", &["ping", "-c", "1", "-W", "5", "app"]);
     assert!(ping.status.success(), "{ping:?}");
+    // A running container joins: its new interface answers, and it knows the names.
+    store.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "1000"]);
+    store.ok(&["network", "connect", "backend", "late"]);
+    let addrs = exec(&store, "late", &["ip", "-o", "-4", "addr"]);
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("172.18.0.4"),
+        "{addrs}"
+    );
+    let ping = exec(&store, "late", &["ping", "-c", "1", "-W", "5", "database"]);
+    assert!(ping.status.success(), "{ping:?}");
+    store.ok(&["network", "disconnect", "backend", "late"]);
+    let addrs = exec(&store, "late", &["ip", "-o", "-4", "addr"]);
+    assert!(!String::from_utf8_lossy(&addrs.stdout).contains("eth1"));
+    store.ok(&["rm", "-f", "late"]);
     // In use: refused, as Docker refuses it.
     let refused = store.fails(&["network", "rm", "backend"]);
     assert!(refused.contains("has active endpoints"), "{refused}");

@@ -187,9 +187,9 @@ fn errors_are_one_line_with_dockers_exit_codes_and_leave_nothing() {
             "sometimes",
         ),
         (
-            vec!["run", "--network", "bridge", "busybox", "true"],
+            vec!["run", "--network", "nosuchnet", "busybox", "true"],
             125,
-            "network bridge",
+            "network nosuchnet not found",
         ),
         (
             vec!["run", "--runtime", "/nonexistent/rt", "busybox", "true"],

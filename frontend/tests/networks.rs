@@ -5,10 +5,7 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::Command;
 
-use berth_engine::store::containers::ContainerRow;
-use berth_engine::store::Store;
 use support::TestStore;
 
 fn json(text: &str) -> serde_json::Value {
@@ -332,52 +329,33 @@ fn connect_gives_a_container_an_address_and_rm_is_refused_until_disconnect() {
     assert_eq!(store.ok(&["network", "rm", "app"]), "app\n");
 }
 
-fn container_row(id: &str) -> ContainerRow {
-    ContainerRow {
-        id: id.to_string(),
-        name: format!("ipam-{id}"),
-        image_id: "sha256:00".to_string(),
-        image_name: "busybox".to_string(),
-        created: "2026-12-06T00:00:00Z".to_string(),
-        config: "{}".to_string(),
-        host_config: "{}".to_string(),
-        path: "true".to_string(),
-        args: "[]".to_string(),
-        started_at: String::new(),
-        complete: false,
-    }
-}
-
 #[test]
 fn fifty_concurrent_connects_get_fifty_distinct_addresses() {
     let store = TestStore::new();
+    store.import_busybox("busybox");
     store.ok(&["network", "create", "--subnet", "10.55.0.0/24", "crowd"]);
-    let ids: Vec<String> = (0..50).map(|i| format!("{i:064x}")).collect();
-    {
-        let mut db = Store::open(&store.root()).unwrap();
-        for id in &ids {
-            assert!(db.insert_container(&container_row(id)).unwrap());
-        }
-    }
-    // Rows only, no directories: let no one's `rm -f` trip on them if we fail.
-    struct Forget(std::path::PathBuf, Vec<String>);
-    impl Drop for Forget {
-        fn drop(&mut self) {
-            if let Ok(mut db) = Store::open(&self.0) {
-                for id in &self.1 {
-                    let _ = berth_engine::network::networks::release_container(&mut db, id);
-                    let _ = db.remove_container(id);
-                }
-            }
-        }
-    }
-    let _forget = Forget(store.root(), ids.clone());
+    // Created, not started: connect only records the endpoint.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..5)
+            .map(|_| {
+                let store = &store;
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|_| store.ok(&["create", "busybox", "true"]).trim().to_string())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
     let children: Vec<_> = ids
         .iter()
         .map(|id| {
-            Command::new(env!("CARGO_BIN_EXE_berth"))
-                .arg("--root")
-                .arg(store.root())
+            store
+                .command()
                 .args(["network", "connect", "crowd", id])
                 .spawn()
                 .unwrap()

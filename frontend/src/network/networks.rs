@@ -577,6 +577,9 @@ pub fn connect(
     let Some(container_name) = container else {
         return Err(NetworkError::NoSuchContainer(container_id.to_string()));
     };
+    if requested.is_some() && network.is_default() {
+        return Err(NetworkError::AddressOnDefaultBridge);
+    }
     if rows::endpoint(&tx, container_id, &network.id)
         .map_err(&sql)?
         .is_some()
@@ -585,9 +588,6 @@ pub fn connect(
             container: container_name,
             network: network.name,
         });
-    }
-    if requested.is_some() && network.is_default() {
-        return Err(NetworkError::AddressOnDefaultBridge);
     }
     let used: HashSet<Ipv4Addr> = rows::endpoints_on(&tx, &network.id)
         .map_err(&sql)?
