@@ -54,6 +54,12 @@ fn ruleset(store: &TestStore) -> String {
     text
 }
 
+/// Whether the store's namespace has no veth left (the kernel removes a veth whose
+/// other end's namespace went in its own time).
+fn no_veths(store: &TestStore) -> bool {
+    !links(store).iter().any(|l| l.starts_with("veth"))
+}
+
 fn ip_of(store: &TestStore, name: &str) -> String {
     store
         .ok(&[
@@ -130,11 +136,7 @@ fn the_default_bridge_gives_each_container_an_address_and_a_way_to_the_others() 
 
     store.ok(&["rm", "-f", "one", "two"]);
     // No veth, no namespace file, no rule for them.
-    let left: Vec<String> = links(&store)
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    wait_for("the veths to go", || no_veths(&store));
     let netns_dir = store.root().join("run/netns");
     let files = std::fs::read_dir(&netns_dir)
         .map(|d| d.count())
@@ -241,8 +243,21 @@ fn fetch_in_store_netns(store: &TestStore, url: &str) -> Output {
 
 #[test]
 fn a_published_port_is_reached_from_loopback_and_from_other_containers() {
+    published_ports_with(&[]);
+}
+
+#[test]
+fn published_ports_work_with_iptables_too() {
+    published_ports_with(&[("BERTH_FIREWALL", "iptables")]);
+}
+
+fn published_ports_with(env: &[(&str, &str)]) {
     let store = store();
+    store.set_env(env);
     web_server(&store, "web", "18080:80", "hello-from-berth");
+    let iptables = in_store_netns(&store, &["iptables-save"]);
+    let in_iptables = String::from_utf8_lossy(&iptables.stdout).contains("BERTH-PORTS");
+    assert_eq!(in_iptables, !env.is_empty(), "rules made by the wrong tool");
     wait_for("httpd to answer", || {
         fetch_in_store_netns(&store, "http://127.0.0.1:18080/")
             .status
@@ -328,11 +343,7 @@ fn concurrent_runs_get_distinct_addresses() {
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
     store.ok(&args);
-    let left: Vec<String> = links(&store)
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    wait_for("the veths to go", || no_veths(&store));
 }
 
 #[test]
@@ -386,11 +397,7 @@ fn a_crash_or_a_dead_shim_leaves_nothing_the_next_command_does_not_remove() {
     );
     assert!(!out.status.success());
     store.ok(&["ps", "-a"]);
-    let veths: Vec<String> = links(&store)
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect();
-    assert!(veths.is_empty(), "{veths:?}");
+    wait_for("the veths to go", || no_veths(&store));
     store.ok(&["rm", "-f", "crash"]);
     // The shim killed: the container is down, and its network goes with the next
     // command.
@@ -413,11 +420,7 @@ fn a_crash_or_a_dead_shim_leaves_nothing_the_next_command_does_not_remove() {
         std::fs::read_to_string(format!("/proc/{shim}/stat")).map_or(true, |s| s.contains(") Z"))
     });
     store.ok(&["ps", "-a"]);
-    let veths: Vec<String> = links(&store)
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect();
-    assert!(veths.is_empty(), "{veths:?}");
+    wait_for("the veths to go", || no_veths(&store));
     assert!(!ruleset(&store).contains(&id));
     store.ok(&["rm", "-f", &id]);
 }

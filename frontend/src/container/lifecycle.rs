@@ -575,8 +575,8 @@ impl Containers {
             self.wait_exit(container, Some(Duration::from_secs(30)));
         }
         let _lock = self.lock(&container.row.id)?;
-        self.tear_down(container)?;
         self.forget_network(&container.row.id)?;
+        self.tear_down(container)?;
         self.store.remove_container(&container.row.id)?;
         Ok(())
     }
@@ -593,8 +593,10 @@ impl Containers {
         self.network_down(container)?;
         unmount_rootfs(&container.paths.dir)?;
         if container.host.auto_remove {
-            self.tear_down(container)?;
+            // The network first: tear_down removes the lock file, after which
+            // another berth could take a fresh lock on the same container.
             self.forget_network(&container.row.id)?;
+            self.tear_down(container)?;
             self.store.remove_container(&container.row.id)?;
         }
         Ok(())

@@ -64,8 +64,10 @@ impl Containers {
         if !sandbox::has_endpoints(mode) {
             return Ok(());
         }
-        // What an earlier run may have left (a crash between its start and its end).
-        sandbox::tear_down(&mut self.store, &container.row.id, netns)?;
+        if netns.exists() {
+            // What an earlier run left (a crash between its start and its end).
+            sandbox::tear_down(&mut self.store, &container.row.id, netns)?;
+        }
         let hosts_base = etc_files::hosts_base(&container.host)?;
         sandbox::set_up(
             &mut self.store,

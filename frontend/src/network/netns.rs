@@ -10,18 +10,28 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
-/// Something the kernel refused while making a container's network: what, on which
-/// interface, namespace or rule, and why.
+/// Something the kernel (or the firewall tool) refused while making a container's
+/// network: what, on which interface, namespace or rule, and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {reason}")]
-pub struct NetError {
-    pub what: String,
-    pub reason: String,
+pub enum NetError {
+    #[error("{what}: {reason}")]
+    Kernel { what: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("firewall ({tool}) {what}: {stderr}")]
+    Firewall {
+        tool: &'static str,
+        what: String,
+        stderr: String,
+    },
 }
 
 impl NetError {
     pub fn new(what: impl Into<String>, reason: impl std::fmt::Display) -> NetError {
-        NetError {
+        NetError::Kernel {
             what: what.into(),
             reason: reason.to_string(),
         }

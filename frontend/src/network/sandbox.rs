@@ -73,14 +73,17 @@ fn make(store: &mut Store, sandbox: &Sandbox) -> Result<Vec<PublishedPort>, Netw
         let forwards: Vec<PortForward> = published
             .iter()
             .map(|p| PortForward {
-                protocol: p.protocol,
+                protocol: match p.protocol {
+                    ports::Protocol::Tcp => firewall::Protocol::Tcp,
+                    ports::Protocol::Udp => firewall::Protocol::Udp,
+                },
                 host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
                 host_port: p.host_port,
                 container_ip: first.address,
                 container_port: p.container_port,
             })
             .collect();
-        firewall::detect().add_ports(sandbox.id, &first.bridge, &forwards)?;
+        firewall::detect().add_ports(sandbox.id, &forwards)?;
     }
     let own: Vec<HostEntry> = endpoints
         .iter()
@@ -105,7 +108,8 @@ pub fn add_interface(netns: &Path, endpoint: &Endpoint, index: usize) -> Result<
     if link::ensure_bridge(&bridge)? {
         firewall::detect().ensure_network(&NetworkRules {
             bridge: &endpoint.bridge,
-            subnet: (network_address(endpoint), endpoint.prefix),
+            subnet: network_address(endpoint),
+            prefix_len: endpoint.prefix,
             internal: endpoint.internal,
         })?;
     }
@@ -134,13 +138,21 @@ pub fn drop_bridge(bridge: &str) -> Result<(), NetworkError> {
 /// Undoes what `set_up` made; safe to call again, or for what a crash left half-made.
 /// The store keeps the container's endpoints (its addresses) until it is removed.
 pub fn tear_down(store: &mut Store, id: &str, netns_file: &Path) -> Result<(), NetworkError> {
-    let wall = firewall::detect();
-    wall.remove_ports(id)?;
-    ports::release_ports(store, id)?;
-    for endpoint in networks::endpoints_of(store, id)? {
-        link::remove_endpoint(&endpoint.host_interface)?;
+    // Rules before rows: a crash in between leaves rows that still lead to the rules.
+    if !ports::ports_of(store, id)?.is_empty() {
+        firewall::detect().remove_ports(id)?;
+        ports::release_ports(store, id)?;
     }
-    netns::remove_netns(netns_file)?;
+    if netns_file.exists() {
+        // The container's veth ends go with the namespace, and their host ends with
+        // them, in the kernel's own time: deleting them here would wait for it.
+        netns::remove_netns(netns_file)?;
+    } else {
+        // No namespace: a host end can only be what an odd crash left.
+        for endpoint in networks::endpoints_of(store, id)? {
+            link::remove_endpoint(&endpoint.host_interface)?;
+        }
+    }
     Ok(())
 }
 

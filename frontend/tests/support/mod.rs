@@ -17,6 +17,7 @@ use std::process::{Command, Output, Stdio};
 pub struct TestStore {
     pub dir: tempfile::TempDir,
     netns: Option<PathBuf>,
+    env: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl TestStore {
@@ -43,6 +44,7 @@ impl TestStore {
                 .tempdir()
                 .expect("temp dir"),
             netns: None,
+            env: Default::default(),
         }
     }
 
@@ -75,7 +77,16 @@ impl TestStore {
         let argv = self.berth_argv();
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]);
+        command.envs(self.env.lock().unwrap_or_else(|e| e.into_inner()).clone());
         command
+    }
+
+    /// Environment every later berth command of this store gets.
+    pub fn set_env(&self, env: &[(&str, &str)]) {
+        *self.env.lock().unwrap_or_else(|e| e.into_inner()) = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
