@@ -60,11 +60,13 @@ pub fn set_up(store: &mut Store, sandbox: &Sandbox) -> Result<Vec<PublishedPort>
 
 fn make(store: &mut Store, sandbox: &Sandbox) -> Result<Vec<PublishedPort>, NetworkError> {
     let endpoints = networks::endpoints_of(store, sandbox.id)?;
-    let published = ports::reserve_ports(
-        store,
-        sandbox.id,
-        &ports::bindings(sandbox.config, sandbox.host)?,
-    )?;
+    let bindings = ports::bindings(sandbox.config, sandbox.host)?;
+    // Most containers publish nothing: no write transaction for them.
+    let published = if bindings.is_empty() {
+        Vec::new()
+    } else {
+        ports::reserve_ports(store, sandbox.id, &bindings)?
+    };
     netns::create_netns(sandbox.netns)?;
     for (index, endpoint) in endpoints.iter().enumerate() {
         add_interface(sandbox.netns, endpoint, index)?;
