@@ -130,9 +130,23 @@ fn open_if_there(path: &Path) -> Result<Option<Cursor>, LogError> {
     }
 }
 
+/// Whether a rotation is half-way: the old live file waits at `PATH.tmp`, or the
+/// shift has moved `PATH.1` up and left its name empty for a moment. The run of
+/// numbered files looks empty then, and the live file would pass for the oldest.
+fn mid_rotation(path: &Path) -> bool {
+    let mut tmp = OsString::from(path.as_os_str());
+    tmp.push(".tmp");
+    identity(Path::new(&tmp)).is_some()
+        || (identity(&numbered(path, 1)).is_none() && identity(&numbered(path, 2)).is_some())
+}
+
 /// The oldest file of the log, open; None when there is no log at all (yet).
 pub(super) fn open_oldest(path: &Path) -> Result<Option<Cursor>, LogError> {
     for _ in 0..TRIES {
+        if mid_rotation(path) {
+            pause();
+            continue;
+        }
         let oldest = rotated(path).len();
         let Some(cursor) = open_if_there(&name(path, oldest))? else {
             if oldest == 0 {
@@ -143,7 +157,10 @@ pub(super) fn open_oldest(path: &Path) -> Result<Option<Cursor>, LogError> {
         };
         // Still the oldest after the open: no rotation shifted it away meanwhile.
         let now = rotated(path);
-        if now.len() == oldest && (oldest == 0 || now[oldest - 1] == cursor.id) {
+        if now.len() == oldest
+            && (oldest == 0 || now[oldest - 1] == cursor.id)
+            && !mid_rotation(path)
+        {
             return Ok(Some(cursor));
         }
         pause();
