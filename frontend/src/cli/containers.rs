@@ -408,10 +408,8 @@ fn create(globals: &Globals<'_>, args: CreateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Runs `action` on each named container, printing the name as given on success and
-/// Docker's error line otherwise; exit 1 if any failed.
 /// Runs `action` on each named container and prints each name it succeeded for, in
-/// the arguments' order. Like Docker's CLI, which sends these requests all at once,
+/// the arguments' order, and Docker's error line for each it failed for (exit 1). Like Docker's CLI, which sends these requests all at once,
 /// the containers are worked on concurrently (each worker with its own store
 /// connection): removing fifty takes about as long as the slowest few.
 fn each(

@@ -127,6 +127,20 @@ impl TestStore {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// For a failure message: the processes working on this store (berth, its shims
+    /// and their runtimes) with what each waits in, so a hang names its holder.
+    pub fn processes(&self) -> String {
+        let root = self.root().display().to_string();
+        let out = Command::new("ps")
+            .args(["-eo", "pid,ppid,stat,etimes,wchan:24,args", "--width", "400"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut lines: Vec<&str> = out.lines().take(1).collect();
+        lines.extend(out.lines().filter(|l| l.contains(&root)));
+        lines.join("\n")
+    }
+
     /// Runs berth expecting failure; its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.berth(args);
