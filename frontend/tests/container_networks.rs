@@ -424,3 +424,60 @@ fn a_crash_or_a_dead_shim_leaves_nothing_the_next_command_does_not_remove() {
     assert!(!ruleset(&store).contains(&id));
     store.ok(&["rm", "-f", &id]);
 }
+
+#[test]
+fn user_networks_are_isolated_from_each_other_and_internal_ones_from_everything() {
+    let store = store();
+    store.ok(&["network", "create", "front"]);
+    store.ok(&["network", "create", "back"]);
+    store.ok(&["network", "create", "--internal", "vault"]);
+    for (name, network) in [("web", "front"), ("db", "back"), ("secret", "vault")] {
+        store.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            network,
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+    }
+    let address = |name: &str, network: &str| {
+        let template =
+            format!("{{{{ (index .NetworkSettings.Networks \"{network}\").IPAddress }}}}");
+        store
+            .ok(&["inspect", "--format", &template, name])
+            .trim()
+            .to_string()
+    };
+    let db = address("db", "back");
+    let web = address("web", "front");
+    let ping = |from: &str, to: &str| exec(&store, from, &["ping", "-c", "1", "-W", "2", to]);
+    // The host routes between the bridges; only the firewall keeps them apart.
+    assert!(!ping("web", &db).status.success(), "front reached back");
+    assert!(!ping("db", &web).status.success(), "back reached front");
+    // An internal network has no way out at all: no default route.
+    let routes = exec(&store, "secret", &["ip", "route"]);
+    let routes = String::from_utf8_lossy(&routes.stdout).into_owned();
+    assert!(!routes.contains("default"), "{routes}");
+    assert!(
+        !ping("secret", &web).status.success(),
+        "vault reached front"
+    );
+    // A container on both networks reaches both.
+    store.ok(&["network", "connect", "back", "web"]);
+    let ping_db = ping("web", &db);
+    assert!(ping_db.status.success(), "{ping_db:?}");
+    assert!(
+        ping("web", "db").status.success(),
+        "by name, once connected"
+    );
+    store.ok(&["rm", "-f", "web", "db", "secret"]);
+    for network in ["front", "back", "vault"] {
+        store.ok(&["network", "rm", network]);
+    }
+    let rules = ruleset(&store);
+    assert!(!rules.contains("br-"), "{rules}");
+}

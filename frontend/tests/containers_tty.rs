@@ -52,7 +52,12 @@ fn run_it_gives_a_shell_on_the_terminal_and_exit_ends_it() {
         });
         id
     };
-    assert!(tmux.type_until("hostname", &id[..12]), "{}\n{}", tmux.screen(), store.processes());
+    assert!(
+        tmux.type_until("hostname", &id[..12]),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
     // The book's `ps -aux` (busybox's ps takes no options): the shell is pid 1 of
     // its own pid namespace.
     tmux.keys(&["ps", "Enter"]);
@@ -62,7 +67,12 @@ fn run_it_gives_a_shell_on_the_terminal_and_exit_ends_it() {
             .any(|l| l.trim_start().starts_with("1 root") && l.ends_with("/bin/sh"))
     });
     tmux.keys(&["exit 7", "Enter"]);
-    assert!(tmux.wait_text("berth-exited-7"), "{}\n{}", tmux.screen(), store.processes());
+    assert!(
+        tmux.wait_text("berth-exited-7"),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
     assert!(status(&store, "bob_the_container").starts_with("Exited (7)"));
 }
 
@@ -85,10 +95,25 @@ fn attach_reaches_a_detached_shell_and_the_keys_detach_again() {
         "attach attachable; echo attach-exited-$?; sleep 600",
     );
     let tmux = Tmux::start("attach", &command);
-    assert!(tmux.type_until("echo $((6*7))", "42"), "{}\n{}", tmux.screen(), store.processes());
+    assert!(
+        tmux.type_until("echo $((6*7))", "42"),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
     tmux.keys(&["C-p", "C-q"]);
-    assert!(tmux.wait_text("read escape sequence"), "{}\n{}", tmux.screen(), store.processes());
-    assert!(tmux.wait_text("attach-exited-1"), "{}\n{}", tmux.screen(), store.processes());
+    assert!(
+        tmux.wait_text("read escape sequence"),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
+    assert!(
+        tmux.wait_text("attach-exited-1"),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
     assert!(status(&store, "attachable").starts_with("Up"));
     // The same container again, through start -ai after a stop.
     store.ok(&["stop", "-t", "0", "attachable"]);
@@ -97,7 +122,17 @@ fn attach_reaches_a_detached_shell_and_the_keys_detach_again() {
         "start -a -i attachable; echo start-exited-$?; sleep 600",
     );
     let tmux = Tmux::start("start-ai", &command);
-    assert!(tmux.type_until("echo $((6*8))", "48"), "{}\n{}", tmux.screen(), store.processes());
+    assert!(
+        tmux.type_until("echo $((6*8))", "48"),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
     tmux.keys(&["exit 3", "Enter"]);
-    assert!(tmux.wait_text("start-exited-3"), "{}\n{}", tmux.screen(), store.processes());
+    assert!(
+        tmux.wait_text("start-exited-3"),
+        "{}\n{}",
+        tmux.screen(),
+        store.processes()
+    );
 }

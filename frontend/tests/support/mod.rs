@@ -132,7 +132,12 @@ impl TestStore {
     pub fn processes(&self) -> String {
         let root = self.root().display().to_string();
         let out = Command::new("ps")
-            .args(["-eo", "pid,ppid,stat,etimes,wchan:24,args", "--width", "400"])
+            .args([
+                "-eo",
+                "pid,ppid,stat,etimes,wchan:24,args",
+                "--width",
+                "400",
+            ])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
