@@ -6,6 +6,7 @@
 mod support;
 
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::TestStore;
@@ -480,4 +481,47 @@ fn user_networks_are_isolated_from_each_other_and_internal_ones_from_everything(
     }
     let rules = ruleset(&store);
     assert!(!rules.contains("br-"), "{rules}");
+}
+
+#[test]
+fn a_restart_right_after_an_exit_gets_its_interface_back() {
+    // The last run's veth goes with its namespace, in the kernel's own time: a start
+    // that comes first must not trip over it. Namespaces with veths, made and let go
+    // meanwhile, give the kernel the backlog a busy host has.
+    let store = store();
+    store.ok(&["run", "-d", "--name", "bouncer", "busybox", "sleep", "1000"]);
+    let address = ip_of(&store, "bouncer");
+    let busy = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while busy.load(Ordering::Relaxed) {
+                    let _ = Command::new("unshare")
+                        .args(["--net", "ip", "link", "add", "a", "type", "veth"])
+                        .args(["peer", "name", "b"])
+                        .status();
+                }
+            });
+        }
+        // Ends the makers even when a start fails (the scope waits for them).
+        let _stop = StopOnDrop(&busy);
+        for _ in 0..10 {
+            store.ok(&["restart", "-t", "0", "bouncer"]);
+            store.ok(&["kill", "bouncer"]);
+            store.ok(&["start", "bouncer"]);
+        }
+    });
+    assert_eq!(ip_of(&store, "bouncer"), address);
+    let ping = exec(&store, "bouncer", &["ping", "-c", "1", "-W", "5", &address]);
+    assert!(ping.status.success(), "{ping:?}");
+    store.ok(&["rm", "-f", "bouncer"]);
+    wait_for("the veths to go", || no_veths(&store));
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }

@@ -160,15 +160,35 @@ pub fn add_endpoint(config: &EndpointConfig) -> Result<(), NetError> {
                 .await
                 .map_err(|e| NetError::new(what.clone(), e))?
                 .ok_or_else(|| NetError::new(what.clone(), "the bridge does not exist"))?;
-            let mut pair = LinkVeth::new(config.host_ifname, config.ifname)
-                .mtu(config.mtu)
-                .controller(bridge)
-                .up()
-                .build();
-            peer_settings(&mut pair, config.mtu, &config.mac, netns_file.as_raw_fd());
+            let pair = || {
+                let mut pair = LinkVeth::new(config.host_ifname, config.ifname)
+                    .mtu(config.mtu)
+                    .controller(bridge)
+                    .up()
+                    .build();
+                peer_settings(&mut pair, config.mtu, &config.mac, netns_file.as_raw_fd());
+                pair
+            };
+            match handle.link().add(pair()).execute().await {
+                Err(e) if errno(&e) == Some(EEXIST) => {}
+                added => return added.map_err(|e| NetError::new(what.clone(), e)),
+            }
+            // The last run's host end, still there: its namespace was let go, and the
+            // kernel removes the pair in its own time (a restart right after an exit).
+            if let Some(stale) = index_of(&handle, config.host_ifname)
+                .await
+                .map_err(|e| NetError::new(what.clone(), e))?
+            {
+                match handle.link().del(stale).execute().await {
+                    Err(e) if errno(&e) != Some(ENODEV) => {
+                        return Err(NetError::new(what.clone(), e));
+                    }
+                    _ => {}
+                }
+            }
             handle
                 .link()
-                .add(pair)
+                .add(pair())
                 .execute()
                 .await
                 .map_err(|e| NetError::new(what.clone(), e))
