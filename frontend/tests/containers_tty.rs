@@ -55,7 +55,7 @@ fn run_it_gives_a_shell_on_the_terminal_and_exit_ends_it() {
     assert!(
         tmux.type_until("hostname", &id[..12]),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
     // The book's `ps -aux` (busybox's ps takes no options): the shell is pid 1 of
@@ -70,7 +70,7 @@ fn run_it_gives_a_shell_on_the_terminal_and_exit_ends_it() {
     assert!(
         tmux.wait_text("berth-exited-7"),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
     assert!(status(&store, "bob_the_container").starts_with("Exited (7)"));
@@ -98,20 +98,20 @@ fn attach_reaches_a_detached_shell_and_the_keys_detach_again() {
     assert!(
         tmux.type_until("echo $((6*7))", "42"),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
     tmux.keys(&["C-p", "C-q"]);
     assert!(
         tmux.wait_text("read escape sequence"),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
     assert!(
         tmux.wait_text("attach-exited-1"),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
     assert!(status(&store, "attachable").starts_with("Up"));
@@ -125,14 +125,14 @@ fn attach_reaches_a_detached_shell_and_the_keys_detach_again() {
     assert!(
         tmux.type_until("echo $((6*8))", "48"),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
     tmux.keys(&["exit 3", "Enter"]);
     assert!(
         tmux.wait_text("start-exited-3"),
         "{}\n{}",
-        tmux.screen(),
+        tmux.history(),
         store.processes()
     );
 }

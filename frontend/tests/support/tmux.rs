@@ -62,6 +62,15 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with what scrolled off it, for a failure message.
+    pub fn history(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-S", "-1000", "-t", "main"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "main"];
         args.extend_from_slice(keys);
