@@ -148,6 +148,15 @@ fn a_foreground_run_exits_with_the_containers_status_and_rm_removes_it() {
         assert_eq!(statuses(&store).len(), 1, "{:?}", statuses(&store));
     }
     assert_eq!(store.ok(&["wait", "three"]).trim(), "3");
+    // The shims' exit commands, which come after run removed each one, leave no
+    // lock file behind for a container that is gone.
+    let three = store.ok(&["inspect", "--format", "{{.Id}}", "three"]);
+    let locks = store.root().join("run/locks");
+    wait_for("the exit commands", || {
+        std::fs::read_dir(&locks)
+            .unwrap()
+            .all(|e| e.unwrap().file_name().to_string_lossy() == three.trim())
+    });
 }
 
 #[test]

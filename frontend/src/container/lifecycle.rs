@@ -534,13 +534,6 @@ impl Containers {
         }
     }
 
-    /// Waits up to `timeout` for a `--rm` container's shim to end, which it does once
-    /// its exit command has removed the container: as with Docker's `run --rm`, the
-    /// container is gone when `run` returns.
-    pub fn wait_removed(&self, container: &Container, timeout: Duration) {
-        ExitWaker::new(container.state().shim_pid, &self.exit_dir()).shim_exited_within(timeout);
-    }
-
     /// The exit code the shim left outside the container's directory (it outlives
     /// a `--rm` container).
     pub fn exit_record(&self, id: &str) -> Option<i32> {
@@ -584,20 +577,29 @@ impl Containers {
     /// What the shim's exit command does once the container is gone for good: the
     /// runtime's state and the mount go; a `--rm` container goes entirely.
     pub fn cleanup(&mut self, container: &Container) -> Result<(), ContainerError> {
-        let _lock = self.lock(&container.row.id)?;
+        let id = &container.row.id;
+        let lock = self.lock(id)?;
+        if self.store.container(id)?.is_none() {
+            // Removed meanwhile (by the `run --rm` that waited for it): the lock file
+            // this call made is the only thing left.
+            let _ = fs::remove_file(self.locks_dir().join(id));
+            drop(lock);
+            return Ok(());
+        }
         if container.state().status.is_up() {
             // Started again meanwhile: not ours to clean.
             return Ok(());
         }
-        self.runtime(&container.host)?.delete(&container.row.id)?;
         self.network_down(container)?;
-        unmount_rootfs(&container.paths.dir)?;
         if container.host.auto_remove {
             // The network first: tear_down removes the lock file, after which
             // another berth could take a fresh lock on the same container.
-            self.forget_network(&container.row.id)?;
+            self.forget_network(id)?;
             self.tear_down(container)?;
-            self.store.remove_container(&container.row.id)?;
+            self.store.remove_container(id)?;
+        } else {
+            self.runtime(&container.host)?.delete(id)?;
+            unmount_rootfs(&container.paths.dir)?;
         }
         Ok(())
     }

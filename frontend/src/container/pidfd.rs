@@ -83,22 +83,4 @@ impl ExitWaker {
             let _ = exits.read_events();
         }
     }
-
-    /// Waits up to `timeout` for the shim to exit; true once it has (or if there
-    /// was none to wait for).
-    pub fn shim_exited_within(&mut self, timeout: Duration) -> bool {
-        let Some(shim) = &self.shim else {
-            return true;
-        };
-        let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
-        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(shim.as_fd(), PollFlags::POLLIN)];
-        loop {
-            match poll(&mut fds, timeout) {
-                Ok(n) => return n > 0,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return false,
-            }
-        }
-    }
 }
