@@ -79,26 +79,7 @@ fn trim_zeros(text: &str) -> String {
     }
 }
 
-/// How long ago, in Docker's words (`About an hour`, `2 weeks`).
-pub fn human_duration(seconds: i64) -> String {
-    let seconds = seconds.max(0);
-    let minutes = seconds / 60;
-    // Docker rounds hours to the nearest.
-    let hours = (seconds + 1800) / 3600;
-    match () {
-        _ if seconds < 1 => "Less than a second".to_string(),
-        _ if seconds == 1 => "1 second".to_string(),
-        _ if seconds < 60 => format!("{seconds} seconds"),
-        _ if minutes == 1 => "About a minute".to_string(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".to_string(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", seconds / 3600 / 24 / 365),
-    }
-}
+pub use crate::time::human_duration;
 
 /// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
 pub fn ellipsis(text: &str, max: usize) -> String {

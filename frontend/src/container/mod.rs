@@ -26,6 +26,7 @@ pub mod export;
 pub mod image_config;
 pub mod inspect;
 pub mod lifecycle;
+pub mod listing;
 pub mod logs;
 mod mounts;
 pub mod names;
