@@ -2,17 +2,17 @@
 //! pause, unpause, and `container` (their long names, cleanup, prune).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use clap::{Args, Subcommand};
 
 use super::run_flags::ContainerFlags;
-use super::{open_store, USAGE_ERROR};
+use super::USAGE_ERROR;
 use crate::container::attach::{
     parse_detach_keys, AttachEnd, AttachIo, AttachOptions, AttachSocket, DEFAULT_DETACH_KEYS,
     DETACHED_MESSAGE,
@@ -20,32 +20,11 @@ use crate::container::attach::{
 use crate::container::lifecycle::{Container, ContainerError, Containers, CreateRequest};
 use crate::image::local;
 
-/// Where the engine keeps what a reboot clears: `--runroot`, else `/run/berth` for the
-/// default store and `<root>/run` for any other.
-pub fn runroot(root: &Path, given: Option<&Path>) -> PathBuf {
-    match given {
-        Some(dir) => dir.to_path_buf(),
-        None if root == Path::new(crate::store::DEFAULT_ROOT) => PathBuf::from("/run/berth"),
-        None => root.join("run"),
-    }
-}
-
-/// The engine's containers, with how the shim calls this berth back.
+/// The engine's containers, with how the shim calls this berth back; what a crash
+/// left is repaired first.
 pub fn open_containers(root: &Path, runroot_flag: Option<&Path>) -> anyhow::Result<Containers> {
-    let store = open_store(root)?;
-    let runroot = runroot(root, runroot_flag);
-    let exe = std::env::current_exe().context("locating the berth binary")?;
-    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-    let runroot = std::path::absolute(&runroot).unwrap_or(runroot);
-    let berth = vec![
-        exe.display().to_string(),
-        "--root".to_string(),
-        root.display().to_string(),
-        "--runroot".to_string(),
-        runroot.display().to_string(),
-    ];
-    let mut containers = Containers::new(store, runroot, berth);
-    if let Err(e) = containers.repair() {
+    let (containers, repaired) = crate::engine::open_containers(root, runroot_flag)?;
+    if let Err(e) = repaired {
         eprintln!("berth: warning: repairing what a crash left: {e}");
     }
     Ok(containers)

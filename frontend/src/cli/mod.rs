@@ -1,8 +1,10 @@
 //! `berth`'s command line: Docker's commands, flags, output and exit codes, over the
-//! engine modules. Nothing here is called by the API daemon, and nothing here calls it.
+//! engine modules. Nothing here is called by the API daemon; `berth daemon` only
+//! hands its flags to it.
 
 mod archive;
 mod containers;
+mod daemon;
 mod exec;
 mod files;
 pub mod format;
@@ -143,6 +145,8 @@ pub enum Command {
     Cp(files::CpArgs),
     /// List port mappings or a specific mapping for the container
     Port(files::PortArgs),
+    /// Serve the Docker Engine API (dockerd's flags where they apply)
+    Daemon(daemon::DaemonArgs),
 }
 
 /// Opens the store named by `--root`.
@@ -228,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Container(c) => containers(&place, &registry, c),
         Command::Network(c) => networks::network(&cli.root, cli.runroot.as_deref(), c),
+        Command::Daemon(args) => daemon::daemon(&cli.root, cli.runroot.as_deref(), args),
         Command::Diff(a) => containers(&place, &registry, containers::ContainerCommand::Diff(a)),
         Command::Export(a) => {
             containers(&place, &registry, containers::ContainerCommand::Export(a))

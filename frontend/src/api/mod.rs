@@ -1,0 +1,193 @@
+//! `berth daemon`: Docker's Engine API over the engine library, so the docker CLI and
+//! Docker's SDKs drive berth. It never calls the command line, nor the command line
+//! it; both open the same store, so they work side by side. Containers outlive the
+//! daemon: each has its own shim.
+
+mod containers;
+mod error;
+mod images;
+pub mod listen;
+mod routes;
+mod system;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use axum::ServiceExt;
+use tokio::sync::watch;
+use tower::Layer;
+
+use listen::Host;
+pub use routes::{API_VERSION, MIN_API_VERSION};
+
+/// What `berth daemon`'s flags say.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub hosts: Vec<Host>,
+    pub root: PathBuf,
+    pub runroot: Option<PathBuf>,
+    pub debug: bool,
+    pub pidfile: Option<PathBuf>,
+    /// The unix sockets' group (mode 0660); none leaves them root's only.
+    pub group: Option<String>,
+    /// `--tls` as given: `Some(false)` is the explicit opt-out that lets a TCP
+    /// listener on a non-loopback address run without TLS.
+    pub tls: Option<bool>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then lets the requests in flight finish.
+pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
+    let hosts = if options.hosts.is_empty() {
+        vec![Host::Unix(PathBuf::from(listen::DEFAULT_SOCKET))]
+    } else {
+        options.hosts.clone()
+    };
+    for host in hosts.iter().filter(|h| h.is_remote()) {
+        if options.tls != Some(false) {
+            bail!(
+                "refusing to listen on {host:?} without TLS: anyone who reaches it is root \
+                 on this host; give --tlsverify with certificates, or --tls=false to accept that"
+            );
+        }
+        eprintln!(
+            "berth daemon: WARNING: listening on {host:?} without TLS: anyone who reaches it \
+             is root on this host"
+        );
+    }
+    let (containers, repaired) =
+        crate::engine::open_containers(&options.root, options.runroot.as_deref())?;
+    if let Err(e) = repaired {
+        eprintln!("berth daemon: warning: repairing what a crash left: {e}");
+    }
+    drop(containers);
+    let _pidfile = options
+        .pidfile
+        .as_deref()
+        .map(PidFile::create)
+        .transpose()?;
+    let engine = Arc::new(routes::Engine {
+        root: options.root.clone(),
+        runroot: options.runroot.clone(),
+    });
+    // Two workers: the engine's work runs on blocking threads, not on these.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the daemon's runtime")?;
+    runtime.block_on(run(hosts, engine, &options))
+}
+
+async fn run(
+    hosts: Vec<Host>,
+    engine: routes::Shared,
+    options: &DaemonOptions,
+) -> anyhow::Result<()> {
+    let app = routes::router(engine);
+    let app = axum::middleware::from_fn(routes::strip_version).layer(app);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    let mut sockets = Vec::new();
+    for host in &hosts {
+        match host {
+            Host::Unix(path) => {
+                let listener = listen::bind_unix(path, options.group.as_deref())?;
+                sockets.push(path.clone());
+                let mut stop = stop_rx.clone();
+                let service = app.clone().into_make_service();
+                servers.spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                });
+            }
+            Host::Tcp(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("listening on tcp://{address}"))?;
+                let mut stop = stop_rx.clone();
+                let service = app.clone().into_make_service();
+                servers.spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                });
+            }
+            Host::Fd(_) => bail!("fd:// is not supported yet"),
+        }
+        if options.debug {
+            eprintln!("berth daemon: listening on {host:?}");
+        }
+    }
+    eprintln!("berth daemon: API listen on {}", describe(&hosts));
+    wait_for_stop().await?;
+    let _ = stop_tx.send(true);
+    while let Some(joined) = servers.join_next().await {
+        if let Ok(Err(e)) = joined {
+            eprintln!("berth daemon: {e}");
+        }
+    }
+    for path in sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+fn describe(hosts: &[Host]) -> String {
+    hosts
+        .iter()
+        .map(|h| match h {
+            Host::Unix(p) => p.display().to_string(),
+            Host::Tcp(a) => a.to_string(),
+            Host::Fd(_) => "fd://".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// dockerd's `--pidfile`: refused while another daemon's pid is in it, removed at exit.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: &Path) -> anyhow::Result<PidFile> {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                if Path::new(&format!("/proc/{pid}")).exists() {
+                    bail!(
+                        "pid file found, ensure berth daemon is not running or delete {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(path, format!("{}", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,123 @@
+//! The Engine API's routes, under Docker's version prefixes (`/v1.41/containers/json`
+//! and `/containers/json` alike), with the engine opened per request on a blocking
+//! thread: the engine is synchronous (SQLite, the shim's and the runtime's command
+//! lines), the connections are not.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::error::ApiError;
+use super::{containers, images, system};
+use crate::container::lifecycle::Containers;
+
+/// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
+/// and Docker's SDKs all negotiate down to.
+pub const API_VERSION: &str = "1.41";
+/// The oldest, as dockerd's.
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// What every handler shares: where the store is.
+pub struct Engine {
+    pub root: PathBuf,
+    pub runroot: Option<PathBuf>,
+}
+
+pub type Shared = Arc<Engine>;
+
+impl Engine {
+    /// The engine on the store (repair ran once, at the daemon's start).
+    pub fn containers(&self) -> Result<Containers, ApiError> {
+        let store = crate::store::Store::open(&self.root).map_err(ApiError::internal)?;
+        let runroot = crate::engine::runroot(&self.root, self.runroot.as_deref());
+        Ok(crate::engine::containers_of(store, &self.root, &runroot)?)
+    }
+}
+
+/// Runs engine work on a blocking thread.
+pub async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+}
+
+pub fn router(engine: Shared) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/images/json", get(images::list))
+        .route("/images/{*name}", get(images::get))
+        .fallback(page_not_found)
+        .with_state(engine)
+}
+
+async fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
+}
+
+/// A `/vX.Y` prefix goes before routing; a version outside what is served is
+/// refused as dockerd refuses it.
+pub async fn strip_version(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix("/v") else {
+        return next.run(request).await;
+    };
+    let (version, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Some(parsed) = parse_version(version) else {
+        return next.run(request).await;
+    };
+    if parsed > parse_version(API_VERSION).unwrap_or_default() {
+        return ApiError::bad_request(format!(
+            "client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        ))
+        .into_response();
+    }
+    if parsed < parse_version(MIN_API_VERSION).unwrap_or_default() {
+        return ApiError::bad_request(format!(
+            "client version {version} is too old. Minimum supported API version is \
+             {MIN_API_VERSION}, please upgrade your client to a newer version"
+        ))
+        .into_response();
+    }
+    let tail = if tail.is_empty() { "/" } else { tail };
+    let rewritten = match request.uri().query() {
+        Some(query) => format!("{tail}?{query}"),
+        None => tail.to_string(),
+    };
+    match rewritten.parse::<Uri>() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    }
+    next.run(request).await
+}
+
+/// `1.41` as (1, 41).
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert!(parse_version("1.9") < parse_version("1.41"));
+        assert_eq!(parse_version("1.41"), Some((1, 41)));
+        assert_eq!(parse_version("x"), None);
+    }
+}

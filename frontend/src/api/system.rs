@@ -1,0 +1,102 @@
+//! `/_ping`, `/version` and `/info`.
+
+use axum::extract::State;
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, PRAGMA};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::routes::{blocking, Shared, API_VERSION, MIN_API_VERSION};
+
+/// The headers dockerd sends on `/_ping`, from which clients negotiate the version.
+fn ping_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let fixed = [
+        ("api-version", API_VERSION),
+        ("docker-experimental", "false"),
+        ("ostype", "linux"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    headers
+}
+
+pub async fn ping(method: Method) -> Response {
+    let body = if method == Method::HEAD { "" } else { "OK" };
+    (ping_headers(), body).into_response()
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Go's names for the host's architecture, as Docker reports them in `/version`.
+fn go_arch() -> String {
+    crate::image::platform::Platform::host().architecture
+}
+
+pub async fn version() -> Json<Value> {
+    let version = env!("CARGO_PKG_VERSION");
+    Json(json!({
+        "Platform": { "Name": "berth" },
+        "Components": [{
+            "Name": "Engine",
+            "Version": version,
+            "Details": {
+                "ApiVersion": API_VERSION,
+                "MinAPIVersion": MIN_API_VERSION,
+                "Os": "linux",
+                "Arch": go_arch(),
+                "KernelVersion": kernel_version(),
+            },
+        }],
+        "Version": version,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": kernel_version(),
+        "BuildTime": "",
+    }))
+}
+
+pub async fn info(State(engine): State<Shared>) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let containers = engine.containers()?;
+        let info = crate::system::info(&containers)?;
+        let mut value = serde_json::to_value(&info).map_err(ApiError::internal)?;
+        // Docker's shapes where berth's CLI keeps simpler ones: runtimes by name.
+        let runtimes: serde_json::Map<String, Value> = info
+            .runtimes
+            .iter()
+            .map(|name| (name.clone(), json!({ "path": name })))
+            .collect();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("Runtimes".into(), Value::Object(runtimes));
+            object.insert("Swarm".into(), json!({ "LocalNodeState": "inactive" }));
+            object.insert("Debug".into(), json!(false));
+            object.insert(
+                "IndexServerAddress".into(),
+                json!("https://index.docker.io/v1/"),
+            );
+        }
+        Ok(Json(value))
+    })
+    .await
+}
