@@ -83,6 +83,15 @@ impl Host {
 /// 0600: root's only). A socket file no one answers on is a dead daemon's; one that
 /// answers is another daemon's, and is left alone.
 pub fn bind_unix(path: &Path, group: Option<&str>) -> anyhow::Result<tokio::net::UnixListener> {
+    let gid = match group {
+        Some(name) => Some(
+            nix::unistd::Group::from_name(name)
+                .with_context(|| format!("looking up group {name}"))?
+                .with_context(|| format!("--group {name}: no such group"))?
+                .gid,
+        ),
+        None => None,
+    };
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!("{}: another daemon is listening on it", path.display());
@@ -95,15 +104,6 @@ pub fn bind_unix(path: &Path, group: Option<&str>) -> anyhow::Result<tokio::net:
     }
     let listener = tokio::net::UnixListener::bind(path)
         .with_context(|| format!("listening on unix://{}", path.display()))?;
-    let gid = match group {
-        Some(name) => Some(
-            nix::unistd::Group::from_name(name)
-                .with_context(|| format!("looking up group {name}"))?
-                .with_context(|| format!("--group {name}: no such group"))?
-                .gid,
-        ),
-        None => None,
-    };
     if let Some(gid) = gid {
         nix::unistd::chown(path, None, Some(gid))
             .with_context(|| format!("giving {} to group {gid}", path.display()))?;

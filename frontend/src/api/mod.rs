@@ -88,12 +88,13 @@ async fn run(
     let app = axum::middleware::from_fn(routes::strip_version).layer(app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    let mut sockets = Vec::new();
+    // Removed however run ends, a failed bind of a later -H included.
+    let mut sockets = SocketFiles(Vec::new());
     for host in &hosts {
         match host {
             Host::Unix(path) => {
                 let listener = listen::bind_unix(path, options.group.as_deref())?;
-                sockets.push(path.clone());
+                sockets.0.push(path.clone());
                 let mut stop = stop_rx.clone();
                 let service = app.clone().into_make_service();
                 servers.spawn(async move {
@@ -132,10 +133,18 @@ async fn run(
             eprintln!("berth daemon: {e}");
         }
     }
-    for path in sockets {
-        let _ = std::fs::remove_file(path);
-    }
     Ok(())
+}
+
+/// The unix sockets the daemon made.
+struct SocketFiles(Vec<PathBuf>);
+
+impl Drop for SocketFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn describe(hosts: &[Host]) -> String {

@@ -1,0 +1,187 @@
+//! `berth daemon` driven by real clients: the docker CLI and plain HTTP, on the same
+//! store as the berth CLI and at the same time.
+
+mod support;
+
+use support::daemon::{http_tcp, Daemon};
+use support::TestStore;
+
+fn store_with_a_running_container() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    store.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "web",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    store
+}
+
+#[test]
+fn the_docker_cli_sees_what_the_berth_cli_made() {
+    let store = store_with_a_running_container();
+    let daemon = Daemon::start(&store, &[]);
+    let version = daemon.docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!(version.trim(), "1.41");
+    let ps = daemon.docker_ok(&[
+        "ps",
+        "--format",
+        "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}",
+    ]);
+    let row = ps.trim();
+    assert!(row.starts_with("web|busybox|\"sleep 1000\"|Up "), "{row}");
+    let berth_ids = store.ok(&["ps", "-a", "-q", "--no-trunc"]);
+    assert_eq!(
+        daemon.docker_ok(&["ps", "-a", "-q", "--no-trunc"]),
+        berth_ids
+    );
+    let exited = daemon.docker_ok(&["ps", "-a", "-q", "--filter", "status=exited"]);
+    assert_eq!(exited, "");
+    let images = daemon.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images.trim(), "busybox:latest");
+    let inspect = daemon.docker_ok(&["inspect", "--format", "{{.Name}} {{.State.Running}}", "web"]);
+    assert_eq!(inspect.trim(), "/web true");
+    let image = daemon.docker_ok(&["image", "inspect", "--format", "{{.RepoTags}}", "busybox"]);
+    assert_eq!(image.trim(), "[busybox:latest]");
+    let info = daemon.docker_ok(&[
+        "info",
+        "--format",
+        "{{.Containers}} {{.ContainersRunning}} {{.Images}} {{.Driver}}",
+    ]);
+    assert_eq!(info.trim(), "1 1 1 overlay2");
+    let missing = daemon.docker(&["inspect", "nosuch"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("No such object: nosuch"),
+        "{missing:?}"
+    );
+    // A container the berth CLI makes while the daemon runs shows at once.
+    store.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "later",
+        "busybox",
+        "true",
+    ]);
+    let names = daemon.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert!(names.contains("later created"), "{names}");
+    store.ok(&["rm", "-f", "web", "later"]);
+}
+
+#[test]
+fn versions_and_errors_are_dockers() {
+    let store = store_with_a_running_container();
+    let daemon = Daemon::start(&store, &[]);
+    let ping = daemon.http("GET", "/_ping");
+    assert_eq!((ping.status, ping.body.as_str()), (200, "OK"));
+    assert_eq!(ping.header("api-version"), Some("1.41"));
+    assert_eq!(ping.header("ostype"), Some("linux"));
+    let head = daemon.http("HEAD", "/v1.41/_ping");
+    assert_eq!(head.status, 200);
+    let listed = daemon.http("GET", "/v1.41/containers/json");
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()[0]["Names"][0], "/web");
+    let new = daemon.http("GET", "/v1.99/_ping");
+    assert_eq!(new.status, 400);
+    assert_eq!(
+        new.json()["message"],
+        "client version 1.99 is too new. Maximum supported API version is 1.41"
+    );
+    let old = daemon.http("GET", "/v1.12/info");
+    assert_eq!(old.status, 400);
+    assert!(old.json()["message"].as_str().unwrap().contains("too old"));
+    let missing = daemon.http("GET", "/v1.41/containers/nosuch/json");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["message"], "No such container: nosuch");
+    let no_image = daemon.http("GET", "/images/nosuch:1/json");
+    assert_eq!(no_image.status, 404);
+    assert!(no_image.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("No such image"));
+    let nowhere = daemon.http("GET", "/v1.41/nowhere");
+    assert_eq!(nowhere.status, 404);
+    assert_eq!(nowhere.json()["message"], "page not found");
+    for bad in [
+        "/containers/json?filters=notjson",
+        "/containers/json?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D",
+        "/containers/json?limit=many",
+    ] {
+        let refused = daemon.http("GET", bad);
+        assert_eq!(refused.status, 400, "{bad}: {refused:?}");
+        assert!(refused.json()["message"].is_string(), "{bad}");
+    }
+    store.ok(&["rm", "-f", "web"]);
+}
+
+#[test]
+fn sigterm_ends_the_daemon_and_the_containers_run_on() {
+    let store = store_with_a_running_container();
+    let mut daemon = Daemon::start(&store, &[]);
+    assert!(daemon.pidfile.exists());
+    let status = daemon.stop();
+    assert!(status.success(), "{status:?}\n{}", daemon.log());
+    assert!(!daemon.socket.exists(), "the socket outlived the daemon");
+    assert!(!daemon.pidfile.exists(), "the pid file outlived the daemon");
+    let ps = store.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "web running");
+    // And a new daemon on the same store sees it as it is.
+    let daemon = Daemon::start(&store, &[]);
+    let ps = daemon.docker_ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "web running");
+    store.ok(&["rm", "-f", "web"]);
+}
+
+#[test]
+fn tcp_is_refused_beyond_loopback_without_tls_and_served_on_loopback() {
+    let store = TestStore::on_host();
+    let refused = store.berth(&["daemon", "-H", "tcp://0.0.0.0:2375"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("without TLS"), "{stderr}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let address = format!("127.0.0.1:{port}");
+    let _daemon = Daemon::start(&store, &["-H", &format!("tcp://{address}")]);
+    let ping = http_tcp(&address, "GET", "/_ping").expect("the TCP listener answers");
+    assert_eq!((ping.status, ping.body.as_str()), (200, "OK"));
+}
+
+#[test]
+fn bad_daemon_flags_are_clear_errors() {
+    let store = TestStore::on_host();
+    let socket = format!("unix://{}/x.sock", store.dir.path().display());
+    for (flags, expected) in [
+        (
+            vec!["-H", "http://x"],
+            "expected unix://PATH, tcp://HOST:PORT or fd://",
+        ),
+        (
+            vec!["-H", "tcp://nohost:port"],
+            "expected an address and a port",
+        ),
+        (
+            vec!["-H", &socket, "--group", "no-such-group-here"],
+            "no such group",
+        ),
+    ] {
+        let mut args = vec!["daemon"];
+        args.extend(flags.iter().copied());
+        let stderr = store.fails(&args);
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+    assert!(
+        !store.dir.path().join("x.sock").exists(),
+        "a refused daemon left its socket"
+    );
+}
