@@ -242,8 +242,15 @@ class Tool:
         return self.argv(verb, *self.run_flags, *rest)
 
 
+def in_netns(netns):
+    """The prefix that runs a command in the network namespace bound at `netns` (None:
+    the bench's own), as bench/network.py runs every engine."""
+    return ["nsenter", f"--net={netns}", "--"] if netns else []
+
+
 class Berth:
-    def __init__(self, tmp, args):
+    def __init__(self, tmp, args, netns=None):
+        self.wrap = in_netns(netns)
         self.bin = os.path.join(tmp, "bin")
         os.makedirs(self.bin)
         # Copies, not links: berth looks beside its own resolved path for the other two.
@@ -259,19 +266,20 @@ class Berth:
                         DOCKER_CONFIG=os.path.join(tmp, "berth", "docker-config"))
 
     def argv(self, *a):
-        return [self.exe, "--root", self.root, "--runroot", self.runroot, *a]
+        return [*self.wrap, self.exe, "--root", self.root, "--runroot", self.runroot, *a]
 
     def tools(self):
         # --network none, as for the peers: their bridges would be the host's.
-        # bench/network.py measures berth's bridge inside a namespace of its own.
+        # bench/network.py measures the three bridges inside a namespace of its own.
         none = ["--network", "none"]
         return [Tool("berth (berth-runtime)", "berth", self.argv, self.env, none),
                 Tool("berth (runc)", "berth", self.argv, self.env, [*none, "--runtime", "runc"])]
 
 
 class Podman:
-    def __init__(self, tmp, token, berth_runtime):
+    def __init__(self, tmp, token, berth_runtime, netns=None):
         self.d = os.path.join(tmp, "podman")
+        self.wrap = in_netns(netns)
         self.cgroup_parent = f"/berth-bench-ctr-{token}-podman"
         for sub_ in ("net", "tmp"):
             os.makedirs(self.p(sub_))
@@ -312,7 +320,7 @@ runtime_supports_json = ["crun", "runc", "{os.path.basename(berth_runtime)}"]
 
     def argv_for(self, runtime):
         def argv(*a):
-            return [PODMAN, "--root", self.p("root"), "--runroot", self.p("run"),
+            return [*self.wrap, PODMAN, "--root", self.p("root"), "--runroot", self.p("run"),
                     "--runtime", runtime, *a]
         return argv
 
@@ -324,9 +332,11 @@ runtime_supports_json = ["crun", "runc", "{os.path.basename(berth_runtime)}"]
 
 
 class Docker:
-    """dockerd 20.10 with everything of its own under the temp dir, stopped by its pid."""
+    """dockerd 20.10 with everything of its own under the temp dir, stopped by its pid.
+    With `netns`, it runs in that network namespace with its bridge and iptables on
+    (bench/network.py); without, on the host's with no networking of its own."""
 
-    def __init__(self, tmp, token, berth_runtime, timeout):
+    def __init__(self, tmp, token, berth_runtime, timeout, netns=None):
         self.d = os.path.join(tmp, "docker")
         self.cgroup_parent = f"/berth-bench-ctr-{token}-docker"
         os.makedirs(self.p("config"))
@@ -335,10 +345,12 @@ class Docker:
             json.dump({"deprecated-key-path": self.p("key.json")}, f)
         self.env = dict(os.environ, DOCKER_CONFIG=self.p("config"))
         self.log = self.p("dockerd.log")
-        argv = [DOCKERD, "-H", f"unix://{self.sock}", "--data-root", self.p("root"),
-                "--exec-root", self.p("x"), "-p", self.p("dockerd.pid"),
-                "--config-file", self.p("daemon.json"), "--storage-driver", "overlay2",
-                "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge=none",
+        no_net = [] if netns else ["--iptables=false", "--ip-masq=false", "--bridge=none"]
+        # nsenter execs dockerd: self.proc.pid is dockerd's.
+        argv = [*in_netns(netns), DOCKERD, "-H", f"unix://{self.sock}",
+                "--data-root", self.p("root"), "--exec-root", self.p("x"),
+                "-p", self.p("dockerd.pid"), "--config-file", self.p("daemon.json"),
+                "--storage-driver", "overlay2", *no_net, "--ip6tables=false",
                 "--userland-proxy=false", "--cgroup-parent", self.cgroup_parent,
                 "--add-runtime", f"berth={berth_runtime}"]
         with open(self.log, "ab") as logf:
@@ -786,9 +798,11 @@ def snapshot_host():
     return out
 
 
-def cleanup(tmp, engines, bench, absent, cgroup_entries, host_before):
+def cleanup(tmp, engines, bench, absent, cgroup_entries, host_before, before_host=None):
     """Every container removed through its engine, dockerd stopped, then by pid whatever
-    is left of ours, cgroups, mounts, the temp dir and what the peers made on the host."""
+    is left of ours, cgroups, mounts, the temp dir and what the peers made on the host.
+    before_host() (returning notes) runs once the temp dir is gone, before the host's
+    dirs are seen to."""
     notes = []
     berth, podman, docker = engines.get("berth"), engines.get("podman"), engines.get("docker")
     berth_ids = set()
@@ -858,6 +872,8 @@ def cleanup(tmp, engines, bench, absent, cgroup_entries, host_before):
             remove_empty_dirs(path)
     unmount_under(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
+    if before_host is not None:
+        notes += before_host()
     for p in absent:
         if p in HOST_TREES:
             if os.path.isdir(p) and not os.path.islink(p):
