@@ -185,3 +185,94 @@ fn bad_daemon_flags_are_clear_errors() {
         "a refused daemon left its socket"
     );
 }
+
+#[test]
+fn the_docker_cli_runs_stops_starts_and_removes_containers() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    let id = daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "w1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let state = |name: &str| {
+        store
+            .ok(&["inspect", "--format", "{{.State.Status}}", name])
+            .trim()
+            .to_string()
+    };
+    // The berth CLI sees what the daemon made.
+    assert_eq!(state(id.trim()), "running");
+    daemon.docker_ok(&["stop", "-t", "0", "w1"]);
+    assert_eq!(state("w1"), "exited");
+    daemon.docker_ok(&["start", "w1"]);
+    assert_eq!(state("w1"), "running");
+    daemon.docker_ok(&["restart", "-t", "0", "w1"]);
+    daemon.docker_ok(&["pause", "w1"]);
+    assert_eq!(state("w1"), "paused");
+    daemon.docker_ok(&["unpause", "w1"]);
+    daemon.docker_ok(&["rename", "w1", "w2"]);
+    let refused = daemon.docker(&["rm", "w2"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("stop the container before removing"),
+        "{refused:?}"
+    );
+    daemon.docker_ok(&["kill", "w2"]);
+    assert_eq!(state("w2"), "exited");
+    daemon.docker_ok(&["rm", "w2"]);
+    // create, start and wait, with the container's status.
+    daemon.docker_ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "three",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    daemon.docker_ok(&["start", "three"]);
+    assert_eq!(daemon.docker_ok(&["wait", "three"]).trim(), "3");
+    daemon.docker_ok(&["rm", "three"]);
+    let missing = daemon.docker(&["start", "nosuch"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such container: nosuch"));
+    assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn bad_create_bodies_get_400s_and_leave_nothing() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    for (body, expected) in [
+        ("{not json", "invalid JSON"),
+        (r#"{"Image": 7}"#, "invalid JSON"),
+        (r#"{"Cmd": ["true"]}"#, "no image"),
+        (
+            r#"{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
+            "AutoRemove",
+        ),
+    ] {
+        let answer = daemon.http_with_body("POST", "/v1.41/containers/create", body);
+        assert_eq!(answer.status, 400, "{body}: {answer:?}");
+        assert!(
+            answer.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{body}: {answer:?}"
+        );
+    }
+    let answer = daemon.http_with_body("POST", "/containers/create", r#"{"Image":"nosuch:1"}"#);
+    assert_eq!(answer.status, 404, "{answer:?}");
+    assert_eq!(store.ok(&["ps", "-a", "-q"]), "");
+}

@@ -6,6 +6,7 @@
 mod containers;
 mod error;
 mod images;
+mod lifecycle;
 pub mod listen;
 mod routes;
 mod system;
@@ -20,6 +21,10 @@ use tower::Layer;
 
 use listen::Host;
 pub use routes::{API_VERSION, MIN_API_VERSION};
+
+/// How long SIGTERM waits for the requests in flight (dockerd waits 15 s for its own
+/// shutdown work).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What `berth daemon`'s flags say.
 #[derive(Debug, Clone)]
@@ -128,10 +133,18 @@ async fn run(
     eprintln!("berth daemon: API listen on {}", describe(&hosts));
     wait_for_stop().await?;
     let _ = stop_tx.send(true);
-    while let Some(joined) = servers.join_next().await {
-        if let Ok(Err(e)) = joined {
-            eprintln!("berth daemon: {e}");
+    // Requests in flight get this long; streams that never end by themselves
+    // (a wait, logs -f) are cut after it.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(joined) = servers.join_next().await {
+            if let Ok(Err(e)) = joined {
+                eprintln!("berth daemon: {e}");
+            }
         }
+    })
+    .await;
+    if drained.is_err() {
+        eprintln!("berth daemon: requests still open after {SHUTDOWN_GRACE:?}: cut off");
     }
     Ok(())
 }

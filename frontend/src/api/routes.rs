@@ -10,11 +10,11 @@ use axum::extract::Request;
 use axum::http::{StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{containers, images, system};
+use super::{containers, images, lifecycle, system};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -57,7 +57,17 @@ pub fn router(engine: Shared) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(lifecycle::create))
         .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(lifecycle::start))
+        .route("/containers/{id}/stop", post(lifecycle::stop))
+        .route("/containers/{id}/restart", post(lifecycle::restart))
+        .route("/containers/{id}/kill", post(lifecycle::kill))
+        .route("/containers/{id}/pause", post(lifecycle::pause))
+        .route("/containers/{id}/unpause", post(lifecycle::unpause))
+        .route("/containers/{id}/rename", post(lifecycle::rename))
+        .route("/containers/{id}/wait", post(lifecycle::wait))
+        .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))
         .route("/images/{*name}", get(images::get))
         .fallback(page_not_found)

@@ -109,6 +109,12 @@ impl Daemon {
         http_unix(&self.socket, method, path).expect("the daemon answers")
     }
 
+    /// A request with a JSON body on the unix socket.
+    pub fn http_with_body(&self, method: &str, path: &str, body: &str) -> Response {
+        let stream = std::os::unix::net::UnixStream::connect(&self.socket).expect("connect");
+        exchange_with_body(stream, method, path, body).expect("the daemon answers")
+    }
+
     /// SIGTERM, and the daemon's exit status once it has gone.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("a running daemon");
@@ -169,8 +175,21 @@ pub fn http_tcp(address: &str, method: &str, path: &str) -> Option<Response> {
 }
 
 /// HTTP/1.1 with `Connection: close`: the body is what comes until the end.
-fn exchange(mut stream: impl Read + Write, method: &str, path: &str) -> Option<Response> {
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+fn exchange(stream: impl Read + Write, method: &str, path: &str) -> Option<Response> {
+    exchange_with_body(stream, method, path, "")
+}
+
+fn exchange_with_body(
+    mut stream: impl Read + Write,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<Response> {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;

@@ -1,0 +1,373 @@
+//! `/containers/create` and what changes a container's state: start, stop, restart,
+//! kill, wait, pause, unpause, rename, remove. Status codes as dockerd's: 204 done,
+//! 304 already so, 404 unknown, 409 in the wrong state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::containers::query_bool;
+use super::error::ApiError;
+use super::routes::{blocking, Shared};
+use crate::container::config::{Config, HostConfig};
+use crate::container::lifecycle::{ContainerError, CreateRequest};
+use crate::container::networking::EndpointRequest;
+use crate::container::state::Status;
+use crate::image::local;
+
+/// The body of `POST /containers/create`: Docker's `Config` with the host's part and
+/// the networks' beside it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    #[serde(flatten)]
+    config: Config,
+    host_config: HostConfig,
+    networking_config: NetworkingConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfig {
+    endpoints_config: BTreeMap<String, EndpointSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointSettings {
+    aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamConfig {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: Option<String>,
+}
+
+/// A request body as JSON of type `T`, or Docker's 400 naming what is wrong. Go's
+/// clients send `null` for every empty list and map: it reads as absent.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let bad = |e: serde_json::Error| {
+        ApiError::bad_request(format!("invalid JSON in the request body: {e}"))
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
+    drop_nulls(&mut value);
+    serde_json::from_value(value).map_err(bad)
+}
+
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+pub async fn create(
+    State(engine): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: CreateBody = parse_body(&body)?;
+    let name = query.get("name").filter(|n| !n.is_empty()).cloned();
+    if body.config.image.is_empty() {
+        return Err(ApiError::bad_request(
+            "no image given in the create request",
+        ));
+    }
+    let mut host = body.host_config;
+    if host.network_mode.is_empty() || host.network_mode == "default" {
+        host.network_mode = "bridge".to_string();
+    }
+    if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
+        return Err(ApiError::bad_request(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
+    let endpoint = match body
+        .networking_config
+        .endpoints_config
+        .get(&host.network_mode)
+    {
+        Some(settings) => EndpointRequest {
+            aliases: settings.aliases.clone().unwrap_or_default(),
+            ipv4_address: match settings
+                .ipam_config
+                .as_ref()
+                .and_then(|c| c.ipv4_address.as_deref())
+                .filter(|a| !a.is_empty())
+            {
+                Some(address) => Some(address.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid IPv4 address: {address}"))
+                })?),
+                None => None,
+            },
+        },
+        None => EndpointRequest::default(),
+    };
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let (image, _) = local::resolve(&containers.store, &body.config.image)?;
+        let container = containers.create(CreateRequest {
+            name,
+            image_name: body.config.image.clone(),
+            image_id: image.id,
+            config: body.config,
+            host,
+            endpoint,
+        })?;
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({ "Id": container.row.id, "Warnings": [] })),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `?t=` of stop and restart: seconds, or the container's own timeout.
+fn stop_timeout(query: &HashMap<String, String>) -> Result<Option<Duration>, ApiError> {
+    match query.get("t").filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t
+            .parse::<i64>()
+            .map(|t| Some(Duration::from_secs(t.max(0) as u64)))
+            .map_err(|_| ApiError::bad_request(format!("invalid value for t: {t}"))),
+    }
+}
+
+pub async fn start(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        if container.state().status.is_up() {
+            return Ok(StatusCode::NOT_MODIFIED);
+        }
+        containers.start(&container, &mut |_| Ok(()))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn stop(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let timeout = stop_timeout(&query)?;
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        if !container.state().status.is_up() {
+            return Ok(StatusCode::NOT_MODIFIED);
+        }
+        containers.stop(&container, timeout)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn restart(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let timeout = stop_timeout(&query)?;
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        containers.stop(&container, timeout)?;
+        let fresh = containers.find(&container.row.id)?;
+        containers.start(&fresh, &mut |_| Ok(()))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn kill(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let signal = query
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "KILL".to_string());
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        containers.kill(&container, &signal)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn pause(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        containers.pause(&container)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn unpause(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        containers.unpause(&container)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn rename(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let Some(name) = query.get("name").cloned() else {
+        return Err(ApiError::bad_request("rename: no new name given (?name=)"));
+    };
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        containers.rename(&container, &name)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn remove(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let force = query_bool(&query, "force");
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        containers.remove(&container, force)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`: the status
+/// line at once (the docker CLI sends this before the start and waits for the
+/// headers), the body once the condition holds, as dockerd does since API 1.30.
+pub async fn wait(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let condition = query
+        .get("condition")
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "not-running".to_string());
+    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
+        return Err(ApiError::bad_request(format!(
+            "invalid condition: {condition:?}: expected not-running, next-exit or removed"
+        )));
+    }
+    let (containers, container) = blocking(move || {
+        let containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        Ok((containers, container))
+    })
+    .await?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<serde_json::Value>();
+    tokio::task::spawn_blocking(move || {
+        let outcome = wait_for(&containers, &container, &condition, &|| done_tx.is_closed());
+        let body = match outcome {
+            Ok(code) => json!({ "StatusCode": code, "Error": null }),
+            Err(e) => json!({ "StatusCode": -1, "Error": { "Message": e.message } }),
+        };
+        let _ = done_tx.send(body);
+    });
+    let body = futures_util::stream::once(async move {
+        let value = done_rx.await.unwrap_or_else(
+            |_| json!({ "StatusCode": -1, "Error": { "Message": "the wait was cut short" } }),
+        );
+        Ok::<_, std::convert::Infallible>(Bytes::from(format!("{value}\n")))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Blocks until `condition` holds for `container`; its exit status.
+fn wait_for(
+    containers: &crate::container::lifecycle::Containers,
+    container: &crate::container::lifecycle::Container,
+    condition: &str,
+    client_gone: &dyn Fn() -> bool,
+) -> Result<i32, ApiError> {
+    let id = container.row.id.clone();
+    let gone = || ApiError::bad_request("the client went away");
+    let exists = || -> Result<bool, ApiError> {
+        Ok(containers
+            .store
+            .container(&id)
+            .map_err(ApiError::internal)?
+            .is_some())
+    };
+    if condition == "next-exit" {
+        // The next exit of a container not started yet is the one after its start.
+        while container.state().status == Status::Created && container.state().shim_pid.is_none() {
+            if !exists()? {
+                return Err(ContainerError::NotFound(id).into());
+            }
+            if client_gone() {
+                return Err(gone());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // In slices, so that a client that went away frees the thread.
+    let code = loop {
+        if let Some(code) = containers.wait_exit(container, Some(Duration::from_secs(1))) {
+            break code;
+        }
+        if client_gone() {
+            return Err(gone());
+        }
+    };
+    let code = containers.exit_record(&id).unwrap_or(code);
+    if condition == "removed" {
+        while exists()? {
+            if client_gone() {
+                return Err(gone());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(code)
+}
