@@ -276,3 +276,95 @@ fn bad_create_bodies_get_400s_and_leave_nothing() {
     assert_eq!(answer.status, 404, "{answer:?}");
     assert_eq!(store.ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn logs_follow_and_top_through_the_docker_cli() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; echo three; exec sleep 1000",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let out = loop {
+        let out = daemon.docker(&["logs", "talker"]);
+        if String::from_utf8_lossy(&out.stdout).contains("three") {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "no logs: {out:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The CLI splits the multiplexed stream back into stdout and stderr.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\nthree\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n");
+    let tail = daemon.docker_ok(&["logs", "--tail", "1", "talker"]);
+    assert_eq!(tail, "three\n");
+    let stamped = daemon.docker_ok(&["logs", "-t", "talker"]);
+    let first = stamped.lines().next().unwrap_or_default();
+    assert!(first.ends_with("Z one") && first.len() > 25, "{stamped}");
+    let top = daemon.docker_ok(&["top", "talker"]);
+    assert!(
+        top.lines().next().unwrap_or_default().contains("PID"),
+        "{top}"
+    );
+    assert!(top.contains("sleep 1000"), "{top}");
+    // Followed until the container ends, then the CLI returns.
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 0.3; done",
+    ]);
+    let followed = daemon.docker_ok(&["logs", "-f", "counter"]);
+    assert_eq!(followed, "tick 1\ntick 2\ntick 3\n");
+    // With a terminal the log is raw.
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--network",
+        "none",
+        "--name",
+        "tty",
+        "busybox",
+        "echo",
+        "hi",
+    ]);
+    daemon.docker_ok(&["wait", "tty"]);
+    assert_eq!(daemon.docker_ok(&["logs", "tty"]), "hi\r\n");
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        "--name",
+        "silent",
+        "busybox",
+        "true",
+    ]);
+    let refused = daemon.docker(&["logs", "silent"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not support reading"),
+        "{refused:?}"
+    );
+    let stopped = daemon.docker(&["top", "silent"]);
+    assert!(!stopped.status.success());
+    daemon.docker_ok(&["rm", "-f", "talker", "counter", "tty", "silent"]);
+}

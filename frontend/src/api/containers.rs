@@ -147,3 +147,32 @@ pub async fn inspect(
     })
     .await
 }
+
+/// `GET /containers/{id}/top?ps_args=`: `ps` of the container's processes.
+pub async fn top(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let ps_args: Vec<String> = query
+        .get("ps_args")
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    blocking(move || {
+        let containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        if !container.state().status.is_up() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                format!("Container {} is not running", container.row.id),
+            ));
+        }
+        let cgroups = crate::container::stats::Cgroups::detect().map_err(ApiError::internal)?;
+        let output = crate::container::top::top(&cgroups, &container.cgroup_path()?, &ps_args)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(Json(
+            json!({ "Titles": output.titles, "Processes": output.processes }),
+        ))
+    })
+    .await
+}

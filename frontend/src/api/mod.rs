@@ -8,6 +8,7 @@ mod error;
 mod images;
 mod lifecycle;
 pub mod listen;
+mod logs;
 mod routes;
 mod system;
 

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{containers, images, lifecycle, system};
+use super::{containers, images, lifecycle, logs, system};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -67,6 +67,8 @@ pub fn router(engine: Shared) -> Router {
         .route("/containers/{id}/unpause", post(lifecycle::unpause))
         .route("/containers/{id}/rename", post(lifecycle::rename))
         .route("/containers/{id}/wait", post(lifecycle::wait))
+        .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))
         .route("/images/{*name}", get(images::get))

@@ -65,12 +65,8 @@ pub struct StatsArgs {
 }
 
 fn log_format(container: &Container) -> anyhow::Result<LogFormat> {
-    match container.host.log_config.kind.as_str() {
-        // The syslog driver also keeps a json-file, for this.
-        "json-file" | "syslog" | "" => Ok(LogFormat::JsonFile),
-        "k8s-file" => Ok(LogFormat::K8sFile),
-        _ => bail!("configured logging driver does not support reading"),
-    }
+    LogFormat::of(&container.host)
+        .ok_or_else(|| anyhow!("configured logging driver does not support reading"))
 }
 
 pub fn logs(globals: &Globals<'_>, args: LogsArgs) -> anyhow::Result<ExitCode> {
@@ -113,12 +109,7 @@ pub fn logs(globals: &Globals<'_>, args: LogsArgs) -> anyhow::Result<ExitCode> {
 
 /// The container's cgroup path, as its config.json gives it to the runtime.
 fn cgroup_path(container: &Container) -> anyhow::Result<String> {
-    let path = container.paths.config();
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-    spec.pointer("/linux/cgroupsPath")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("{}: no linux.cgroupsPath", path.display()))
+    Ok(container.cgroup_path()?)
 }
 
 pub fn top(globals: &Globals<'_>, args: TopArgs) -> anyhow::Result<ExitCode> {

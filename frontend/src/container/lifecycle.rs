@@ -116,6 +116,23 @@ impl Container {
         &self.row.id[..12.min(self.row.id.len())]
     }
 
+    /// The container's cgroup, as its config.json gives it to the runtime.
+    pub fn cgroup_path(&self) -> Result<String, ContainerError> {
+        let path = self.paths.config();
+        let damaged = |problem: String| ContainerError::Damaged {
+            id: self.row.id.clone(),
+            what: path.display().to_string(),
+            problem,
+        };
+        let bytes = fs::read(&path).map_err(|e| damaged(e.to_string()))?;
+        let spec: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+        spec.pointer("/linux/cgroupsPath")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| damaged("no linux.cgroupsPath".to_string()))
+    }
+
     pub fn state(&self) -> State {
         read_state(&self.row, &self.paths)
     }

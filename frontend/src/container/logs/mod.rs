@@ -26,6 +26,19 @@ pub enum LogFormat {
     K8sFile,
 }
 
+impl LogFormat {
+    /// The file format a container's log driver leaves to read back; `None` for a
+    /// driver that keeps nothing to read (`none`).
+    pub fn of(host: &crate::container::config::HostConfig) -> Option<LogFormat> {
+        match host.log_config.kind.as_str() {
+            // The syslog driver also keeps a json-file, for this.
+            "json-file" | "syslog" | "" => Some(LogFormat::JsonFile),
+            "k8s-file" => Some(LogFormat::K8sFile),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogStream {
     Stdout = 0,
