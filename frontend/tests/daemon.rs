@@ -368,3 +368,58 @@ fn logs_follow_and_top_through_the_docker_cli() {
     assert!(!stopped.status.success());
     daemon.docker_ok(&["rm", "-f", "talker", "counter", "tty", "silent"]);
 }
+
+#[test]
+fn networks_through_the_docker_cli() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    let id = daemon.docker_ok(&["network", "create", "--subnet", "10.77.0.0/24", "backend"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let names = daemon.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names, "backend\nbridge\nhost\nnone\n");
+    let subnet = daemon.docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "backend",
+    ]);
+    assert_eq!(subnet.trim(), "10.77.0.0/24");
+    let taken = daemon.docker(&["network", "create", "backend"]);
+    assert!(
+        String::from_utf8_lossy(&taken.stderr).contains("already exists"),
+        "{taken:?}"
+    );
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "backend",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    daemon.docker_ok(&["run", "-d", "--name", "app", "busybox", "sleep", "1000"]);
+    daemon.docker_ok(&["network", "connect", "backend", "app"]);
+    // The berth CLI looks from inside (exec through the API comes later).
+    let ping = store.berth(&["exec", "app", "ping", "-c", "1", "-W", "5", "database"]);
+    assert!(ping.status.success(), "{ping:?}");
+    let in_use = daemon.docker(&["network", "rm", "backend"]);
+    assert!(
+        String::from_utf8_lossy(&in_use.stderr).contains("has active endpoints"),
+        "{in_use:?}"
+    );
+    daemon.docker_ok(&["network", "disconnect", "backend", "app"]);
+    daemon.docker_ok(&["rm", "-f", "db", "app"]);
+    daemon.docker_ok(&["network", "rm", "backend"]);
+    let missing = daemon.docker(&["network", "inspect", "backend"]);
+    assert!(!missing.status.success());
+    daemon.docker_ok(&["network", "create", "spare"]);
+    let pruned = daemon.docker_ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains("spare"), "{pruned}");
+}

@@ -45,6 +45,10 @@ impl IntoResponse for ApiError {
 
 impl From<ContainerError> for ApiError {
     fn from(e: ContainerError) -> ApiError {
+        let e = match e {
+            ContainerError::Network(inner) => return inner.into(),
+            other => other,
+        };
         let status = match &e {
             ContainerError::NotFound(_) => StatusCode::NOT_FOUND,
             ContainerError::Ambiguous(_) | ContainerError::InvalidName(_) => {

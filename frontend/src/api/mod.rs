@@ -9,6 +9,7 @@ mod images;
 mod lifecycle;
 pub mod listen;
 mod logs;
+mod networks;
 mod routes;
 mod system;
 

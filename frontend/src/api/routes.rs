@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{containers, images, lifecycle, logs, system};
+use super::{containers, images, lifecycle, logs, networks, system};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -71,6 +71,15 @@ pub fn router(engine: Shared) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect_one).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/{*name}", get(images::get))
         .fallback(page_not_found)
         .with_state(engine)
