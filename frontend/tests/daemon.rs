@@ -423,3 +423,101 @@ fn networks_through_the_docker_cli() {
     let pruned = daemon.docker_ok(&["network", "prune", "-f"]);
     assert!(pruned.contains("spare"), "{pruned}");
 }
+
+#[test]
+fn docker_run_in_the_foreground_attaches_and_exits_with_the_containers_status() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    let out = daemon.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "fg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    // --rm: gone when run returns.
+    let out = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "echo",
+        "gone",
+    ]);
+    assert_eq!(out, "gone\n");
+    assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    // -i: stdin reaches the container, and its end ends cat.
+    let mut child = std::process::Command::new(support::daemon::docker_cli())
+        .arg("-H")
+        .arg(format!("unix://{}", daemon.socket.display()))
+        .args(["run", "-i", "--rm", "--network", "none", "busybox", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker run -i");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"piped in\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("docker run -i");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped in\n");
+    // start -a of the stopped one: attached before its start, so nothing is missed.
+    let again = daemon.docker(&["start", "-a", "fg"]);
+    assert_eq!(again.status.code(), Some(4), "{again:?}");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), "hello\n");
+    daemon.docker_ok(&["rm", "fg"]);
+}
+
+#[test]
+fn docker_run_it_gives_a_shell_on_a_terminal_and_attach_detaches_with_the_keys() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    let docker = format!(
+        "DOCKER_CONFIG={} {} -H unix://{}",
+        store.dir.path().join("docker-config").display(),
+        support::daemon::docker_cli(),
+        daemon.socket.display()
+    );
+    let tmux = support::tmux::Tmux::start(
+        "daemon-run-it",
+        &format!("{docker} run -it --network none --name shell busybox sh; echo docker-exited-$?; sleep 600"),
+    );
+    assert!(tmux.type_until("echo $((6*7))", "42"), "{}", tmux.history());
+    tmux.keys(&["exit 3", "Enter"]);
+    assert!(tmux.wait_text("docker-exited-3"), "{}", tmux.history());
+    // A detached shell, attached to and left again with ctrl-p ctrl-q.
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "-i",
+        "-t",
+        "--network",
+        "none",
+        "--name",
+        "bg",
+        "busybox",
+        "sh",
+    ]);
+    let tmux = support::tmux::Tmux::start(
+        "daemon-attach",
+        &format!("{docker} attach bg; echo attach-exited-$?; sleep 600"),
+    );
+    assert!(tmux.type_until("echo $((6*8))", "48"), "{}", tmux.history());
+    tmux.keys(&["C-p", "C-q"]);
+    assert!(tmux.wait_text("attach-exited-"), "{}", tmux.history());
+    let state = daemon.docker_ok(&["inspect", "--format", "{{.State.Running}}", "bg"]);
+    assert_eq!(state.trim(), "true");
+    daemon.docker_ok(&["rm", "-f", "shell", "bg"]);
+}

@@ -159,7 +159,7 @@ pub async fn start(
         if container.state().status.is_up() {
             return Ok(StatusCode::NOT_MODIFIED);
         }
-        containers.start(&container, &mut |_| Ok(()))?;
+        containers.start(&container, &mut |c| engine.attach_waiters.connect_all(c))?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -194,7 +194,7 @@ pub async fn restart(
         let container = containers.find(&id)?;
         containers.stop(&container, timeout)?;
         let fresh = containers.find(&container.row.id)?;
-        containers.start(&fresh, &mut |_| Ok(()))?;
+        containers.start(&fresh, &mut |c| engine.attach_waiters.connect_all(c))?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

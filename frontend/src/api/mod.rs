@@ -3,6 +3,7 @@
 //! it; both open the same store, so they work side by side. Containers outlive the
 //! daemon: each has its own shim.
 
+mod attach;
 mod containers;
 mod error;
 mod images;
@@ -76,6 +77,7 @@ pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
     let engine = Arc::new(routes::Engine {
         root: options.root.clone(),
         runroot: options.runroot.clone(),
+        attach_waiters: Default::default(),
     });
     // Two workers: the engine's work runs on blocking threads, not on these.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{containers, images, lifecycle, logs, networks, system};
+use super::{attach, containers, images, lifecycle, logs, networks, system};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -23,10 +23,11 @@ pub const API_VERSION: &str = "1.41";
 /// The oldest, as dockerd's.
 pub const MIN_API_VERSION: &str = "1.24";
 
-/// What every handler shares: where the store is.
+/// What every handler shares: where the store is, and who waits to attach.
 pub struct Engine {
     pub root: PathBuf,
     pub runroot: Option<PathBuf>,
+    pub attach_waiters: super::attach::AttachWaiters,
 }
 
 pub type Shared = Arc<Engine>;
@@ -68,6 +69,8 @@ pub fn router(engine: Shared) -> Router {
         .route("/containers/{id}/rename", post(lifecycle::rename))
         .route("/containers/{id}/wait", post(lifecycle::wait))
         .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))

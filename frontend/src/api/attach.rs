@@ -1,0 +1,250 @@
+//! `POST /containers/{id}/attach`: the connection is taken over (HTTP upgrade to a
+//! raw stream, as dockerd does) and joined to the container's attach socket.
+//! Without a terminal, output goes out in dockerd's multiplexed frames.
+//!
+//! A client may attach before the start (the docker CLI's `run` and `start -a` do):
+//! it waits in [`AttachWaiters`] and the start connects it to the new shim before the
+//! container's process runs, so nothing it writes is missed.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::containers::query_bool;
+use super::error::ApiError;
+use super::logs::frame;
+use super::routes::{blocking, Shared};
+use crate::container::attach::{
+    parse_detach_keys, AttachIo, AttachOptions, AttachSocket, DEFAULT_DETACH_KEYS,
+};
+use crate::container::lifecycle::Container;
+use crate::container::logs::LogStream;
+
+/// Clients attached to containers that have not started yet, by container id.
+#[derive(Default)]
+pub struct AttachWaiters(Mutex<HashMap<String, Vec<mpsc::Sender<AttachSocket>>>>);
+
+impl AttachWaiters {
+    fn register(&self, id: &str) -> mpsc::Receiver<AttachSocket> {
+        let (tx, rx) = mpsc::channel();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    /// At a start, before the container's process runs: a connection to the new shim
+    /// for each client waiting on `container`.
+    pub fn connect_all(
+        &self,
+        container: &Container,
+    ) -> Result<(), crate::container::lifecycle::ContainerError> {
+        let waiting = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&container.row.id)
+            .unwrap_or_default();
+        for waiter in waiting {
+            let socket = AttachSocket::connect(&container.paths)?;
+            // A client that went away meanwhile drops its socket with the receiver.
+            let _ = waiter.send(socket);
+        }
+        Ok(())
+    }
+}
+
+pub async fn attach(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let keys = query
+        .get("detachKeys")
+        .filter(|k| !k.is_empty())
+        .map_or(DEFAULT_DETACH_KEYS, String::as_str);
+    let detach_keys = parse_detach_keys(keys).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let want = Wanted {
+        stdin: query_bool(&query, "stdin"),
+        stdout: query_bool(&query, "stdout"),
+        stderr: query_bool(&query, "stderr"),
+    };
+    if !query_bool(&query, "stream") && !query_bool(&query, "logs") {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let lookup = engine.clone();
+    let container = blocking(move || Ok(lookup.containers()?.find(&id)?)).await?;
+    let state = container.state();
+    // Registered before the answer goes out: a start right after it finds us.
+    let pending =
+        (!state.status.is_up()).then(|| engine.attach_waiters.register(&container.row.id));
+    let options = AttachOptions {
+        stdin: want.stdin && container.config.open_stdin,
+        tty: container.config.tty,
+        detach_keys,
+    };
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let _ = bridge(TokioIo::new(upgraded), container, pending, options, want).await;
+    });
+    Ok((
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONTENT_TYPE, "application/vnd.docker.raw-stream"),
+            (header::CONNECTION, "Upgrade"),
+            (header::UPGRADE, "tcp"),
+        ],
+    )
+        .into_response())
+}
+
+#[derive(Clone, Copy)]
+struct Wanted {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
+}
+
+/// Runs the attach session on a blocking thread over three pipes and copies between
+/// them and the client's connection until the container's output ends.
+async fn bridge<S>(
+    stream: S,
+    container: Container,
+    pending: Option<mpsc::Receiver<AttachSocket>>,
+    options: AttachOptions,
+    want: Wanted,
+) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (stdin_r, stdin_w) = pipe()?;
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    let tty = options.tty;
+    let (client_gone_tx, client_gone_rx) = std::sync::mpsc::channel::<()>();
+    let session = tokio::task::spawn_blocking(move || {
+        let socket = match pending {
+            None => AttachSocket::connect(&container.paths).ok(),
+            Some(rx) => loop {
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(socket) => break Some(socket),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if client_gone_rx.try_recv().is_ok() {
+                            break None;
+                        }
+                    }
+                }
+            },
+        };
+        if let Some(socket) = socket {
+            let io = AttachIo {
+                stdin: stdin_r.as_fd(),
+                stdout: stdout_w.as_fd(),
+                stderr: stderr_w.as_fd(),
+            };
+            let _ = socket.attach(&container.paths, &options, io);
+        }
+        // The write ends close here: the copier below sees the end of the output.
+    });
+    let (mut client_in, mut client_out) = tokio::io::split(stream);
+    let mut stdin_w = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_w)?;
+    let copy_in = tokio::spawn(async move {
+        let mut buf = [0u8; 8192];
+        loop {
+            match client_in.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !want.stdin {
+                        continue;
+                    }
+                    if stdin_w.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut out = tokio::net::unix::pipe::Receiver::from_owned_fd(stdout_r)?;
+    let mut err = tokio::net::unix::pipe::Receiver::from_owned_fd(stderr_r)?;
+    let (mut out_open, mut err_open) = (true, true);
+    let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
+    let mut written = Ok(());
+    while out_open || err_open {
+        let (stream, chunk) = tokio::select! {
+            n = out.read(&mut out_buf), if out_open => match n {
+                Ok(0) | Err(_) => { out_open = false; continue; }
+                Ok(n) => (LogStream::Stdout, &out_buf[..n]),
+            },
+            n = err.read(&mut err_buf), if err_open => match n {
+                Ok(0) | Err(_) => { err_open = false; continue; }
+                Ok(n) => (LogStream::Stderr, &err_buf[..n]),
+            },
+        };
+        let wanted = match stream {
+            LogStream::Stdout => want.stdout,
+            LogStream::Stderr => want.stderr,
+        };
+        if !wanted || written.is_err() {
+            continue;
+        }
+        let bytes = if tty {
+            chunk.to_vec()
+        } else {
+            frame(stream, chunk)
+        };
+        written = client_out.write_all(&bytes).await;
+        if written.is_err() {
+            let _ = client_gone_tx.send(());
+        }
+    }
+    let _ = client_out.shutdown().await;
+    copy_in.abort();
+    let _ = client_gone_tx.send(());
+    let _ = session.await;
+    Ok(())
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: the container's pty follows the client's
+/// terminal.
+pub async fn resize(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let dimension = |key: &str| -> Result<u16, ApiError> {
+        query
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::bad_request(format!("resize: {key} must be a number")))
+    };
+    let (rows, cols) = (dimension("h")?, dimension("w")?);
+    blocking(move || {
+        let container = engine.containers()?.find(&id)?;
+        crate::container::attach::resize(&container.paths, rows, cols)
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.to_string()))?;
+        Ok(StatusCode::OK)
+    })
+    .await
+}
