@@ -93,6 +93,8 @@ async fn run(
     engine: routes::Shared,
     options: &DaemonOptions,
 ) -> anyhow::Result<()> {
+    // Before any listener: a SIGTERM once clients can reach the daemon is a shutdown.
+    let stop_signals = StopSignals::install()?;
     let app = routes::router(engine);
     let app = axum::middleware::from_fn(routes::strip_version).layer(app);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -135,7 +137,7 @@ async fn run(
         }
     }
     eprintln!("berth daemon: API listen on {}", describe(&hosts));
-    wait_for_stop().await?;
+    stop_signals.wait().await;
     let _ = stop_tx.send(true);
     // Requests in flight get this long; streams that never end by themselves
     // (a wait, logs -f) are cut after it.
@@ -176,15 +178,27 @@ fn describe(hosts: &[Host]) -> String {
         .join(", ")
 }
 
-async fn wait_for_stop() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from before the daemon listens.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// dockerd's `--pidfile`: refused while another daemon's pid is in it, removed at exit.
