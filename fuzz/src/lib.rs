@@ -13,6 +13,7 @@
 //! kernel's checker accepts, documents round-trip, the console socket never
 //! leaks an fd.
 
+mod api_bodies;
 pub mod bpf_check;
 mod image_refs;
 mod layer_unpack;
@@ -429,4 +430,12 @@ pub fn registry_auth_challenge(data: &[u8]) {
 /// then diffed and unpacked again (see `layer_unpack.rs`).
 pub fn layer_unpack(data: &[u8]) {
     layer_unpack::run(data);
+}
+
+// ---- 12. the front-end's API daemon: what a client sends -------------------
+
+/// Create bodies, network bodies, `filters` and `-H` values from untrusted bytes:
+/// a 400 with a message or a value (see `api_bodies.rs`).
+pub fn api_bodies(data: &[u8]) {
+    api_bodies::run(data);
 }

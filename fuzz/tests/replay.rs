@@ -42,5 +42,6 @@ targets!(
     shim_logs,
     image_refs,
     registry_auth_challenge,
-    layer_unpack
+    layer_unpack,
+    api_bodies
 );

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::bodies::parse_filters;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
 use crate::container::inspect::ContainerJson;
@@ -19,46 +20,12 @@ pub fn query_bool(query: &HashMap<String, String>, key: &str) -> bool {
         .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
 }
 
-/// `filters={"status":["exited"]}` or the older `{"status":{"exited":true}}`.
-pub fn parse_filters(text: Option<&String>) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(text) = text.filter(|t| !t.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid filter: {e}"));
-    let value: Value = serde_json::from_str(text).map_err(|e| bad(&e))?;
-    let Value::Object(keys) = value else {
-        return Err(bad(&"expected a JSON object of filters"));
-    };
-    let mut pairs = Vec::new();
-    for (key, values) in keys {
-        match values {
-            Value::Array(items) => {
-                for item in items {
-                    let Value::String(v) = item else {
-                        return Err(bad(&format!("values of {key:?} must be strings")));
-                    };
-                    pairs.push((key.clone(), v));
-                }
-            }
-            Value::Object(set) => {
-                for (v, on) in set {
-                    if on == Value::Bool(true) {
-                        pairs.push((key.clone(), v));
-                    }
-                }
-            }
-            _ => return Err(bad(&format!("values of {key:?} must be a list"))),
-        }
-    }
-    Ok(pairs)
-}
-
 pub async fn list(
     State(engine): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let mut filters = Filters::default();
-    for (key, value) in parse_filters(query.get("filters"))? {
+    for (key, value) in parse_filters(query.get("filters").map(String::as_str))? {
         filters.add(&key, &value)?;
     }
     let limit = match query.get("limit").map(|l| l.parse::<i64>()) {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::containers::parse_filters;
+use super::bodies::parse_filters;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
 use crate::image::local;
@@ -22,7 +22,7 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     // `all` asks for intermediate images too: berth keeps none, so it changes nothing.
-    let filters = parse_filters(query.get("filters"))?;
+    let filters = parse_filters(query.get("filters").map(String::as_str))?;
     blocking(move || {
         let containers = engine.containers()?;
         let mut images = Vec::new();

@@ -2,7 +2,7 @@
 //! kill, wait, pause, unpause, rename, remove. Status codes as dockerd's: 204 done,
 //! 304 already so, 404 unknown, 409 in the wrong state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -10,122 +10,32 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
 
+use super::bodies::ContainerCreate;
 use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
-use crate::container::config::{Config, HostConfig};
 use crate::container::lifecycle::{ContainerError, CreateRequest};
-use crate::container::networking::EndpointRequest;
 use crate::container::state::Status;
 use crate::image::local;
-
-/// The body of `POST /containers/create`: Docker's `Config` with the host's part and
-/// the networks' beside it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    #[serde(flatten)]
-    config: Config,
-    host_config: HostConfig,
-    networking_config: NetworkingConfig,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct NetworkingConfig {
-    endpoints_config: BTreeMap<String, EndpointSettings>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointSettings {
-    aliases: Option<Vec<String>>,
-    #[serde(rename = "IPAMConfig")]
-    ipam_config: Option<IpamConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct IpamConfig {
-    #[serde(rename = "IPv4Address")]
-    ipv4_address: Option<String>,
-}
-
-/// A request body as JSON of type `T`, or Docker's 400 naming what is wrong. Go's
-/// clients send `null` for every empty list and map: it reads as absent.
-pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let bad = |e: serde_json::Error| {
-        ApiError::bad_request(format!("invalid JSON in the request body: {e}"))
-    };
-    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
-    drop_nulls(&mut value);
-    serde_json::from_value(value).map_err(bad)
-}
-
-fn drop_nulls(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            map.retain(|_, v| !v.is_null());
-            map.values_mut().for_each(drop_nulls);
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
-}
 
 pub async fn create(
     State(engine): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: CreateBody = parse_body(&body)?;
+    let body = ContainerCreate::parse(&body)?;
     let name = query.get("name").filter(|n| !n.is_empty()).cloned();
-    if body.config.image.is_empty() {
-        return Err(ApiError::bad_request(
-            "no image given in the create request",
-        ));
-    }
-    let mut host = body.host_config;
-    if host.network_mode.is_empty() || host.network_mode == "default" {
-        host.network_mode = "bridge".to_string();
-    }
-    if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
-        return Err(ApiError::bad_request(
-            "can't create 'AutoRemove' container with restart policy",
-        ));
-    }
-    let endpoint = match body
-        .networking_config
-        .endpoints_config
-        .get(&host.network_mode)
-    {
-        Some(settings) => EndpointRequest {
-            aliases: settings.aliases.clone().unwrap_or_default(),
-            ipv4_address: match settings
-                .ipam_config
-                .as_ref()
-                .and_then(|c| c.ipv4_address.as_deref())
-                .filter(|a| !a.is_empty())
-            {
-                Some(address) => Some(address.parse().map_err(|_| {
-                    ApiError::bad_request(format!("invalid IPv4 address: {address}"))
-                })?),
-                None => None,
-            },
-        },
-        None => EndpointRequest::default(),
-    };
+    let (config, host, endpoint) = body.into_parts()?;
     blocking(move || {
         let mut containers = engine.containers()?;
-        let (image, _) = local::resolve(&containers.store, &body.config.image)?;
+        let (image, _) = local::resolve(&containers.store, &config.image)?;
         let container = containers.create(CreateRequest {
             name,
-            image_name: body.config.image.clone(),
+            image_name: config.image.clone(),
             image_id: image.id,
-            config: body.config,
+            config,
             host,
             endpoint,
         })?;

@@ -4,8 +4,9 @@
 //! daemon: each has its own shim.
 
 mod attach;
+pub mod bodies;
 mod containers;
-mod error;
+pub mod error;
 mod images;
 mod lifecycle;
 pub mod listen;
