@@ -524,3 +524,59 @@ fn docker_run_it_gives_a_shell_on_a_terminal_and_attach_detaches_with_the_keys()
     assert_eq!(state.trim(), "true");
     daemon.docker_ok(&["rm", "-f", "shell", "bg"]);
 }
+
+#[test]
+fn images_are_tagged_listed_with_history_and_removed_through_the_docker_cli() {
+    let store = TestStore::new();
+    let id = store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    daemon.docker_ok(&["tag", "busybox", "localhost:5000/team/box:v1"]);
+    let tags = daemon.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(tags.contains("localhost:5000/team/box:v1"), "{tags}");
+    assert_eq!(
+        daemon
+            .docker_ok(&[
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                "localhost:5000/team/box:v1"
+            ])
+            .trim(),
+        id.trim()
+    );
+    let history = daemon.docker_ok(&["history", "--format", "{{.ID}}", "busybox"]);
+    assert!(history.lines().count() >= 1, "{history}");
+    // In use: refused without -f, as Docker refuses it.
+    daemon.docker_ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "user",
+        "busybox",
+        "true",
+    ]);
+    let untag = daemon.docker_ok(&["rmi", "localhost:5000/team/box:v1"]);
+    assert!(
+        untag.contains("Untagged: localhost:5000/team/box:v1"),
+        "{untag}"
+    );
+    let refused = daemon.docker(&["rmi", "busybox"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("conflict"),
+        "{refused:?}"
+    );
+    daemon.docker_ok(&["rm", "user"]);
+    let removed = daemon.docker_ok(&["rmi", "busybox"]);
+    assert!(removed.contains("Deleted:"), "{removed}");
+    assert_eq!(daemon.docker_ok(&["images", "-q"]), "");
+    let missing = daemon.docker(&["rmi", "busybox"]);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("No such image"),
+        "{missing:?}"
+    );
+    let pruned = daemon.docker_ok(&["image", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+}

@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::bodies::parse_filters;
+use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
-use crate::image::local;
+use crate::image::local::{self, Removal};
 use crate::image::reference::familiar_of;
 use crate::store::images::ImageRecord;
 use crate::time::unix_seconds;
@@ -82,7 +84,7 @@ fn summary(record: &ImageRecord) -> Value {
     })
 }
 
-/// `GET /images/NAME/json` (and, later, the other per-image reads).
+/// `GET /images/NAME/json` and `GET /images/NAME/history`.
 pub async fn get(
     State(engine): State<Shared>,
     Path(path): Path<String>,
@@ -91,17 +93,114 @@ pub async fn get(
         return Err(ApiError::not_found("page not found"));
     };
     let name = name.to_string();
-    match action {
-        "json" => {
-            blocking(move || {
-                let containers = engine.containers()?;
-                let (record, _) = local::resolve(&containers.store, &name)?;
-                let inspected = crate::image::inspect::inspect(&containers.store, &record)
-                    .map_err(ApiError::internal)?;
+    let action = action.to_string();
+    blocking(move || {
+        let containers = engine.containers()?;
+        let store = &containers.store;
+        match action.as_str() {
+            "json" => {
+                let (record, _) = local::resolve(store, &name)?;
+                let inspected =
+                    crate::image::inspect::inspect(store, &record).map_err(ApiError::internal)?;
                 Ok(Json(inspected).into_response())
-            })
-            .await
+            }
+            "history" => {
+                let (record, _) = local::resolve(store, &name)?;
+                let entries =
+                    crate::image::inspect::history(store, &record).map_err(ApiError::internal)?;
+                let rows: Vec<Value> = entries
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "Id": e.id.clone().unwrap_or_else(|| "<missing>".to_string()),
+                            "Created": e.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                            "CreatedBy": e.created_by,
+                            "Tags": e.tags.iter().map(|t| familiar_of(t)).collect::<Vec<_>>(),
+                            "Size": e.size,
+                            "Comment": e.comment,
+                        })
+                    })
+                    .collect();
+                Ok(Json(rows).into_response())
+            }
+            _ => Err(ApiError::not_found("page not found")),
         }
-        _ => Err(ApiError::not_found("page not found")),
+    })
+    .await
+}
+
+/// `POST /images/NAME/tag?repo=&tag=`.
+pub async fn post(
+    State(engine): State<Shared>,
+    Path(path): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let Some((name, "tag")) = path.rsplit_once('/') else {
+        return Err(ApiError::not_found("page not found"));
+    };
+    let name = name.to_string();
+    let Some(repo) = query.get("repo").filter(|r| !r.is_empty()) else {
+        return Err(ApiError::bad_request("tag: no repository given (?repo=)"));
+    };
+    let target = match query.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo.clone(),
+    };
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        local::tag(&mut containers.store, &name, &target)?;
+        Ok(StatusCode::CREATED.into_response())
+    })
+    .await
+}
+
+/// `DELETE /images/NAME?force=`: what went, as Docker reports it.
+pub async fn delete(
+    State(engine): State<Shared>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let force = query_bool(&query, "force");
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let removed = local::remove(&mut containers.store, &name, force)?;
+        Ok(Json(removed.iter().map(removal).collect()))
+    })
+    .await
+}
+
+fn removal(r: &Removal) -> Value {
+    match r {
+        Removal::Untagged(name) => json!({ "Untagged": name }),
+        Removal::Deleted(id) => json!({ "Deleted": id }),
     }
+}
+
+/// `POST /images/prune`: dangling images, or with `dangling=false` every unused one.
+pub async fn prune(
+    State(engine): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let filters = parse_filters(query.get("filters").map(String::as_str))?;
+    let mut all = false;
+    for (key, value) in &filters {
+        match (key.as_str(), value.as_str()) {
+            ("dangling", "false" | "0") => all = true,
+            ("dangling", "true" | "1") => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid filter '{key}={value}'"
+                )))
+            }
+        }
+    }
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let (removed, bytes) = local::prune(&mut containers.store, all)?;
+        Ok(Json(json!({
+            "ImagesDeleted": removed.iter().map(removal).collect::<Vec<_>>(),
+            "SpaceReclaimed": bytes,
+        })))
+    })
+    .await
 }

@@ -83,7 +83,11 @@ pub fn router(engine: Shared) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
-        .route("/images/{*name}", get(images::get))
+        .route("/images/prune", post(images::prune))
+        .route(
+            "/images/{*name}",
+            get(images::get).post(images::post).delete(images::delete),
+        )
         .fallback(page_not_found)
         .with_state(engine)
 }
