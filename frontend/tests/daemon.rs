@@ -246,6 +246,32 @@ fn the_docker_cli_runs_stops_starts_and_removes_containers() {
     let missing = daemon.docker(&["start", "nosuch"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such container: nosuch"));
     assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]), "");
+    // prune takes the stopped ones and leaves the running one.
+    daemon.docker_ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "idle",
+        "busybox",
+        "true",
+    ]);
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "busy",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let pruned = daemon.docker_ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+    let left = daemon.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(left.trim(), "busy");
+    daemon.docker_ok(&["rm", "-f", "busy"]);
 }
 
 #[test]

@@ -281,3 +281,22 @@ fn wait_for(
     }
     Ok(code)
 }
+
+/// `POST /containers/prune`: every container that is not running goes.
+pub async fn prune(State(engine): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let mut removed = Vec::new();
+        for container in containers.list()? {
+            if container.state().status.is_up() {
+                continue;
+            }
+            containers.remove(&container, false)?;
+            removed.push(container.row.id.clone());
+        }
+        Ok(Json(
+            json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
+        ))
+    })
+    .await
+}

@@ -59,6 +59,7 @@ pub fn router(engine: Shared) -> Router {
         .route("/info", get(system::info))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(lifecycle::create))
+        .route("/containers/prune", post(lifecycle::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(lifecycle::start))
         .route("/containers/{id}/stop", post(lifecycle::stop))
