@@ -16,7 +16,7 @@ use super::bodies::ContainerCreate;
 use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
-use crate::container::lifecycle::{ContainerError, CreateRequest};
+use crate::container::lifecycle::{Container, ContainerError, Containers, CreateRequest};
 use crate::container::state::Status;
 use crate::image::local;
 
@@ -44,6 +44,21 @@ pub async fn create(
             Json(json!({ "Id": container.row.id, "Warnings": [] })),
         )
             .into_response())
+    })
+    .await
+}
+
+/// Runs `action` on the container `id` names, on a blocking thread: 204 when done.
+async fn on_container(
+    engine: Shared,
+    id: String,
+    action: impl FnOnce(&mut Containers, &Container) -> Result<(), ContainerError> + Send + 'static,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let mut containers = engine.containers()?;
+        let container = containers.find(&id)?;
+        action(&mut containers, &container)?;
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }
@@ -120,11 +135,8 @@ pub async fn kill(
         .filter(|s| !s.is_empty())
         .cloned()
         .unwrap_or_else(|| "KILL".to_string());
-    blocking(move || {
-        let mut containers = engine.containers()?;
-        let container = containers.find(&id)?;
-        containers.kill(&container, &signal)?;
-        Ok(StatusCode::NO_CONTENT)
+    on_container(engine, id, move |containers, container| {
+        containers.kill(container, &signal)
     })
     .await
 }
@@ -133,11 +145,8 @@ pub async fn pause(
     State(engine): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(move || {
-        let mut containers = engine.containers()?;
-        let container = containers.find(&id)?;
-        containers.pause(&container)?;
-        Ok(StatusCode::NO_CONTENT)
+    on_container(engine, id, move |containers, container| {
+        containers.pause(container)
     })
     .await
 }
@@ -146,11 +155,8 @@ pub async fn unpause(
     State(engine): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(move || {
-        let mut containers = engine.containers()?;
-        let container = containers.find(&id)?;
-        containers.unpause(&container)?;
-        Ok(StatusCode::NO_CONTENT)
+    on_container(engine, id, move |containers, container| {
+        containers.unpause(container)
     })
     .await
 }
@@ -163,11 +169,8 @@ pub async fn rename(
     let Some(name) = query.get("name").cloned() else {
         return Err(ApiError::bad_request("rename: no new name given (?name=)"));
     };
-    blocking(move || {
-        let mut containers = engine.containers()?;
-        let container = containers.find(&id)?;
-        containers.rename(&container, &name)?;
-        Ok(StatusCode::NO_CONTENT)
+    on_container(engine, id, move |containers, container| {
+        containers.rename(container, &name)
     })
     .await
 }
@@ -178,11 +181,8 @@ pub async fn remove(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
     let force = query_bool(&query, "force");
-    blocking(move || {
-        let mut containers = engine.containers()?;
-        let container = containers.find(&id)?;
-        containers.remove(&container, force)?;
-        Ok(StatusCode::NO_CONTENT)
+    on_container(engine, id, move |containers, container| {
+        containers.remove(container, force)
     })
     .await
 }
@@ -285,15 +285,7 @@ fn wait_for(
 /// `POST /containers/prune`: every container that is not running goes.
 pub async fn prune(State(engine): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
     blocking(move || {
-        let mut containers = engine.containers()?;
-        let mut removed = Vec::new();
-        for container in containers.list()? {
-            if container.state().status.is_up() {
-                continue;
-            }
-            containers.remove(&container, false)?;
-            removed.push(container.row.id.clone());
-        }
+        let removed = engine.containers()?.prune_stopped()?;
         Ok(Json(
             json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
         ))

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use axum::ServiceExt;
 use tokio::sync::watch;
 use tower::Layer;
 
@@ -97,7 +96,9 @@ async fn run(
     // Before any listener: a SIGTERM once clients can reach the daemon is a shutdown.
     let stop_signals = StopSignals::install()?;
     let app = routes::router(engine);
-    let app = axum::middleware::from_fn(routes::strip_version).layer(app);
+    // The version prefix goes before routing: the middleware wraps the whole router.
+    let app = axum::Router::new()
+        .fallback_service(axum::middleware::from_fn(routes::strip_version).layer(app));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     // Removed however run ends, a failed bind of a later -H included.
@@ -107,29 +108,13 @@ async fn run(
             Host::Unix(path) => {
                 let listener = listen::bind_unix(path, options.group.as_deref())?;
                 sockets.0.push(path.clone());
-                let mut stop = stop_rx.clone();
-                let service = app.clone().into_make_service();
-                servers.spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await
-                });
+                servers.spawn(serve_until(listener, app.clone(), stop_rx.clone()));
             }
             Host::Tcp(address) => {
                 let listener = tokio::net::TcpListener::bind(address)
                     .await
                     .with_context(|| format!("listening on tcp://{address}"))?;
-                let mut stop = stop_rx.clone();
-                let service = app.clone().into_make_service();
-                servers.spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await
-                });
+                servers.spawn(serve_until(listener, app.clone(), stop_rx.clone()));
             }
             Host::Fd(_) => bail!("fd:// is not supported yet"),
         }
@@ -165,6 +150,23 @@ impl Drop for SocketFiles {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then lets open requests end.
+async fn serve_until<L>(
+    listener: L,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
 }
 
 fn describe(hosts: &[Host]) -> String {

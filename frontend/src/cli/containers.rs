@@ -537,15 +537,7 @@ fn prune(globals: &Globals<'_>, args: PruneArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let mut containers = open(globals)?;
-    let mut removed = Vec::new();
-    for container in containers.list()? {
-        if container.state().status.is_up() {
-            continue;
-        }
-        containers.remove(&container, false)?;
-        removed.push(container.row.id.clone());
-    }
+    let removed = open(globals)?.prune_stopped()?;
     if !removed.is_empty() {
         println!("Deleted Containers:");
         for id in &removed {

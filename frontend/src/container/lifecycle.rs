@@ -591,6 +591,19 @@ impl Containers {
         Ok(())
     }
 
+    /// `container prune`: removes every container that is not running; their ids.
+    pub fn prune_stopped(&mut self) -> Result<Vec<String>, ContainerError> {
+        let mut removed = Vec::new();
+        for container in self.list()? {
+            if container.state().status.is_up() {
+                continue;
+            }
+            self.remove(&container, false)?;
+            removed.push(container.row.id);
+        }
+        Ok(removed)
+    }
+
     /// What the shim's exit command does once the container is gone for good: the
     /// runtime's state and the mount go; a `--rm` container goes entirely.
     pub fn cleanup(&mut self, container: &Container) -> Result<(), ContainerError> {
