@@ -97,7 +97,7 @@ pub struct Options {
     /// Seconds to wait before running the exit command.
     #[arg(long)]
     pub exit_delay: Option<u64>,
-    /// Directory for the `exit`, `oom` and `restart-count` files.
+    /// Directory for the `exit`, `oom`, `restart-count` and `restarting` files.
     #[arg(short = '0', long)]
     pub persist_dir: Option<PathBuf>,
     /// Where the attach socket's directory goes: `<dir>/<cuuid>/attach`.

@@ -290,10 +290,12 @@ impl Shim {
         }
 
         let persist = self.options.persist_dir.clone();
-        let count_file = persist
-            .as_deref()
-            .unwrap_or(&self.bundle)
-            .join("restart-count");
+        let record_dir = persist.as_deref().unwrap_or(&self.bundle);
+        let count_file = record_dir.join("restart-count");
+        // Present from the old run's delete until the new run's start: a container the
+        // runtime shows as created in that window is ours to start, not a start that a
+        // crashed caller left half-done.
+        let restarting_file = record_dir.join("restarting");
         let mut restarts = Restarts::default();
         let mut ended = monitor.watch(pid, io);
         loop {
@@ -311,9 +313,11 @@ impl Shim {
             );
             let Some(delay) = delay else { break };
             let _ = write_atomic(&count_file, restarts.count.to_string().as_bytes());
+            let _ = write_atomic(&restarting_file, b"");
             let _ = run_command(&self.call, &["delete", "--force"], RUNTIME_COMMAND_TIMEOUT);
             monitor.idle(delay);
             if monitor.stopped_by_user {
+                let _ = fs::remove_file(&restarting_file);
                 break;
             }
             let relaunched = launch(
@@ -326,6 +330,7 @@ impl Shim {
             .and_then(|(pid, io)| {
                 run_command(&self.call, &["start"], RUNTIME_COMMAND_TIMEOUT).map(|()| (pid, io))
             });
+            let _ = fs::remove_file(&restarting_file);
             match relaunched {
                 Ok((pid, io)) => ended = monitor.watch(pid, io),
                 Err(message) => {

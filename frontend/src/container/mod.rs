@@ -137,6 +137,11 @@ impl ContainerPaths {
         self.persist().join("restart-count")
     }
 
+    /// The shim's mark while it relaunches the container under its restart policy.
+    pub fn restarting_file(&self) -> PathBuf {
+        self.persist().join("restarting")
+    }
+
     pub fn attach_socket(&self) -> PathBuf {
         self.dir.join("attach")
     }

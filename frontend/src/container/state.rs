@@ -138,7 +138,10 @@ pub fn read_state(row: &ContainerRow, paths: &ContainerPaths) -> State {
     let pid = read_number(&paths.pid_file()).unwrap_or(0) as i32;
     if process_alive(pid, None) {
         state.pid = pid;
-        state.status = if paths.awaiting_start() {
+        state.status = if paths.restarting_file().exists() {
+            // The shim's relaunch, between its runtime create and start.
+            Status::Restarting
+        } else if paths.awaiting_start() {
             Status::Created
         } else if frozen(&row.id) {
             Status::Paused
@@ -212,5 +215,30 @@ mod tests {
         assert_eq!(state.exit_code, 255);
         let state = read_state(&row("c2", false), &paths);
         assert_eq!(state.status, Status::Created);
+    }
+
+    #[test]
+    fn a_shims_relaunch_is_restarting_not_a_start_left_half_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime_root = dir.path().join("runtime");
+        let paths = ContainerPaths::new(dir.path(), "c3").with_runtime_root(&runtime_root);
+        fs::create_dir_all(paths.persist()).unwrap();
+        fs::create_dir_all(runtime_root.join("c3")).unwrap();
+        fs::write(runtime_root.join("c3/exec.fifo"), "").unwrap();
+        // One live process stands for both the shim (its command line names the
+        // container) and the container's first process.
+        let mut stand_in = std::process::Command::new("sh")
+            .args(["-c", "sleep 30", "c3"])
+            .spawn()
+            .unwrap();
+        fs::write(paths.shim_pid(), stand_in.id().to_string()).unwrap();
+        fs::write(paths.pid_file(), stand_in.id().to_string()).unwrap();
+        let created = read_state(&row("c3", true), &paths).status;
+        fs::write(paths.restarting_file(), "").unwrap();
+        let relaunching = read_state(&row("c3", true), &paths).status;
+        stand_in.kill().unwrap();
+        stand_in.wait().unwrap();
+        assert_eq!(created, Status::Created);
+        assert_eq!(relaunching, Status::Restarting);
     }
 }
