@@ -117,9 +117,9 @@ pub async fn restart(
     blocking(move || {
         let mut containers = engine.containers()?;
         let container = containers.find(&id)?;
-        containers.stop(&container, timeout)?;
-        let fresh = containers.find(&container.row.id)?;
-        containers.start(&fresh, &mut |c| engine.attach_waiters.connect_all(c))?;
+        containers.restart(&container, timeout, &mut |c| {
+            engine.attach_waiters.connect_all(c)
+        })?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

@@ -7,6 +7,7 @@ mod attach;
 pub mod bodies;
 mod containers;
 pub mod error;
+mod events;
 mod images;
 mod lifecycle;
 pub mod listen;

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{attach, containers, images, lifecycle, logs, networks, system};
+use super::{attach, containers, events, images, lifecycle, logs, networks, system};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -57,6 +57,7 @@ pub fn router(engine: Shared) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(lifecycle::create))
         .route("/containers/prune", post(lifecycle::prune))

@@ -477,12 +477,11 @@ fn stop(globals: &Globals<'_>, args: StopArgs, restart: bool) -> anyhow::Result<
         if let Some(signal) = &args.signal {
             container.config.stop_signal = Some(signal.clone());
         }
-        c.stop(&container, timeout)?;
         if restart {
-            let fresh = c.find(&container.row.id)?;
-            c.start(&fresh, &mut |_| Ok(()))?;
+            c.restart(&container, timeout, &mut |_| Ok(()))
+        } else {
+            c.stop(&container, timeout)
         }
-        Ok(())
     })
 }
 

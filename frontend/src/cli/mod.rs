@@ -5,6 +5,7 @@
 mod archive;
 mod containers;
 mod daemon;
+mod events;
 mod exec;
 mod files;
 pub mod format;
@@ -129,6 +130,8 @@ pub enum Command {
     Top(observe::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(observe::StatsArgs),
+    /// Get real time events from the store
+    Events(events::EventsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -253,6 +256,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => observe::logs(&globals(&place, &registry), args),
         Command::Top(args) => observe::top(&globals(&place, &registry), args),
         Command::Stats(args) => observe::stats(&globals(&place, &registry), args),
+        Command::Events(args) => events::events(&cli.root, args),
         Command::Info(args) => system::info(&globals(&place, &registry), args),
         Command::Version(args) => system::version(args),
         Command::System(command) => system::system(&globals(&place, &registry), command),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::config::{Config, HostConfig};
+use super::events::signal_number;
 use super::pidfd::ExitWaker;
 use super::runtime::{resolve_runtime, Runtime, RuntimeError};
 use super::shim::{spawn_shim, ShimError, ShimLaunch};
@@ -291,6 +292,7 @@ impl Containers {
                 self.store.complete_container(&id)?;
                 let mut container = container;
                 container.row.complete = true;
+                self.record(&container, "create", &[]);
                 Ok(container)
             }
             Err(e) => {
@@ -397,7 +399,8 @@ impl Containers {
         let runtime = self.runtime(&container.host)?;
         // What the last run left: its exit code, its runtime state, its mount.
         let exit_record = self.exit_dir().join(id);
-        for stale in [paths.exit_file(), paths.oom_file(), exit_record] {
+        let died = paths.persist().join("die-recorded");
+        for stale in [paths.exit_file(), paths.oom_file(), exit_record, died] {
             match fs::remove_file(&stale) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -445,6 +448,21 @@ impl Containers {
         }
         self.store
             .set_container_started(id, &rfc3339_nanos(SystemTime::now()))?;
+        self.record(container, "start", &[]);
+        Ok(())
+    }
+
+    /// Stops the container (see [`Containers::stop`]) and starts it again.
+    pub fn restart(
+        &mut self,
+        container: &Container,
+        timeout: Option<Duration>,
+        before_start: &mut dyn FnMut(&Container) -> Result<(), ContainerError>,
+    ) -> Result<(), ContainerError> {
+        self.stop(container, timeout)?;
+        let fresh = self.find(&container.row.id)?;
+        self.start(&fresh, before_start)?;
+        self.record(&fresh, "restart", &[]);
         Ok(())
     }
 
@@ -485,12 +503,18 @@ impl Containers {
         let timeout = timeout.unwrap_or_else(|| {
             Duration::from_secs(container.config.stop_timeout.unwrap_or(10).max(0) as u64)
         });
+        self.record(container, "kill", &[("signal", signal_number(&signal))]);
         let _ = runtime.kill(id, &signal, false);
-        if self.wait_exit(container, Some(timeout)).is_some() {
-            return Ok(());
+        let mut code = self.wait_exit(container, Some(timeout));
+        if code.is_none() {
+            self.record(container, "kill", &[("signal", signal_number("KILL"))]);
+            let _ = runtime.kill(id, "KILL", true);
+            code = self.wait_exit(container, Some(Duration::from_secs(30)));
         }
-        let _ = runtime.kill(id, "KILL", true);
-        self.wait_exit(container, Some(Duration::from_secs(30)));
+        if let Some(code) = code {
+            self.record_die(container, code);
+        }
+        self.record(container, "stop", &[]);
         Ok(())
     }
 
@@ -504,6 +528,7 @@ impl Containers {
         self.no_restart(container);
         self.runtime(&container.host)?
             .kill(&container.row.id, signal, false)?;
+        self.record(container, "kill", &[("signal", signal_number(signal))]);
         Ok(())
     }
 
@@ -511,7 +536,11 @@ impl Containers {
         let _lock = self.lock(&container.row.id)?;
         match container.state().status {
             Status::Paused => Err(ContainerError::AlreadyPaused(container.row.id.clone())),
-            Status::Running => Ok(self.runtime(&container.host)?.pause(&container.row.id)?),
+            Status::Running => {
+                self.runtime(&container.host)?.pause(&container.row.id)?;
+                self.record(container, "pause", &[]);
+                Ok(())
+            }
             _ => Err(ContainerError::NotRunning(container.row.id.clone())),
         }
     }
@@ -519,7 +548,11 @@ impl Containers {
     pub fn unpause(&mut self, container: &Container) -> Result<(), ContainerError> {
         let _lock = self.lock(&container.row.id)?;
         match container.state().status {
-            Status::Paused => Ok(self.runtime(&container.host)?.resume(&container.row.id)?),
+            Status::Paused => {
+                self.runtime(&container.host)?.resume(&container.row.id)?;
+                self.record(container, "unpause", &[]);
+                Ok(())
+            }
             _ => Err(ContainerError::NotPaused(container.row.id.clone())),
         }
     }
@@ -588,6 +621,7 @@ impl Containers {
         self.forget_network(&container.row.id)?;
         self.tear_down(container)?;
         self.store.remove_container(&container.row.id)?;
+        self.record(container, "destroy", &[]);
         Ok(())
     }
 
@@ -616,10 +650,12 @@ impl Containers {
             drop(lock);
             return Ok(());
         }
-        if container.state().status.is_up() {
+        let state = container.state();
+        if state.status.is_up() {
             // Started again meanwhile: not ours to clean.
             return Ok(());
         }
+        self.record_die(container, state.exit_code);
         self.network_down(container)?;
         if container.host.auto_remove {
             // The network first: tear_down removes the lock file, after which
@@ -627,6 +663,7 @@ impl Containers {
             self.forget_network(id)?;
             self.tear_down(container)?;
             self.store.remove_container(id)?;
+            self.record(container, "destroy", &[]);
         } else {
             self.runtime(&container.host)?.delete(id)?;
             unmount_rootfs(&container.paths.dir)?;
@@ -663,6 +700,10 @@ impl Containers {
                 id: holder,
             });
         }
+        let old_name = format!("/{}", container.row.name);
+        let mut renamed = container.clone();
+        renamed.row.name = name.to_string();
+        self.record(&renamed, "rename", &[("oldName", old_name)]);
         Ok(())
     }
 }

@@ -488,6 +488,7 @@ pub fn create(store: &mut Store, request: &CreateRequest) -> Result<Network, Net
     };
     rows::insert_network(&tx, &row).map_err(&sql)?;
     tx.commit().map_err(&sql)?;
+    record(store, "create", &row.id, &row.name, None);
     Network::from_row(row)
 }
 
@@ -524,6 +525,7 @@ pub fn remove(store: &mut Store, reference: &str) -> Result<String, NetworkError
     }
     rows::delete_network(&tx, &network.id).map_err(&sql)?;
     tx.commit().map_err(&sql)?;
+    record(store, "destroy", &network.id, &network.name, None);
     super::sandbox::drop_bridge(&network.bridge)?;
     Ok(network.name)
 }
@@ -540,11 +542,12 @@ pub fn prune(store: &mut Store) -> Result<Vec<String>, NetworkError> {
             continue;
         }
         rows::delete_network(&tx, &row.id).map_err(&sql)?;
-        removed.push((row.name, row.bridge));
+        removed.push((row.id, row.name, row.bridge));
     }
     tx.commit().map_err(&sql)?;
     let mut names = Vec::new();
-    for (name, bridge) in removed {
+    for (id, name, bridge) in removed {
+        record(store, "destroy", &id, &name, None);
         super::sandbox::drop_bridge(&bridge)?;
         names.push(name);
     }
@@ -614,6 +617,13 @@ pub fn connect(
     };
     rows::insert_endpoint(&tx, &row).map_err(&sql)?;
     tx.commit().map_err(&sql)?;
+    record(
+        store,
+        "connect",
+        &network.id,
+        &network.name,
+        Some(container_id),
+    );
     Endpoint::new(row, &network)
 }
 
@@ -639,6 +649,13 @@ pub fn disconnect(
     };
     rows::delete_endpoint(&tx, container_id, &network.id).map_err(&sql)?;
     tx.commit().map_err(&sql)?;
+    record(
+        store,
+        "disconnect",
+        &network.id,
+        &network.name,
+        Some(container_id),
+    );
     Endpoint::new(row, &network)
 }
 
@@ -714,6 +731,17 @@ pub fn release_container(
         .filter_map(super::ports::PublishedPort::from_row)
         .collect();
     Ok((endpoints, ports))
+}
+
+/// A network event, with dockerd's attributes: the name, the driver, and the
+/// container a connect or disconnect is about.
+fn record(store: &Store, action: &str, id: &str, name: &str, container: Option<&str>) {
+    use crate::events::{attributes, Event, EventLog, Kind};
+    let mut attributes = attributes([("name", name.to_string()), ("type", "bridge".to_string())]);
+    if let Some(container) = container {
+        attributes.insert("container".to_string(), container.to_string());
+    }
+    EventLog::of_store(store.root()).record(&Event::now(Kind::Network, action, id, attributes));
 }
 
 #[cfg(test)]

@@ -220,50 +220,6 @@ pub(super) fn newer(path: &Path, current: &Cursor) -> Result<Option<Cursor>, Log
     open_if_there(path)
 }
 
-/// Wakes a follower when something in the log's directory changes (inotify), or after
-/// [`POLL`] at the latest.
-pub(super) struct Waiter {
-    inotify: Option<nix::sys::inotify::Inotify>,
-}
-
-impl Waiter {
-    pub fn new(path: &Path) -> Waiter {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let flags = AddWatchFlags::IN_MODIFY
-            | AddWatchFlags::IN_CREATE
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_MOVED_FROM
-            | AddWatchFlags::IN_CLOSE_WRITE;
-        // Without inotify (too many watches, a filesystem without it) the poll interval
-        // alone paces the reader.
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .ok()
-            .filter(|i| i.add_watch(dir, flags).is_ok());
-        Waiter { inotify }
-    }
-
-    /// Returns after a change, or after [`POLL`].
-    pub fn wait(&self) {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        use std::os::fd::AsFd;
-        let Some(inotify) = &self.inotify else {
-            std::thread::sleep(POLL);
-            return;
-        };
-        let timeout = PollTimeout::try_from(POLL).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, timeout).is_err() {
-            std::thread::sleep(POLL);
-        }
-        // Drop what queued up: the reader looks at the files themselves.
-        while matches!(inotify.read_events(), Ok(events) if !events.is_empty()) {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

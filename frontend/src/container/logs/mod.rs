@@ -101,7 +101,9 @@ pub fn read_logs(
         tail: options.tail.map(|n| (n, VecDeque::new())),
         out,
     };
-    let waiter = options.follow.then(|| files::Waiter::new(path));
+    let waiter = options
+        .follow
+        .then(|| crate::watch::DirWaiter::new(path, files::POLL));
     let mut cursor: Option<files::Cursor> = None;
     let mut first = true;
     loop {

@@ -1,0 +1,138 @@
+//! `docker events` against `berth daemon`: what the berth CLI and the docker CLI do
+//! to the same store, streamed as it happens and replayed with --since/--until.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use support::daemon::{docker_cli, Daemon};
+use support::TestStore;
+
+fn unix_now() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+#[test]
+fn docker_events_streams_what_either_cli_does_and_replays_the_past() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    let since = unix_now();
+    let mut follower = Command::new(docker_cli())
+        .arg("-H")
+        .arg(format!("unix://{}", daemon.socket.display()))
+        .args([
+            "events",
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    // The CLI prints nothing until the first event; a moment lets it connect.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    store.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        "bycli",
+        "busybox",
+        "true",
+    ]);
+    daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        "bydocker",
+        "busybox",
+        "true",
+    ]);
+    let mut seen = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line == "destroy bydocker";
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let of = |name: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|l| l.ends_with(&format!(" {name}")))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(of("bycli"), ["create", "start", "die", "destroy"]);
+    // The docker CLI attaches before it starts the container.
+    assert_eq!(of("bydocker"), ["create", "start", "die", "destroy"]);
+
+    let until = unix_now();
+    let past = daemon.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=bycli",
+    ]);
+    let lines: Vec<&str> = past.lines().collect();
+    assert_eq!(lines.len(), 4, "{past}");
+    assert!(
+        lines[0].contains(" container create ")
+            && lines[0].ends_with("(image=busybox, name=bycli)")
+    );
+    let json = daemon.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--format",
+        "{{json .}}",
+    ]);
+    for line in json.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["Actor"]["Attributes"]["exitCode"], "0");
+        assert_eq!(event["status"], "die");
+    }
+    assert_eq!(json.lines().count(), 2, "{json}");
+}
+
+#[test]
+fn bad_event_queries_get_400s() {
+    let store = TestStore::on_host();
+    let daemon = Daemon::start(&store, &[]);
+    let response = daemon.http(
+        "GET",
+        "/events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D",
+    );
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    let response = daemon.http("GET", "/events?filters=not-json");
+    assert_eq!(response.status, 400);
+    let response = daemon.http("GET", "/events?since=soon");
+    assert_eq!(response.status, 400);
+    assert!(response.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("since"));
+}
