@@ -7,9 +7,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::container::lifecycle::{ContainerError, Containers};
+use crate::container::lifecycle::{Container, ContainerError, Containers};
 use crate::container::runtime::{find_binary, resolve_runtime};
 use crate::container::state::Status;
+use crate::store::images::ImageRecord;
 
 /// Docker's `/info`, the fields berth has.
 #[derive(Debug, Serialize)]
@@ -41,6 +42,73 @@ pub struct SystemInfo {
     pub runtimes: Vec<String>,
     pub default_runtime: &'static str,
     pub shim: String,
+}
+
+/// What `system df` counts: each image with how many containers use it, and each
+/// container with the size of its writable layer.
+pub struct DiskUsage {
+    pub images: Vec<(ImageRecord, usize)>,
+    pub containers: Vec<(Container, u64)>,
+}
+
+impl DiskUsage {
+    pub fn image_bytes(&self) -> u64 {
+        self.images.iter().map(|(i, _)| i.size).sum()
+    }
+
+    pub fn active_images(&self) -> usize {
+        self.images.iter().filter(|(_, used)| *used > 0).count()
+    }
+
+    /// What removing the images no container uses would free.
+    pub fn unused_image_bytes(&self) -> u64 {
+        self.images
+            .iter()
+            .filter(|(_, used)| *used == 0)
+            .map(|(i, _)| i.size)
+            .sum()
+    }
+
+    pub fn container_bytes(&self) -> u64 {
+        self.containers.iter().map(|(_, size)| size).sum()
+    }
+
+    pub fn active_containers(&self) -> usize {
+        self.containers
+            .iter()
+            .filter(|(c, _)| c.state().status.is_up())
+            .count()
+    }
+
+    /// What removing the stopped containers would free.
+    pub fn stopped_bytes(&self) -> u64 {
+        self.containers
+            .iter()
+            .filter(|(c, _)| !c.state().status.is_up())
+            .map(|(_, size)| size)
+            .sum()
+    }
+}
+
+pub fn disk_usage(containers: &Containers) -> Result<DiskUsage, ContainerError> {
+    let all = containers.list()?;
+    let images = containers
+        .store
+        .images()?
+        .into_iter()
+        .map(|image| {
+            let used = all.iter().filter(|c| c.row.image_id == image.id).count();
+            (image, used)
+        })
+        .collect();
+    let containers = all
+        .into_iter()
+        .map(|c| {
+            let size = c.size_rw();
+            (c, size)
+        })
+        .collect();
+    Ok(DiskUsage { images, containers })
 }
 
 /// `unified` on a pure cgroup v2 host, else `1` (v1 or hybrid, as here).

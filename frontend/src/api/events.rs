@@ -2,9 +2,8 @@
 //! line, past events first with `since`, until `until` or until the client goes.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -12,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::bodies::parse_filters;
 use super::error::ApiError;
 use super::routes::Shared;
+use super::streams::channel_body;
 use crate::container::logs::parse_time_arg;
 use crate::events::{EventFilters, EventLog, EventQuery, EventReader};
 
@@ -67,14 +67,9 @@ pub async fn events(
             }
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
-    });
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(body),
+        channel_body(rx),
     )
         .into_response())
 }

@@ -67,7 +67,7 @@ fn keep(record: &ImageRecord, filters: &[(String, String)]) -> Result<bool, ApiE
 }
 
 /// One image as `/images/json` shows it.
-fn summary(record: &ImageRecord) -> Value {
+pub(super) fn summary(record: &ImageRecord) -> Value {
     let tags: Vec<String> = record.tags.iter().map(|t| familiar_of(t)).collect();
     let digests: Vec<String> = record.repo_digests.iter().map(|d| familiar_of(d)).collect();
     json!({

@@ -3,9 +3,8 @@
 //! has a terminal, followed as it writes with `follow`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
+use super::streams::channel_body;
 use crate::container::logs::{
     parse_time_arg, read_logs, write_record, LogFormat, LogOptions, LogStream,
 };
@@ -108,14 +108,9 @@ pub async fn logs(
             },
         );
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
-    });
     Ok((
         [(header::CONTENT_TYPE, "application/vnd.docker.raw-stream")],
-        Body::from_stream(body),
+        channel_body(rx),
     )
         .into_response())
 }

@@ -8,12 +8,15 @@ pub mod bodies;
 mod containers;
 pub mod error;
 mod events;
+mod files;
 mod images;
 mod lifecycle;
 pub mod listen;
 mod logs;
 mod networks;
 mod routes;
+mod stats;
+mod streams;
 mod system;
 
 use std::path::{Path, PathBuf};

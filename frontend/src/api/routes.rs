@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::{attach, containers, events, images, lifecycle, logs, networks, system};
+use super::{attach, containers, events, files, images, lifecycle, logs, networks, stats, system};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -58,6 +58,7 @@ pub fn router(engine: Shared) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/events", get(events::events))
+        .route("/system/df", get(system::df))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(lifecycle::create))
         .route("/containers/prune", post(lifecycle::prune))
@@ -74,6 +75,15 @@ pub fn router(engine: Shared) -> Router {
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/changes", get(files::changes))
+        .route("/containers/{id}/export", get(files::export))
+        .route(
+            "/containers/{id}/archive",
+            get(files::get_archive)
+                .head(files::stat)
+                .put(files::put_archive),
+        )
         .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))
         .route("/networks", get(networks::list))

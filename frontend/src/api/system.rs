@@ -1,4 +1,4 @@
-//! `/_ping`, `/version` and `/info`.
+//! `/_ping`, `/version`, `/info` and `/system/df`.
 
 use axum::extract::State;
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, PRAGMA};
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::routes::{blocking, Shared, API_VERSION, MIN_API_VERSION};
+use crate::container::listing;
 
 /// The headers dockerd sends on `/_ping`, from which clients negotiate the version.
 fn ping_headers() -> HeaderMap {
@@ -97,6 +98,56 @@ pub async fn info(State(engine): State<Shared>) -> Result<Json<Value>, ApiError>
             );
         }
         Ok(Json(value))
+    })
+    .await
+}
+
+/// `GET /system/df`: the images with how many containers use each, the containers
+/// with their writable layers' sizes; the docker CLI sums them up.
+pub async fn df(State(engine): State<Shared>) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let containers = engine.containers()?;
+        let usage = crate::system::disk_usage(&containers)?;
+        let now = crate::time::now_unix();
+        let images: Vec<Value> = usage
+            .images
+            .iter()
+            .map(|(record, used)| {
+                let mut image = super::images::summary(record);
+                // Every image's layers are counted whole: none are shared in the sum.
+                image["SharedSize"] = json!(0);
+                image["Containers"] = json!(used);
+                image
+            })
+            .collect();
+        let container_rows: Vec<Value> = usage
+            .containers
+            .iter()
+            .map(|(container, size_rw)| {
+                let state = container.state();
+                json!({
+                    "Id": container.row.id,
+                    "Names": [format!("/{}", container.row.name)],
+                    "Image": container.row.image_name,
+                    "ImageID": container.row.image_id,
+                    "Command": listing::command_line(container),
+                    "Created": crate::time::unix_seconds(&container.row.created).unwrap_or(0),
+                    "State": state.status.as_str(),
+                    "Status": listing::status_text(&state, now),
+                    "SizeRw": size_rw,
+                    "SizeRootFs": 0,
+                    "Labels": container.config.labels,
+                    "Mounts": [],
+                })
+            })
+            .collect();
+        Ok(Json(json!({
+            "LayersSize": usage.image_bytes(),
+            "Images": images,
+            "Containers": container_rows,
+            "Volumes": [],
+            "BuildCache": [],
+        })))
     })
     .await
 }

@@ -13,7 +13,9 @@ use crate::container::lifecycle::Container;
 use crate::container::logs::{
     parse_time_arg, read_logs, write_record, LogError, LogFormat, LogOptions, LogStream,
 };
-use crate::container::stats::{sample, table, Cgroups, Sample, StatsEntry, TABLE_COLUMNS};
+use crate::container::stats::{
+    sample_container, table, Cgroups, Sample, StatsEntry, TABLE_COLUMNS,
+};
 use crate::container::top::{format_top, top as container_top};
 
 #[derive(Args, Debug)]
@@ -125,18 +127,6 @@ pub fn top(globals: &Globals<'_>, args: TopArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One container's figures now; a stopped one reads as zeros, as Docker shows it.
-fn sample_of(cgroups: &Cgroups, container: &Container) -> Sample {
-    let state = container.state();
-    if !state.status.is_up() {
-        return Sample::default();
-    }
-    let pid = (state.pid > 0).then_some(state.pid);
-    cgroup_path(container)
-        .ok()
-        .and_then(|cgroup| sample(cgroups, &cgroup, pid).ok())
-        .unwrap_or_default()
-}
-
 pub fn stats(globals: &Globals<'_>, args: StatsArgs) -> anyhow::Result<ExitCode> {
     let containers = open_containers(globals.root, globals.runroot)?;
     let chosen: Vec<Container> = if args.containers.is_empty() {
@@ -163,7 +153,7 @@ pub fn stats(globals: &Globals<'_>, args: StatsArgs) -> anyhow::Result<ExitCode>
     // interval, as Docker's.
     let interval = Duration::from_millis(if args.no_stream { 500 } else { 1000 });
     for (slot, container) in previous.iter_mut().zip(&chosen) {
-        *slot = Some(sample_of(&cgroups, container));
+        *slot = Some(sample_container(&cgroups, container));
     }
     loop {
         std::thread::sleep(interval);
@@ -171,7 +161,7 @@ pub fn stats(globals: &Globals<'_>, args: StatsArgs) -> anyhow::Result<ExitCode>
             .iter()
             .zip(previous.iter_mut())
             .map(|(container, previous)| {
-                let current = sample_of(&cgroups, container);
+                let current = sample_container(&cgroups, container);
                 let entry = StatsEntry {
                     id: container.row.id.clone(),
                     name: container.row.name.clone(),

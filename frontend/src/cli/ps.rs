@@ -111,7 +111,7 @@ pub fn ps(globals: &Globals<'_>, args: PsArgs) -> anyhow::Result<ExitCode> {
             let created = unix_seconds(&container.row.created).unwrap_or(now);
             let size = if args.size {
                 // Docker's: the writable layer, then with the image's layers under it.
-                let writable = dir_size(&container.paths.upper());
+                let writable = container.size_rw();
                 let image = containers
                     .store
                     .image(&container.row.image_id)
@@ -151,23 +151,4 @@ pub fn ps(globals: &Globals<'_>, args: PsArgs) -> anyhow::Result<ExitCode> {
     let format = Format::parse(&template, HEADERS)?;
     write!(out, "{}", format.render(&items)?)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Bytes of the files under `dir` (a container's writable layer).
-pub fn dir_size(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.metadata() {
-                Ok(m) if m.is_dir() => pending.push(entry.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }

@@ -145,37 +145,18 @@ pub fn system(globals: &Globals<'_>, command: SystemCommand) -> anyhow::Result<E
 
 fn df(globals: &Globals<'_>, args: FormatArgs) -> anyhow::Result<ExitCode> {
     let containers = open_containers(globals.root, globals.runroot)?;
-    let images = containers.store.images()?;
-    let all = containers.list()?;
-    let used_images: std::collections::HashSet<&str> =
-        all.iter().map(|c| c.row.image_id.as_str()).collect();
-    let image_bytes: u64 = images.iter().map(|i| i.size).sum();
-    let unused_image_bytes: u64 = images
-        .iter()
-        .filter(|i| !used_images.contains(i.id.as_str()))
-        .map(|i| i.size)
-        .sum();
-    let mut container_bytes = 0;
-    let mut stopped_bytes = 0;
-    let mut active = 0;
-    for container in &all {
-        let size = super::ps::dir_size(&container.paths.upper());
-        container_bytes += size;
-        if container.state().status.is_up() {
-            active += 1;
-        } else {
-            stopped_bytes += size;
-        }
-    }
+    let usage = crate::system::disk_usage(&containers)?;
+    let (image_bytes, unused_image_bytes) = (usage.image_bytes(), usage.unused_image_bytes());
+    let (container_bytes, stopped_bytes) = (usage.container_bytes(), usage.stopped_bytes());
     let percent = |part: u64, whole: u64| match (part * 100).checked_div(whole) {
         Some(p) => format!("{p}%"),
         None => "0%".to_string(),
     };
     let rows = vec![
-        json!({"Type": "Images", "TotalCount": images.len(), "Active": used_images.len(),
+        json!({"Type": "Images", "TotalCount": usage.images.len(), "Active": usage.active_images(),
                "Size": human_size(image_bytes),
                "Reclaimable": format!("{} ({})", human_size(unused_image_bytes), percent(unused_image_bytes, image_bytes))}),
-        json!({"Type": "Containers", "TotalCount": all.len(), "Active": active,
+        json!({"Type": "Containers", "TotalCount": usage.containers.len(), "Active": usage.active_containers(),
                "Size": human_size(container_bytes),
                "Reclaimable": format!("{} ({})", human_size(stopped_bytes), percent(stopped_bytes, container_bytes))}),
         json!({"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),

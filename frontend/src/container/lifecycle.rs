@@ -137,6 +137,25 @@ impl Container {
     pub fn state(&self) -> State {
         read_state(&self.row, &self.paths)
     }
+
+    /// Bytes of the files in the container's writable layer (Docker's `SizeRw`).
+    pub fn size_rw(&self) -> u64 {
+        let mut total = 0;
+        let mut pending = vec![self.paths.upper()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.metadata() {
+                    Ok(m) if m.is_dir() => pending.push(entry.path()),
+                    Ok(m) => total += m.len(),
+                    Err(_) => {}
+                }
+            }
+        }
+        total
+    }
 }
 
 /// What `create` is asked for.

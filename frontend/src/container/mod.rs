@@ -32,6 +32,7 @@ pub mod logs;
 mod mounts;
 pub mod names;
 pub mod networking;
+pub mod path_stat;
 mod pidfd;
 pub mod repair;
 pub mod runtime;

@@ -230,6 +230,21 @@ pub fn sample(cgroups: &Cgroups, cgroup: &str, pid: Option<i32>) -> Result<Sampl
     Ok(s)
 }
 
+/// The figures of `container`: zeros when it is not running or its cgroup cannot be
+/// read (it may have exited between the look at its state and the reading).
+pub fn sample_container(cgroups: &Cgroups, container: &super::lifecycle::Container) -> Sample {
+    let state = container.state();
+    if !state.status.is_up() {
+        return Sample::default();
+    }
+    let pid = (state.pid > 0).then_some(state.pid);
+    container
+        .cgroup_path()
+        .ok()
+        .and_then(|cgroup| sample(cgroups, &cgroup, pid).ok())
+        .unwrap_or_default()
+}
+
 /// Docker's memory figure: usage without the inactive file cache, when that is smaller.
 fn without_cache(usage: u64, inactive_file: Option<u64>) -> u64 {
     match inactive_file {
