@@ -194,9 +194,14 @@ fn reload(source: &config::ReloadSource, live: &Live) {
     match source.read() {
         Ok(file) => {
             live.apply(&file);
+            let absent = if source.file().exists() {
+                ""
+            } else {
+                " (absent: nothing set)"
+            };
             eprintln!(
-                "berth daemon: reloaded {}: debug={} (hosts, pidfile, data-root, group \
-                 and TLS take effect at the next start)",
+                "berth daemon: reloaded {}{absent}: debug={} (hosts, pidfile, data-root, \
+                 group and TLS take effect at the next start)",
                 source.file().display(),
                 live.debug()
             );
