@@ -79,15 +79,6 @@ impl Host {
         }
         Err(HostError::Scheme(text.to_string()))
     }
-
-    /// Whether anyone but this host's users could reach it: a TCP listener on an
-    /// address other than loopback.
-    pub fn is_remote(&self) -> bool {
-        match self {
-            Host::Tcp(address) => !address.ip().is_loopback(),
-            _ => false,
-        }
-    }
 }
 
 /// Binds the unix socket at `path`, mode 0660 and owned by `group` when given (else
@@ -339,7 +330,9 @@ mod tests {
         assert_eq!(Host::parse("fd://3").unwrap(), Host::Fd(Some(3)));
         assert!(Host::parse("http://x").is_err());
         assert!(Host::parse("tcp://nohost:port").is_err());
-        assert!(Host::parse("tcp://0.0.0.0:2375").unwrap().is_remote());
-        assert!(!Host::parse("tcp://127.0.0.1:2375").unwrap().is_remote());
+        assert_eq!(
+            Host::parse_with_port("tcp://127.0.0.1", 2376).unwrap(),
+            Host::Tcp("127.0.0.1:2376".parse().unwrap())
+        );
     }
 }
