@@ -152,7 +152,8 @@ fuzz-smoke:
 INITDIR ?= /etc/init.d
 DEFAULTDIR ?= /etc/default
 UNITDIR ?= /lib/systemd/system
-install: build install-files
+install: build
+	$(MAKE) install-files
 
 .PHONY: install-files
 install-files:
