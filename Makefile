@@ -144,10 +144,29 @@ fuzz:
 fuzz-smoke:
 	CARGO="$(CARGO)" fuzz/run.sh 60 $(FUZZ_TARGETS)
 
+# The binaries into $(PREFIX)/bin, and berth daemon's service files (packaging/):
+# the init script (`service berth start`), its defaults file (kept when it exists)
+# and the systemd units (berth.socket passes /run/berth.sock as fd://). DESTDIR
+# stages the whole under another root. install-files installs without building,
+# the binaries RELEASE_* name (the tests install a debug build that way).
+INITDIR ?= /etc/init.d
+DEFAULTDIR ?= /etc/default
+UNITDIR ?= /lib/systemd/system
 install: build
+	$(MAKE) install-files
+
+.PHONY: install-files
+install-files:
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -D -m 0755 $(RELEASE_SHIM) $(DESTDIR)$(PREFIX)/bin/berth-shim
 	install -D -m 0755 $(RELEASE_BERTH) $(DESTDIR)$(PREFIX)/bin/berth
+	install -d $(DESTDIR)$(INITDIR) $(DESTDIR)$(DEFAULTDIR) $(DESTDIR)$(UNITDIR)
+	sed 's|@PREFIX@|$(PREFIX)|g' packaging/berth.init > $(DESTDIR)$(INITDIR)/berth
+	chmod 0755 $(DESTDIR)$(INITDIR)/berth
+	sed 's|@PREFIX@|$(PREFIX)|g' packaging/berth.service > $(DESTDIR)$(UNITDIR)/berth.service
+	install -m 0644 packaging/berth.socket $(DESTDIR)$(UNITDIR)/berth.socket
+	test -e $(DESTDIR)$(DEFAULTDIR)/berth || \
+		install -m 0644 packaging/berth.default $(DESTDIR)$(DEFAULTDIR)/berth
 
 clean:
 	$(CARGO) clean

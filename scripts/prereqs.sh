@@ -24,6 +24,10 @@ if [ "$what" = test ]; then
     # images made and unpacked by other tools (umoci, buildah).
     needs+=("docker-registry docker-registry" "htpasswd apache2-utils" "openssl openssl"
         "skopeo skopeo" "umoci umoci" "buildah buildah" "zstd zstd" "sha256sum coreutils" "getfattr attr")
+    # berth daemon's service (frontend/tests/daemon_service.rs): the init script runs
+    # on Debian's LSB functions and start-stop-daemon; python3 stands in for systemd
+    # when passing sockets (fd://).
+    needs+=("/lib/lsb/init-functions sysvinit-utils" "start-stop-daemon dpkg" "python3 python3")
 fi
 
 missing=()

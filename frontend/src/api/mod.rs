@@ -5,6 +5,7 @@
 
 mod attach;
 pub mod bodies;
+pub mod config;
 mod containers;
 pub mod error;
 mod events;
@@ -18,55 +19,63 @@ mod routes;
 mod stats;
 mod streams;
 mod system;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use tokio::sync::watch;
 use tower::Layer;
 
-use listen::Host;
+pub use config::DaemonOptions;
+use config::{Live, Tls};
+use listen::Endpoint;
 pub use routes::{API_VERSION, MIN_API_VERSION};
 
 /// How long SIGTERM waits for the requests in flight (dockerd waits 15 s for its own
 /// shutdown work).
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// What `berth daemon`'s flags say.
-#[derive(Debug, Clone)]
-pub struct DaemonOptions {
-    pub hosts: Vec<Host>,
-    pub root: PathBuf,
-    pub runroot: Option<PathBuf>,
-    pub debug: bool,
-    pub pidfile: Option<PathBuf>,
-    /// The unix sockets' group (mode 0660); none leaves them root's only.
-    pub group: Option<String>,
-    /// `--tls` as given: `Some(false)` is the explicit opt-out that lets a TCP
-    /// listener on a non-loopback address run without TLS.
-    pub tls: Option<bool>,
-}
-
 /// Runs the daemon until SIGTERM or SIGINT, then lets the requests in flight finish.
 pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
-    let hosts = if options.hosts.is_empty() {
-        vec![Host::Unix(PathBuf::from(listen::DEFAULT_SOCKET))]
-    } else {
-        options.hosts.clone()
-    };
-    for host in hosts.iter().filter(|h| h.is_remote()) {
-        if options.tls != Some(false) {
+    // First, while no other thread runs: the sockets systemd passed, if any.
+    let endpoints = listen::endpoints(&options.hosts)?;
+    for address in endpoints.iter().filter_map(Endpoint::tcp_address) {
+        if address.ip().is_loopback() || matches!(options.tls, Tls::On(_)) {
+            continue;
+        }
+        if options.tls != Tls::OffExplicitly {
             bail!(
-                "refusing to listen on {host:?} without TLS: anyone who reaches it is root \
-                 on this host; give --tlsverify with certificates, or --tls=false to accept that"
+                "refusing to listen on tcp://{address} without TLS: anyone who reaches it is \
+                 root on this host; give --tlsverify with certificates, or --tls=false to \
+                 accept that"
             );
         }
         eprintln!(
-            "berth daemon: WARNING: listening on {host:?} without TLS: anyone who reaches it \
-             is root on this host"
+            "berth daemon: WARNING: listening on tcp://{address} without TLS: anyone who \
+             reaches it is root on this host"
         );
     }
+    let tls = match &options.tls {
+        Tls::On(files) => Some(tls::server_config(files)?),
+        _ => None,
+    };
+    // Two workers: the engine's work runs on blocking threads, not on these.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the daemon's runtime")?;
+    // Before the pid file names this process: from then on a SIGHUP (the init
+    // script's reload) is a reload and a SIGTERM a clean stop, not the default death.
+    let signals = {
+        let _in_runtime = runtime.enter();
+        Signals::install()?
+    };
     let (containers, repaired) =
         crate::engine::open_containers(&options.root, options.runroot.as_deref())?;
     if let Err(e) = repaired {
@@ -78,56 +87,71 @@ pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
         .as_deref()
         .map(PidFile::create)
         .transpose()?;
+    let live = Arc::new(Live::new(&options));
     let engine = Arc::new(routes::Engine {
         root: options.root.clone(),
         runroot: options.runroot.clone(),
         attach_waiters: Default::default(),
+        live: live.clone(),
     });
-    // Two workers: the engine's work runs on blocking threads, not on these.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the daemon's runtime")?;
-    runtime.block_on(run(hosts, engine, &options))
+    runtime.block_on(run(endpoints, engine, tls, &options, live, signals))
 }
 
 async fn run(
-    hosts: Vec<Host>,
+    endpoints: Vec<Endpoint>,
     engine: routes::Shared,
+    tls: Option<Arc<rustls::ServerConfig>>,
     options: &DaemonOptions,
+    live: Arc<Live>,
+    mut signals: Signals,
 ) -> anyhow::Result<()> {
-    // Before any listener: a SIGTERM once clients can reach the daemon is a shutdown.
-    let stop_signals = StopSignals::install()?;
     let app = routes::router(engine);
     // The version prefix goes before routing: the middleware wraps the whole router.
     let app = axum::Router::new()
-        .fallback_service(axum::middleware::from_fn(routes::strip_version).layer(app));
+        .fallback_service(axum::middleware::from_fn(routes::strip_version).layer(app))
+        .layer(axum::middleware::from_fn_with_state(
+            live.clone(),
+            log_requests,
+        ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     // Removed however run ends, a failed bind of a later -H included.
     let mut sockets = SocketFiles(Vec::new());
-    for host in &hosts {
-        match host {
-            Host::Unix(path) => {
-                let listener = listen::bind_unix(path, options.group.as_deref())?;
-                sockets.0.push(path.clone());
-                servers.spawn(serve_until(listener, app.clone(), stop_rx.clone()));
+    let described: Vec<String> = endpoints.iter().map(Endpoint::describe).collect();
+    for endpoint in endpoints {
+        let label = endpoint.describe();
+        let stop = stop_rx.clone();
+        match endpoint {
+            Endpoint::Unix(path) => {
+                let listener = listen::bind_unix(&path, options.group.as_deref())?;
+                sockets.0.push(path);
+                servers.spawn(serve_until(listener, app.clone(), stop));
             }
-            Host::Tcp(address) => {
+            Endpoint::PassedUnix(listener, _) => {
+                let listener = tokio::net::UnixListener::from_std(listener)
+                    .with_context(|| format!("listening on {label}"))?;
+                servers.spawn(serve_until(listener, app.clone(), stop));
+            }
+            Endpoint::Tcp(address) => {
                 let listener = tokio::net::TcpListener::bind(address)
                     .await
                     .with_context(|| format!("listening on tcp://{address}"))?;
-                servers.spawn(serve_until(listener, app.clone(), stop_rx.clone()));
+                serve_tcp(&mut servers, listener, tls.clone(), app.clone(), stop)?;
             }
-            Host::Fd(_) => bail!("fd:// is not supported yet"),
+            Endpoint::PassedTcp(listener, _) => {
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .with_context(|| format!("listening on {label}"))?;
+                serve_tcp(&mut servers, listener, tls.clone(), app.clone(), stop)?;
+            }
         }
         if options.debug {
-            eprintln!("berth daemon: listening on {host:?}");
+            eprintln!("berth daemon: listening on {label}");
         }
     }
-    eprintln!("berth daemon: API listen on {}", describe(&hosts));
-    stop_signals.wait().await;
+    eprintln!("berth daemon: API listen on {}", described.join(", "));
+    while let Received::Reload = signals.next().await {
+        reload(&options.reload, &live);
+    }
     let _ = stop_tx.send(true);
     // Requests in flight get this long; streams that never end by themselves
     // (a wait, logs -f) are cut after it.
@@ -143,6 +167,65 @@ async fn run(
         eprintln!("berth daemon: requests still open after {SHUTDOWN_GRACE:?}: cut off");
     }
     Ok(())
+}
+
+type Servers = tokio::task::JoinSet<std::io::Result<()>>;
+
+/// A TCP listener, behind TLS when the daemon has it.
+fn serve_tcp(
+    servers: &mut Servers,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: axum::Router,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            servers.spawn(serve_until(listener, app, stop));
+        }
+        None => {
+            servers.spawn(serve_until(listener, app, stop));
+        }
+    }
+    Ok(())
+}
+
+/// SIGHUP: daemon.json again. What dockerd reloads takes effect; a file that does
+/// not parse or conflicts with the flags is reported and the configuration in force
+/// kept.
+fn reload(source: &config::ReloadSource, live: &Live) {
+    match source.read() {
+        Ok(file) => {
+            live.apply(&file);
+            let absent = if source.file().exists() {
+                ""
+            } else {
+                " (absent: nothing set)"
+            };
+            eprintln!(
+                "berth daemon: reloaded {}{absent}: debug={} (hosts, pidfile, data-root, \
+                 group and TLS take effect at the next start)",
+                source.file().display(),
+                live.debug()
+            );
+        }
+        Err(e) => {
+            eprintln!("berth daemon: reload failed, the configuration in force is kept: {e:#}")
+        }
+    }
+}
+
+/// dockerd's debug log of each request.
+async fn log_requests(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
+    if live.debug() {
+        eprintln!(
+            "berth daemon: Calling {} {}",
+            request.method(),
+            request.uri().path()
+        );
+    }
+    next.run(request).await
 }
 
 /// The unix sockets the daemon made.
@@ -173,37 +256,33 @@ where
         .await
 }
 
-fn describe(hosts: &[Host]) -> String {
-    hosts
-        .iter()
-        .map(|h| match h {
-            Host::Unix(p) => p.display().to_string(),
-            Host::Tcp(a) => a.to_string(),
-            Host::Fd(_) => "fd://".to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// SIGTERM and SIGINT, caught from before the daemon listens.
-struct StopSignals {
+/// The signals the daemon acts on, caught from before it listens.
+struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
-impl StopSignals {
-    fn install() -> anyhow::Result<StopSignals> {
+enum Received {
+    Stop,
+    Reload,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(StopSignals {
+        Ok(Signals {
             term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
             int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
         })
     }
 
-    async fn wait(mut self) {
+    async fn next(&mut self) -> Received {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Received::Stop,
+            _ = self.int.recv() => Received::Stop,
+            _ = self.hup.recv() => Received::Reload,
         }
     }
 }

@@ -23,11 +23,13 @@ pub const API_VERSION: &str = "1.41";
 /// The oldest, as dockerd's.
 pub const MIN_API_VERSION: &str = "1.24";
 
-/// What every handler shares: where the store is, and who waits to attach.
+/// What every handler shares: where the store is, who waits to attach, and the
+/// settings a SIGHUP reloads.
 pub struct Engine {
     pub root: PathBuf,
     pub runroot: Option<PathBuf>,
     pub attach_waiters: super::attach::AttachWaiters,
+    pub live: Arc<super::config::Live>,
 }
 
 pub type Shared = Arc<Engine>;

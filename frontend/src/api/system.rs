@@ -78,6 +78,7 @@ pub async fn version() -> Json<Value> {
 }
 
 pub async fn info(State(engine): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let debug = engine.live.debug();
     blocking(move || {
         let containers = engine.containers()?;
         let info = crate::system::info(&containers)?;
@@ -91,7 +92,7 @@ pub async fn info(State(engine): State<Shared>) -> Result<Json<Value>, ApiError>
         if let Some(object) = value.as_object_mut() {
             object.insert("Runtimes".into(), Value::Object(runtimes));
             object.insert("Swarm".into(), json!({ "LocalNodeState": "inactive" }));
-            object.insert("Debug".into(), json!(false));
+            object.insert("Debug".into(), json!(debug));
             object.insert(
                 "IndexServerAddress".into(),
                 json!("https://index.docker.io/v1/"),

@@ -33,14 +33,27 @@ impl Daemon {
         let dir = store.dir.path();
         let socket = dir.join("berth.sock");
         let pidfile = dir.join("daemon.pid");
-        let stderr = dir.join("daemon.log");
-        let log = std::fs::File::create(&stderr).expect("daemon log");
-        let child = store
-            .command()
+        let mut command = store.command();
+        command
             .args(["daemon", "-H", &format!("unix://{}", socket.display())])
             .arg("-p")
             .arg(&pidfile)
-            .args(extra)
+            .args(extra);
+        Daemon::spawn(store, command, socket, pidfile)
+    }
+
+    /// Starts `command`, a berth daemon the caller set up to listen on `socket`
+    /// (among others) and write `pidfile`, and waits for it to answer on `socket`.
+    pub fn spawn(
+        store: &TestStore,
+        mut command: Command,
+        socket: PathBuf,
+        pidfile: PathBuf,
+    ) -> Daemon {
+        let dir = store.dir.path();
+        let stderr = dir.join("daemon.log");
+        let log = std::fs::File::create(&stderr).expect("daemon log");
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -72,6 +85,11 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         daemon
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running daemon").id()
     }
 
     pub fn log(&self) -> String {
