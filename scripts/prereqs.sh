@@ -34,7 +34,7 @@ missing=()
 for need in "${needs[@]}"; do
     set -- $need
     if [ "${1#/}" != "$1" ]; then
-        [ -x "$1" ] || missing+=("$2")
+        [ -e "$1" ] || missing+=("$2")
     else
         command -v "$1" >/dev/null || missing+=("$2")
     fi
@@ -53,8 +53,22 @@ fi
 
 for need in "${needs[@]}"; do
     set -- $need
-    if ! { [ -x "$1" ] || command -v "$1" >/dev/null; }; then
+    if ! { [ -e "$1" ] || command -v "$1" >/dev/null; }; then
         echo "prereqs: $1 is still missing after installing $2" >&2
         exit 1
     fi
 done
+
+# Docker's Python SDK, which frontend/tests/daemon_sdk.rs drives berth daemon with,
+# in a venv of the checkout's own (PyPI is reachable where the tests run).
+if [ "$what" = test ]; then
+    venv="$(dirname "$0")/../target/sdk-venv"
+    if ! "$venv/bin/python" -c 'import docker' 2>/dev/null; then
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            apt-get install -y -qq python3-venv >/dev/null
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install -q --disable-pip-version-check 'docker>=7,<8'
+    fi
+fi
