@@ -126,8 +126,21 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
 }
 
+/// How often a client that closed its sending half is asked, by an empty frame,
+/// whether it still listens.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether `fd` is readable or hung up now.
+fn ready_now(fd: &OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
 /// Runs the attach session on a blocking thread over three pipes and copies between
-/// them and the client's connection until the container's output ends.
+/// them and the client's connection until the container's output ends or the
+/// client is gone. The session is told of the latter by a fourth pipe closing, so
+/// a client that leaves a quiet container frees its thread and socket at once.
 async fn bridge<S>(
     stream: S,
     container: Container,
@@ -141,8 +154,8 @@ where
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
+    let (hangup_r, hangup_w) = pipe()?;
     let tty = options.tty;
-    let (client_gone_tx, client_gone_rx) = std::sync::mpsc::channel::<()>();
     let session = tokio::task::spawn_blocking(move || {
         let socket = match pending {
             None => AttachSocket::connect(&container.paths).ok(),
@@ -150,11 +163,8 @@ where
                 match rx.recv_timeout(Duration::from_millis(200)) {
                     Ok(socket) => break Some(socket),
                     Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if client_gone_rx.try_recv().is_ok() {
-                            break None;
-                        }
-                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) if ready_now(&hangup_r) => break None,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
             },
         };
@@ -163,14 +173,17 @@ where
                 stdin: stdin_r.as_fd(),
                 stdout: stdout_w.as_fd(),
                 stderr: stderr_w.as_fd(),
+                hangup: Some(hangup_r.as_fd()),
             };
             let _ = socket.attach(&container.paths, &options, io);
         }
         // The write ends close here: the copier below sees the end of the output.
     });
+    // Dropped when the client is gone: the session ends.
+    let mut hangup_w = Some(hangup_w);
     let (mut client_in, mut client_out) = tokio::io::split(stream);
     let mut stdin_w = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_w)?;
-    let copy_in = tokio::spawn(async move {
+    let mut copy_in = tokio::spawn(async move {
         let mut buf = [0u8; 8192];
         loop {
             match client_in.read(&mut buf).await {
@@ -190,7 +203,9 @@ where
     let mut err = tokio::net::unix::pipe::Receiver::from_owned_fd(stderr_r)?;
     let (mut out_open, mut err_open) = (true, true);
     let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
-    let mut written = Ok(());
+    let mut client_closed_input = false;
+    let mut probe = tokio::time::interval(PROBE_INTERVAL);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while out_open || err_open {
         let (stream, chunk) = tokio::select! {
             n = out.read(&mut out_buf), if out_open => match n {
@@ -201,12 +216,30 @@ where
                 Ok(0) | Err(_) => { err_open = false; continue; }
                 Ok(n) => (LogStream::Stderr, &err_buf[..n]),
             },
+            _ = &mut copy_in, if !client_closed_input => {
+                // A client may close only its sending half (the docker CLI does
+                // after piped stdin) and still read. With a terminal nothing can be
+                // slipped into the stream to ask, and a terminal's client closes
+                // its input only when it leaves.
+                client_closed_input = true;
+                if tty && want.stdin {
+                    hangup_w = None;
+                }
+                continue;
+            },
+            _ = probe.tick(), if client_closed_input && !tty && hangup_w.is_some() => {
+                // An empty frame: clients skip it, and a gone one fails the write.
+                if client_out.write_all(&frame(LogStream::Stdout, b"")).await.is_err() {
+                    hangup_w = None;
+                }
+                continue;
+            },
         };
         let wanted = match stream {
             LogStream::Stdout => want.stdout,
             LogStream::Stderr => want.stderr,
         };
-        if !wanted || written.is_err() {
+        if !wanted || hangup_w.is_none() {
             continue;
         }
         let bytes = if tty {
@@ -214,14 +247,13 @@ where
         } else {
             frame(stream, chunk)
         };
-        written = client_out.write_all(&bytes).await;
-        if written.is_err() {
-            let _ = client_gone_tx.send(());
+        if client_out.write_all(&bytes).await.is_err() {
+            hangup_w = None;
         }
     }
     let _ = client_out.shutdown().await;
     copy_in.abort();
-    let _ = client_gone_tx.send(());
+    drop(hangup_w);
     let _ = session.await;
     Ok(())
 }

@@ -109,6 +109,7 @@ async fn run(
     // The version prefix goes before routing: the middleware wraps the whole router.
     let app = axum::Router::new()
         .fallback_service(axum::middleware::from_fn(routes::strip_version).layer(app))
+        .layer(axum::middleware::from_fn(routes::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             live.clone(),
             log_requests,

@@ -345,7 +345,8 @@ fn start_attached(
         return Err(ContainerError::NotRunning(container.row.id.clone()));
     };
     match socket.attach(&container.paths, options, AttachIo::std())? {
-        AttachEnd::Detached => Ok(ExitCode::SUCCESS),
+        // The command line passes no hangup fd: only the keys detach it.
+        AttachEnd::Detached | AttachEnd::HungUp => Ok(ExitCode::SUCCESS),
         AttachEnd::Ended => {
             let code = containers
                 .wait_exit(container, None)
@@ -577,7 +578,7 @@ fn attach(globals: &Globals<'_>, args: AttachArgs) -> anyhow::Result<ExitCode> {
         detach_keys,
     };
     match crate::container::attach::attach(&container.paths, &options, AttachIo::std())? {
-        AttachEnd::Detached => {
+        AttachEnd::Detached | AttachEnd::HungUp => {
             eprintln!("{DETACHED_MESSAGE}");
             Ok(ExitCode::FAILURE)
         }

@@ -117,6 +117,8 @@ pub enum AttachEnd {
     Detached,
     /// The shim closed the socket: the container exited and all its output was copied.
     Ended,
+    /// The caller hung up ([`AttachIo::hangup`]); the container runs on.
+    HungUp,
 }
 
 /// Our side of the attach: stdin, stdout, stderr. Tests pass pipes.
@@ -125,6 +127,10 @@ pub struct AttachIo<'a> {
     pub stdin: BorrowedFd<'a>,
     pub stdout: BorrowedFd<'a>,
     pub stderr: BorrowedFd<'a>,
+    /// Readable (or hung up) once whoever the session serves has gone: the read end
+    /// of a pipe whose write end they hold. Without it only the container's end
+    /// or the detach keys end the session.
+    pub hangup: Option<BorrowedFd<'a>>,
 }
 
 impl AttachIo<'static> {
@@ -137,6 +143,7 @@ impl AttachIo<'static> {
                 stdin: BorrowedFd::borrow_raw(0),
                 stdout: BorrowedFd::borrow_raw(1),
                 stderr: BorrowedFd::borrow_raw(2),
+                hangup: None,
             }
         }
     }
@@ -346,6 +353,7 @@ enum Source {
     Socket,
     Stdin,
     Winch,
+    HangUp,
 }
 
 impl Session<'_> {
@@ -363,6 +371,9 @@ impl Session<'_> {
             }
             if let Some(r) = resizer {
                 fds.push((r.winch.fd(), PollFlags::POLLIN, Source::Winch));
+            }
+            if let Some(fd) = self.io.hangup {
+                fds.push((fd, PollFlags::POLLIN, Source::HangUp));
             }
             let mut pollfds: Vec<PollFd<'_>> =
                 fds.iter().map(|(fd, f, _)| PollFd::new(*fd, *f)).collect();
@@ -406,6 +417,7 @@ impl Session<'_> {
                             r.update();
                         }
                     }
+                    Source::HangUp => return Ok(AttachEnd::HungUp),
                 }
             }
         }

@@ -155,6 +155,10 @@ pub fn read_state(row: &ContainerRow, paths: &ContainerPaths) -> State {
                 .map(rfc3339_nanos)
                 .unwrap_or_default();
         }
+    } else if row.started_at.is_empty() && !paths.pid_file().exists() {
+        // A shim still in the runtime's create of a first start (its starter may
+        // have died meanwhile): not started yet.
+        state.status = Status::Created;
     } else {
         // Between an exit and the shim's exit file, or between two runs of a
         // restart policy.
