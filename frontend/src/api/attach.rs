@@ -102,9 +102,34 @@ pub async fn attach(
         let Ok(upgraded) = upgrade.await else {
             return;
         };
-        let _ = bridge(TokioIo::new(upgraded), container, pending, options, want).await;
+        let tty = options.tty;
+        let session = move |io: AttachIo<'_>, client_gone: &mpsc::Receiver<()>| {
+            let socket = match pending {
+                None => AttachSocket::connect(&container.paths).ok(),
+                Some(rx) => loop {
+                    match rx.recv_timeout(Duration::from_millis(200)) {
+                        Ok(socket) => break Some(socket),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if client_gone.try_recv().is_ok() {
+                                break None;
+                            }
+                        }
+                    }
+                },
+            };
+            if let Some(socket) = socket {
+                let _ = socket.attach(&container.paths, &options, io);
+            }
+        };
+        let _ = bridge(TokioIo::new(upgraded), tty, want, None, session).await;
     });
-    Ok((
+    Ok(switching_protocols())
+}
+
+/// dockerd's answer to a hijacking request: the connection is a raw stream from here.
+pub fn switching_protocols() -> Response {
+    (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::CONTENT_TYPE, "application/vnd.docker.raw-stream"),
@@ -112,69 +137,73 @@ pub async fn attach(
             (header::UPGRADE, "tcp"),
         ],
     )
-        .into_response())
+        .into_response()
 }
 
+/// Which of the streams the client asked for.
 #[derive(Clone, Copy)]
-struct Wanted {
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
+pub struct Wanted {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
 }
+
+/// Called once the client is gone: its connection failed a write, or ended a
+/// terminal's input, which ends only with the client.
+pub type HangUp = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// How often a client whose input ended is asked, with an empty frame, whether it
+/// still reads: its input's end is how the docker CLI says it sends no more, and
+/// how a closed connection looks too.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
 }
 
-/// Runs the attach session on a blocking thread over three pipes and copies between
-/// them and the client's connection until the container's output ends.
-async fn bridge<S>(
+/// Runs `session` on a blocking thread over three pipes (the client's stdin, the
+/// output) and copies between them and the client's connection until the session
+/// returns and its output is out: without `tty`, in dockerd's multiplexed frames.
+/// The session learns that the client went on `client_gone`.
+pub async fn bridge<S, F>(
     stream: S,
-    container: Container,
-    pending: Option<mpsc::Receiver<AttachSocket>>,
-    options: AttachOptions,
+    tty: bool,
     want: Wanted,
+    hang_up: Option<HangUp>,
+    session: F,
 ) -> std::io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(AttachIo<'_>, &mpsc::Receiver<()>) + Send + 'static,
 {
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
-    let tty = options.tty;
     let (client_gone_tx, client_gone_rx) = std::sync::mpsc::channel::<()>();
     let session = tokio::task::spawn_blocking(move || {
-        let socket = match pending {
-            None => AttachSocket::connect(&container.paths).ok(),
-            Some(rx) => loop {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(socket) => break Some(socket),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if client_gone_rx.try_recv().is_ok() {
-                            break None;
-                        }
-                    }
-                }
-            },
+        let io = AttachIo {
+            stdin: stdin_r.as_fd(),
+            stdout: stdout_w.as_fd(),
+            stderr: stderr_w.as_fd(),
         };
-        if let Some(socket) = socket {
-            let io = AttachIo {
-                stdin: stdin_r.as_fd(),
-                stdout: stdout_w.as_fd(),
-                stderr: stderr_w.as_fd(),
-            };
-            let _ = socket.attach(&container.paths, &options, io);
-        }
+        session(io, &client_gone_rx);
         // The write ends close here: the copier below sees the end of the output.
     });
     let (mut client_in, mut client_out) = tokio::io::split(stream);
     let mut stdin_w = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_w)?;
+    let input_hang_up = hang_up.clone().filter(|_| tty && want.stdin);
+    let (input_ended, mut input_end) = tokio::sync::oneshot::channel::<()>();
     let copy_in = tokio::spawn(async move {
         let mut buf = [0u8; 8192];
         loop {
             match client_in.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    if let Some(hang_up) = &input_hang_up {
+                        hang_up();
+                    }
+                    let _ = input_ended.send(());
+                    break;
+                }
                 Ok(n) => {
                     if !want.stdin {
                         continue;
@@ -191,8 +220,21 @@ where
     let (mut out_open, mut err_open) = (true, true);
     let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
     let mut written = Ok(());
+    // A raw stream has no empty message to probe with.
+    let mut awaiting_input_end = hang_up.is_some() && !tty;
+    let mut probe: Option<tokio::time::Interval> = None;
     while out_open || err_open {
         let (stream, chunk) = tokio::select! {
+            ended = &mut input_end, if awaiting_input_end => {
+                awaiting_input_end = false;
+                if ended.is_ok() {
+                    probe = Some(tokio::time::interval(PROBE_EVERY));
+                }
+                continue;
+            },
+            _ = tick(&mut probe), if probe.is_some() && written.is_ok() => {
+                (LogStream::Stdout, &[][..])
+            },
             n = out.read(&mut out_buf), if out_open => match n {
                 Ok(0) | Err(_) => { out_open = false; continue; }
                 Ok(n) => (LogStream::Stdout, &out_buf[..n]),
@@ -206,7 +248,8 @@ where
             LogStream::Stdout => want.stdout,
             LogStream::Stderr => want.stderr,
         };
-        if !wanted || written.is_err() {
+        let probing = chunk.is_empty();
+        if !(wanted || probing) || written.is_err() {
             continue;
         }
         let bytes = if tty {
@@ -217,6 +260,9 @@ where
         written = client_out.write_all(&bytes).await;
         if written.is_err() {
             let _ = client_gone_tx.send(());
+            if let Some(hang_up) = &hang_up {
+                hang_up();
+            }
         }
     }
     let _ = client_out.shutdown().await;
@@ -224,6 +270,16 @@ where
     let _ = client_gone_tx.send(());
     let _ = session.await;
     Ok(())
+}
+
+/// The next tick of `probe`; never without one.
+async fn tick(probe: &mut Option<tokio::time::Interval>) {
+    match probe {
+        Some(probe) => {
+            probe.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: the container's pty follows the client's

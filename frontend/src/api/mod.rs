@@ -7,6 +7,7 @@ mod attach;
 pub mod bodies;
 mod containers;
 pub mod error;
+mod exec;
 mod images;
 mod lifecycle;
 pub mod listen;
@@ -78,6 +79,7 @@ pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
         root: options.root.clone(),
         runroot: options.runroot.clone(),
         attach_waiters: Default::default(),
+        execs: Default::default(),
     });
     // Two workers: the engine's work runs on blocking threads, not on these.
     let runtime = tokio::runtime::Builder::new_multi_thread()

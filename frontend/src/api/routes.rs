@@ -28,6 +28,7 @@ pub struct Engine {
     pub root: PathBuf,
     pub runroot: Option<PathBuf>,
     pub attach_waiters: super::attach::AttachWaiters,
+    pub execs: super::exec::Execs,
 }
 
 pub type Shared = Arc<Engine>;
@@ -73,6 +74,10 @@ pub fn router(engine: Shared) -> Router {
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/exec", post(super::exec::create))
+        .route("/exec/{id}/start", post(super::exec::start))
+        .route("/exec/{id}/resize", post(super::exec::resize))
+        .route("/exec/{id}/json", get(super::exec::inspect))
         .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))
         .route("/networks", get(networks::list))
