@@ -123,6 +123,10 @@ fn docker_exec_prints_the_output_and_exits_with_the_commands_code() {
     assert_eq!(failed.status.code(), Some(3), "{failed:?}");
     assert_eq!(text(&failed.stdout), "out\n");
     assert_eq!(text(&failed.stderr), "err\n");
+    // With a terminal (and no input): the pty's raw output, one stream.
+    let tty = daemon.docker(&["exec", "-t", "box", "sh", "-c", "echo on tty >&2; exit 4"]);
+    assert_eq!(tty.status.code(), Some(4), "{tty:?}");
+    assert_eq!(text(&tty.stdout), "on tty\r\n");
     // A command that cannot run: dockerd's 126, with the runtime's reason.
     let missing = daemon.docker(&["exec", "box", "nosuchcommand"]);
     assert_eq!(missing.status.code(), Some(126), "{missing:?}");
@@ -237,6 +241,22 @@ fn docker_exec_it_gives_a_shell_on_a_terminal_of_the_clients_size() {
     assert!(tmux.type_until("stty size", "30 100"), "{}", tmux.history());
     tmux.keys(&["exit 5", "Enter"]);
     assert!(tmux.wait_text("exec-exited-5"), "{}", tmux.history());
+    let ids = daemon.docker_ok(&["inspect", "--format", "{{json .ExecIDs}}", "box"]);
+    assert_eq!(ids.trim(), "null");
+    // Left with the detach keys, the shell runs on.
+    let tmux = support::tmux::Tmux::start(
+        "daemon-exec-detach",
+        &format!("{docker} exec -it box sh; echo exec-left-$?; sleep 600"),
+    );
+    assert!(tmux.type_until("echo $((6*8))", "48"), "{}", tmux.history());
+    tmux.keys(&["C-p", "C-q"]);
+    assert!(tmux.wait_text("exec-left-"), "{}", tmux.history());
+    let ids = daemon.docker_ok(&["inspect", "--format", "{{json .ExecIDs}}", "box"]);
+    let ids: Vec<String> = serde_json::from_str(ids.trim()).expect("a list of ids");
+    assert_eq!(ids.len(), 1);
+    let exec = daemon.http("GET", &format!("/exec/{}/json", ids[0])).json();
+    assert_eq!(exec["Running"], true, "{exec}");
+    assert!(exec["Pid"].as_i64().is_some_and(|pid| pid > 0), "{exec}");
 }
 
 #[test]

@@ -148,9 +148,18 @@ pub struct Wanted {
     pub stderr: bool,
 }
 
-/// Called once the client is gone: its connection failed a write, or ended a
-/// terminal's input, which ends only with the client.
-pub type HangUp = std::sync::Arc<dyn Fn() + Send + Sync>;
+/// How a client left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientLeft {
+    /// Its connection failed a write.
+    Vanished,
+    /// It closed a terminal's input, which ends only with the client: the docker CLI
+    /// closes so when the user typed its detach keys, which it reads itself.
+    ClosedTerminal,
+}
+
+/// Told once the client left; the copying stops there.
+pub type HangUp = std::sync::Arc<dyn Fn(ClientLeft) + Send + Sync>;
 
 /// How often a client whose input ended is asked, with an empty frame, whether it
 /// still reads: its input's end is how the docker CLI says it sends no more, and
@@ -199,7 +208,7 @@ where
             match client_in.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     if let Some(hang_up) = &input_hang_up {
-                        hang_up();
+                        hang_up(ClientLeft::ClosedTerminal);
                     }
                     let _ = input_ended.send(());
                     break;
@@ -261,10 +270,13 @@ where
         if written.is_err() {
             let _ = client_gone_tx.send(());
             if let Some(hang_up) = &hang_up {
-                hang_up();
+                hang_up(ClientLeft::Vanished);
+                break;
             }
         }
     }
+    // A session still writing learns that nobody reads.
+    drop((out, err));
     let _ = client_out.shutdown().await;
     copy_in.abort();
     let _ = client_gone_tx.send(());

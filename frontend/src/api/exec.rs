@@ -6,8 +6,9 @@
 //! An attached start takes the connection over as `attach` does and connects to the
 //! session's attach socket before the process runs, so no output is missed; the exit
 //! code is recorded before the connection closes, because the docker CLI asks for it
-//! right then. A client that goes away mid-exec takes the process with it: unlike
-//! dockerd, which leaves it running with nobody to read it.
+//! right then. A client that goes away mid-exec takes the process with it, unlike
+//! dockerd, which leaves it running with nobody to read it; but a terminal session
+//! whose client closed is detached, as the docker CLI leaves it on its detach keys.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::attach::{bridge, switching_protocols, HangUp, Wanted};
+use super::attach::{bridge, switching_protocols, ClientLeft, HangUp, Wanted};
 use super::bodies::{ExecCreate, ExecStart};
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
@@ -147,15 +148,18 @@ impl Exec {
         }
     }
 
-    /// Ends the process (and what it started): its client is gone.
-    fn hang_up(&self) {
-        let gone = self.client.compare_exchange(
-            CLIENT_ATTACHED,
-            CLIENT_GONE,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
-        if gone.is_err() {
+    /// Its client left: one that closed a terminal detached, and the process runs
+    /// on (as after the detach keys); one that vanished takes the process (and what
+    /// it started) along.
+    fn client_left(&self, how: ClientLeft) {
+        let next = match how {
+            ClientLeft::ClosedTerminal => CLIENT_DETACHED,
+            ClientLeft::Vanished => CLIENT_GONE,
+        };
+        let changed =
+            self.client
+                .compare_exchange(CLIENT_ATTACHED, next, Ordering::SeqCst, Ordering::SeqCst);
+        if changed.is_err() || next != CLIENT_GONE {
             return;
         }
         let process = match &*self.phase.borrow() {
@@ -420,8 +424,8 @@ where
         }
         .unwrap_or_default(),
     };
-    let gone = exec.clone();
-    let hang_up: HangUp = Arc::new(move || gone.hang_up());
+    let left = exec.clone();
+    let hang_up: HangUp = Arc::new(move |how| left.client_left(how));
     let runtime = tokio::runtime::Handle::current();
     let session = move |io: AttachIo<'_>, _client_gone: &mpsc::Receiver<()>| {
         let started = engine
@@ -445,8 +449,11 @@ where
             Some(socket) => socket.attach(&session_paths(&session.dir), &options, io),
             None => Ok(AttachEnd::Ended),
         };
-        if let Ok(AttachEnd::Detached) = end {
-            exec.client.store(CLIENT_DETACHED, Ordering::SeqCst);
+        if !matches!(end, Ok(AttachEnd::Ended)) {
+            // Detached, or its client left: the end comes later, with nobody waiting.
+            if let Ok(AttachEnd::Detached) = end {
+                exec.client.store(CLIENT_DETACHED, Ordering::SeqCst);
+            }
             runtime.spawn(watch_exit(exec, session.shim.sync));
             return;
         }
