@@ -60,6 +60,7 @@ fn attach_with_pipes(
             stdin: stdin_r.as_fd(),
             stdout: stdout_w.as_fd(),
             stderr: stderr_w.as_fd(),
+            hangup: None,
         };
         let end = socket.attach(&paths_of(&dir), &options, io);
         let _ = done.send(());

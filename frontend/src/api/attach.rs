@@ -102,9 +102,34 @@ pub async fn attach(
         let Ok(upgraded) = upgrade.await else {
             return;
         };
-        let _ = bridge(TokioIo::new(upgraded), container, pending, options, want).await;
+        let tty = options.tty;
+        let session = move |io: AttachIo<'_>, client_gone: &mpsc::Receiver<()>| {
+            let socket = match pending {
+                None => AttachSocket::connect(&container.paths).ok(),
+                Some(rx) => loop {
+                    match rx.recv_timeout(Duration::from_millis(200)) {
+                        Ok(socket) => break Some(socket),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if client_gone.try_recv().is_ok() {
+                                break None;
+                            }
+                        }
+                    }
+                },
+            };
+            if let Some(socket) = socket {
+                let _ = socket.attach(&container.paths, &options, io);
+            }
+        };
+        let _ = bridge(TokioIo::new(upgraded), tty, want, None, session).await;
     });
-    Ok((
+    Ok(switching_protocols())
+}
+
+/// dockerd's answer to a hijacking request: the connection is a raw stream from here.
+pub fn switching_protocols() -> Response {
+    (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::CONTENT_TYPE, "application/vnd.docker.raw-stream"),
@@ -112,82 +137,86 @@ pub async fn attach(
             (header::UPGRADE, "tcp"),
         ],
     )
-        .into_response())
+        .into_response()
 }
 
+/// Which of the streams the client asked for.
 #[derive(Clone, Copy)]
-struct Wanted {
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
+pub struct Wanted {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
 }
+
+/// How a client left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientLeft {
+    /// Its connection failed a write.
+    Vanished,
+    /// It closed a terminal's input, which ends only with the client: the docker CLI
+    /// closes so when the user typed its detach keys, which it reads itself.
+    ClosedTerminal,
+}
+
+/// Told once the client left; the copying stops there.
+pub type HangUp = std::sync::Arc<dyn Fn(ClientLeft) + Send + Sync>;
+
+/// How often a client whose input ended is asked, with an empty frame, whether it
+/// still reads: its input's end is how the docker CLI says it sends no more, and
+/// how a closed connection looks too.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
 }
 
-/// How often a client that closed its sending half is asked, by an empty frame,
-/// whether it still listens.
-const PROBE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Whether `fd` is readable or hung up now.
-fn ready_now(fd: &OwnedFd) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
-}
-
-/// Runs the attach session on a blocking thread over three pipes and copies between
-/// them and the client's connection until the container's output ends or the
-/// client is gone. The session is told of the latter by a fourth pipe closing, so
-/// a client that leaves a quiet container frees its thread and socket at once.
-async fn bridge<S>(
+/// Runs `session` on a blocking thread over three pipes (the client's stdin, the
+/// output) and copies between them and the client's connection until the session
+/// returns and its output is out: without `tty`, in dockerd's multiplexed frames.
+/// The session learns that the client went on `client_gone` and, once it attached,
+/// by its [`AttachIo::hangup`] pipe closing: a client that leaves a quiet container
+/// frees the session's thread and socket at once.
+pub async fn bridge<S, F>(
     stream: S,
-    container: Container,
-    pending: Option<mpsc::Receiver<AttachSocket>>,
-    options: AttachOptions,
+    tty: bool,
     want: Wanted,
+    hang_up: Option<HangUp>,
+    session: F,
 ) -> std::io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(AttachIo<'_>, &mpsc::Receiver<()>) + Send + 'static,
 {
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
     let (hangup_r, hangup_w) = pipe()?;
-    let tty = options.tty;
+    let (client_gone_tx, client_gone_rx) = std::sync::mpsc::channel::<()>();
     let session = tokio::task::spawn_blocking(move || {
-        let socket = match pending {
-            None => AttachSocket::connect(&container.paths).ok(),
-            Some(rx) => loop {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(socket) => break Some(socket),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-                    Err(mpsc::RecvTimeoutError::Timeout) if ready_now(&hangup_r) => break None,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                }
-            },
+        let io = AttachIo {
+            stdin: stdin_r.as_fd(),
+            stdout: stdout_w.as_fd(),
+            stderr: stderr_w.as_fd(),
+            hangup: Some(hangup_r.as_fd()),
         };
-        if let Some(socket) = socket {
-            let io = AttachIo {
-                stdin: stdin_r.as_fd(),
-                stdout: stdout_w.as_fd(),
-                stderr: stderr_w.as_fd(),
-                hangup: Some(hangup_r.as_fd()),
-            };
-            let _ = socket.attach(&container.paths, &options, io);
-        }
+        session(io, &client_gone_rx);
         // The write ends close here: the copier below sees the end of the output.
     });
-    // Dropped when the client is gone: the session ends.
-    let mut hangup_w = Some(hangup_w);
     let (mut client_in, mut client_out) = tokio::io::split(stream);
     let mut stdin_w = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_w)?;
-    let mut copy_in = tokio::spawn(async move {
+    let input_hang_up = hang_up.clone().filter(|_| tty && want.stdin);
+    let (input_ended, mut input_end) = tokio::sync::oneshot::channel::<()>();
+    let copy_in = tokio::spawn(async move {
         let mut buf = [0u8; 8192];
         loop {
             match client_in.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    if let Some(hang_up) = &input_hang_up {
+                        hang_up(ClientLeft::ClosedTerminal);
+                    }
+                    let _ = input_ended.send(());
+                    break;
+                }
                 Ok(n) => {
                     if !want.stdin {
                         continue;
@@ -203,11 +232,29 @@ where
     let mut err = tokio::net::unix::pipe::Receiver::from_owned_fd(stderr_r)?;
     let (mut out_open, mut err_open) = (true, true);
     let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
-    let mut client_closed_input = false;
-    let mut probe = tokio::time::interval(PROBE_INTERVAL);
-    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut written = Ok(());
+    // Dropped once the client is gone: the session ends.
+    let mut hangup_w = Some(hangup_w);
+    let mut awaiting_input_end = true;
+    let mut probe: Option<tokio::time::Interval> = None;
     while out_open || err_open {
         let (stream, chunk) = tokio::select! {
+            ended = &mut input_end, if awaiting_input_end => {
+                awaiting_input_end = false;
+                if ended.is_ok() {
+                    if !tty {
+                        probe = Some(tokio::time::interval(PROBE_EVERY));
+                    } else if want.stdin {
+                        // A raw stream has no empty message to probe with, and a
+                        // terminal's client closes its input only as it leaves.
+                        hangup_w = None;
+                    }
+                }
+                continue;
+            },
+            _ = tick(&mut probe), if probe.is_some() && written.is_ok() => {
+                (LogStream::Stdout, &[][..])
+            },
             n = out.read(&mut out_buf), if out_open => match n {
                 Ok(0) | Err(_) => { out_open = false; continue; }
                 Ok(n) => (LogStream::Stdout, &out_buf[..n]),
@@ -216,30 +263,13 @@ where
                 Ok(0) | Err(_) => { err_open = false; continue; }
                 Ok(n) => (LogStream::Stderr, &err_buf[..n]),
             },
-            _ = &mut copy_in, if !client_closed_input => {
-                // A client may close only its sending half (the docker CLI does
-                // after piped stdin) and still read. With a terminal nothing can be
-                // slipped into the stream to ask, and a terminal's client closes
-                // its input only when it leaves.
-                client_closed_input = true;
-                if tty && want.stdin {
-                    hangup_w = None;
-                }
-                continue;
-            },
-            _ = probe.tick(), if client_closed_input && !tty && hangup_w.is_some() => {
-                // An empty frame: clients skip it, and a gone one fails the write.
-                if client_out.write_all(&frame(LogStream::Stdout, b"")).await.is_err() {
-                    hangup_w = None;
-                }
-                continue;
-            },
         };
         let wanted = match stream {
             LogStream::Stdout => want.stdout,
             LogStream::Stderr => want.stderr,
         };
-        if !wanted || hangup_w.is_none() {
+        let probing = chunk.is_empty();
+        if !(wanted || probing) || written.is_err() {
             continue;
         }
         let bytes = if tty {
@@ -247,15 +277,34 @@ where
         } else {
             frame(stream, chunk)
         };
-        if client_out.write_all(&bytes).await.is_err() {
+        written = client_out.write_all(&bytes).await;
+        if written.is_err() {
+            let _ = client_gone_tx.send(());
+            if let Some(hang_up) = &hang_up {
+                hang_up(ClientLeft::Vanished);
+                break;
+            }
             hangup_w = None;
         }
     }
+    // A session still writing learns that nobody reads.
+    drop((out, err));
     let _ = client_out.shutdown().await;
     copy_in.abort();
+    let _ = client_gone_tx.send(());
     drop(hangup_w);
     let _ = session.await;
     Ok(())
+}
+
+/// The next tick of `probe`; never without one.
+async fn tick(probe: &mut Option<tokio::time::Interval>) {
+    match probe {
+        Some(probe) => {
+            probe.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: the container's pty follows the client's

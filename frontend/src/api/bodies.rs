@@ -238,6 +238,59 @@ impl NetworkConnect {
     }
 }
 
+/// The body of `POST /containers/{id}/exec`: Docker's `ExecConfig`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecCreate {
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+    pub user: String,
+    pub working_dir: String,
+    pub privileged: bool,
+    pub detach_keys: String,
+}
+
+impl ExecCreate {
+    /// An exec create body; what dockerd refuses (no command, bad detach keys),
+    /// refused with its words.
+    pub fn parse(body: &[u8]) -> Result<ExecCreate, ApiError> {
+        let config: ExecCreate = parse_body(body)?;
+        if config.cmd.is_empty() {
+            return Err(ApiError::bad_request("No exec command specified"));
+        }
+        if !config.detach_keys.is_empty()
+            && crate::container::attach::parse_detach_keys(&config.detach_keys).is_err()
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid escape keys ({}) provided",
+                config.detach_keys
+            )));
+        }
+        Ok(config)
+    }
+}
+
+/// The body of `POST /exec/{id}/start`; none at all reads as `{}`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecStart {
+    pub detach: bool,
+    pub tty: bool,
+}
+
+impl ExecStart {
+    pub fn parse(body: &[u8]) -> Result<ExecStart, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(ExecStart::default());
+        }
+        parse_body(body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +330,22 @@ mod tests {
         )
         .unwrap();
         assert!(body.into_parts().is_err());
+    }
+
+    #[test]
+    fn exec_bodies_need_a_command_and_valid_keys() {
+        let config =
+            ExecCreate::parse(br#"{"Cmd":["sh","-c","exit 3"],"Env":null,"AttachStdout":true}"#)
+                .unwrap();
+        assert_eq!(config.cmd, ["sh", "-c", "exit 3"]);
+        assert!(config.attach_stdout && !config.attach_stdin);
+        let none = ExecCreate::parse(br#"{"Cmd":[]}"#).unwrap_err();
+        assert_eq!(none.message, "No exec command specified");
+        let keys = ExecCreate::parse(br#"{"Cmd":["sh"],"DetachKeys":"ctrl-"}"#).unwrap_err();
+        assert_eq!(keys.message, "Invalid escape keys (ctrl-) provided");
+        assert!(ExecCreate::parse(br#"{"Cmd":"sh"}"#).is_err());
+        assert!(ExecStart::parse(b"").is_ok_and(|s| !s.detach));
+        assert!(ExecStart::parse(br#"{"Detach":true}"#).is_ok_and(|s| s.detach));
+        assert!(ExecStart::parse(br#"{"Detach":"yes"}"#).is_err());
     }
 }

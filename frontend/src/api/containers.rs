@@ -108,9 +108,9 @@ pub async fn inspect(
         let containers = engine.containers()?;
         let container = containers.find(&id)?;
         let network = containers.network_of(&container);
-        Ok(Json(crate::container::inspect::inspect(
-            &container, &network,
-        )))
+        let mut json = crate::container::inspect::inspect(&container, &network);
+        json.exec_ids = engine.execs.live_ids(&container.row.id);
+        Ok(Json(json))
     })
     .await
 }

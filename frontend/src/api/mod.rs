@@ -9,6 +9,7 @@ pub mod config;
 mod containers;
 pub mod error;
 mod events;
+mod exec;
 mod files;
 mod images;
 mod lifecycle;
@@ -93,6 +94,7 @@ pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
         runroot: options.runroot.clone(),
         attach_waiters: Default::default(),
         live: live.clone(),
+        execs: Default::default(),
     });
     runtime.block_on(run(endpoints, engine, tls, &options, live, signals))
 }

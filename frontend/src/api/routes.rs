@@ -30,6 +30,7 @@ pub struct Engine {
     pub runroot: Option<PathBuf>,
     pub attach_waiters: super::attach::AttachWaiters,
     pub live: Arc<super::config::Live>,
+    pub execs: super::exec::Execs,
 }
 
 pub type Shared = Arc<Engine>;
@@ -86,6 +87,10 @@ pub fn router(engine: Shared) -> Router {
                 .head(files::stat)
                 .put(files::put_archive),
         )
+        .route("/containers/{id}/exec", post(super::exec::create))
+        .route("/exec/{id}/start", post(super::exec::start))
+        .route("/exec/{id}/resize", post(super::exec::resize))
+        .route("/exec/{id}/json", get(super::exec::inspect))
         .route("/containers/{id}", delete(lifecycle::remove))
         .route("/images/json", get(images::list))
         .route("/networks", get(networks::list))

@@ -28,6 +28,9 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -54,6 +57,7 @@ pub fn exec(globals: &Globals<'_>, args: ExecArgs) -> anyhow::Result<ExitCode> {
         workdir: args.workdir,
         tty: args.tty,
         stdin: args.interactive,
+        privileged: args.privileged,
     };
     if args.detach {
         containers.exec_detached(&container, &request)?;

@@ -11,7 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 /// Opens a pidfd for `pid`; `None` when it is already gone (or pidfds are missing).
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+pub(super) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let ret = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
     if ret < 0 {
@@ -19,6 +19,23 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     }
     // SAFETY: the kernel just returned this fd to us; nobody else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Sends `signal` to the process `pidfd` names: never to another that took its pid.
+pub(super) fn pidfd_kill(pidfd: &OwnedFd, signal: nix::sys::signal::Signal) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal takes a pidfd we own, a signal number, no siginfo and
+    // no flags; it touches no memory of ours.
+    let ret = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as i32,
+            std::ptr::null::<nix::libc::siginfo_t>(),
+            0,
+        )
+    };
+    ret == 0
 }
 
 /// What an exit wakes: the shim's end and new files in the exits directory. Either

@@ -78,7 +78,7 @@ const EXTRA_MASKED: [&str; 2] = ["/proc/interrupts", "/sys/devices/virtual/power
 /// The capabilities berth can give: those of the kernel (`cap_last_cap`) that are in
 /// its own bounding set. `ALL` and `--privileged` mean these: a runtime under a
 /// restricted parent (itself in a container) fails on a capability it lacks.
-fn kernel_caps() -> Vec<&'static str> {
+pub(super) fn kernel_caps() -> Vec<&'static str> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())

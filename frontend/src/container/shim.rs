@@ -2,7 +2,7 @@
 //! the shim forks away, runs the runtime's `create`, and reports the container's pid
 //! (or the runtime's error) as one JSON line on `_OCI_SYNCPIPE`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -199,20 +199,26 @@ fn command_line(launch: &ShimLaunch<'_>) -> Result<Vec<String>, ShimError> {
     Ok(args)
 }
 
-/// Makes `fd` the child's fd 3, which `_OCI_SYNCPIPE=3` names.
-fn pass_as_fd3(command: &mut Command, fd: RawFd) {
-    // SAFETY: the hook runs between fork and exec and calls only dup2 and fcntl, which
-    // are async-signal-safe, and allocates nothing. dup2 onto 3 clears close-on-exec;
-    // if the fd already is 3, dup2 would be a no-op and fcntl clears it instead.
+/// Makes `fds[i]` the child's fd `3 + i`, the numbers the `_OCI_*PIPE` variables name.
+fn pass_fds<const N: usize>(command: &mut Command, fds: [RawFd; N]) {
+    // SAFETY: the hook runs between fork and exec, calls only fcntl and dup2, which are
+    // async-signal-safe, and allocates nothing (a fixed-size array on the stack).
+    // Each fd is first copied above every target, so that one already sitting on a
+    // target number is not overwritten before it is moved; dup2 clears
+    // close-on-exec on the target.
     unsafe {
         command.pre_exec(move || {
-            let ret = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            if ret < 0 {
-                return Err(std::io::Error::last_os_error());
+            let mut high = [0 as RawFd; N];
+            for (slot, fd) in high.iter_mut().zip(fds) {
+                *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3 + N as RawFd);
+                if *slot < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (target, fd) in (3..).zip(high) {
+                if libc::dup2(fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -241,10 +247,24 @@ pub struct ExecLaunch<'a> {
     pub dir: &'a Path,
     pub process_spec: &'a Path,
     pub runtime: &'a Runtime,
+    /// The process gets a pty (its spec says `terminal`).
+    pub tty: bool,
+    /// The process gets a stdin pipe, fed by attach clients.
+    pub stdin: bool,
 }
 
-/// Starts an exec session's shim; the process's pid.
-pub fn spawn_exec_shim(launch: &ExecLaunch<'_>) -> Result<i32, ShimError> {
+/// An exec session whose process runs.
+#[derive(Debug)]
+pub struct ExecShim {
+    pub pid: i32,
+    /// Our end of the shim's sync pipe: the process's exit code comes as its next line.
+    pub sync: UnixStream,
+}
+
+/// How long an attached exec's shim may take to listen on its attach socket.
+const ATTACH_LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn exec_arguments(launch: &ExecLaunch<'_>, attach: bool) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
     let mut args: Vec<String> = vec![
         "--api-version".into(),
@@ -270,14 +290,199 @@ pub fn spawn_exec_shim(launch: &ExecLaunch<'_>) -> Result<i32, ShimError> {
         "-l".into(),
         "none".into(),
     ];
+    if launch.tty {
+        args.push("-t".into());
+    } else if launch.stdin {
+        args.push("-i".into());
+    }
+    if attach {
+        args.push("--exec-attach".into());
+    }
     for arg in launch.runtime.global_args() {
         args.extend(["--runtime-arg".to_string(), arg]);
     }
-    run_shim(launch.shim, launch.id, &args, launch.dir)
+    args
+}
+
+fn socket_pair(shim: &Path, id: &str) -> Result<(UnixStream, UnixStream), ShimError> {
+    UnixStream::pair().map_err(|source| ShimError::Spawn {
+        id: id.to_string(),
+        shim: shim.to_path_buf(),
+        source,
+    })
+}
+
+/// Starts an exec session's shim; returns once the process runs.
+pub fn spawn_exec_shim(launch: &ExecLaunch<'_>) -> Result<ExecShim, ShimError> {
+    let args = exec_arguments(launch, false);
+    let (sync, theirs) = socket_pair(launch.shim, launch.id)?;
+    spawn(
+        launch.shim,
+        launch.id,
+        &args,
+        launch.dir,
+        &[],
+        [theirs.as_raw_fd()],
+    )?;
+    drop(theirs);
+    let pid = read_pid(launch.shim, launch.id, &sync)?;
+    Ok(ExecShim { pid, sync })
+}
+
+/// Starts an exec session's shim that waits for an attach client: `connect` runs once
+/// the session's attach socket listens and before the process runs, so the client
+/// misses none of its output. A `connect` that fails ends the shim unstarted.
+pub fn spawn_attached_exec_shim<T, E: From<ShimError>>(
+    launch: &ExecLaunch<'_>,
+    connect: impl FnOnce() -> Result<T, E>,
+) -> Result<(ExecShim, T), E> {
+    let args = exec_arguments(launch, true);
+    let (sync, sync_theirs) = socket_pair(launch.shim, launch.id)?;
+    let (mut start, start_theirs) = socket_pair(launch.shim, launch.id)?;
+    let (listening, listening_theirs) = socket_pair(launch.shim, launch.id)?;
+    let io = |source| ShimError::Spawn {
+        id: launch.id.to_string(),
+        shim: launch.shim.to_path_buf(),
+        source,
+    };
+    // The start pipe's first message (there is no cgroup to move the shim into) is
+    // read before the shim forks away, which we wait for below: it goes first.
+    start.write_all(b"{\"data\": 0}\n").map_err(io)?;
+    spawn(
+        launch.shim,
+        launch.id,
+        &args,
+        launch.dir,
+        &[("_OCI_STARTPIPE", "4"), ("_OCI_ATTACHPIPE", "5")],
+        [
+            sync_theirs.as_raw_fd(),
+            start_theirs.as_raw_fd(),
+            listening_theirs.as_raw_fd(),
+        ],
+    )?;
+    drop((sync_theirs, start_theirs, listening_theirs));
+    listening
+        .set_read_timeout(Some(ATTACH_LISTEN_TIMEOUT))
+        .map_err(io)?;
+    let line = read_line(&listening).map_err(io)?;
+    if line.trim().is_empty() {
+        // The shim gave up before it listened; why is on the sync pipe.
+        return Err(read_pid(launch.shim, launch.id, &sync)
+            .err()
+            .unwrap_or_else(|| ShimError::Refused {
+                id: launch.id.to_string(),
+                shim: launch.shim.to_path_buf(),
+                message: "reported a pid before its attach socket listened".into(),
+            })
+            .into());
+    }
+    let connected = match connect() {
+        Ok(connected) => connected,
+        Err(e) => {
+            // Closing the start pipe would let the process run with nobody attached.
+            kill_unstarted_shim(&launch.dir.join("shim.pid"));
+            return Err(e);
+        }
+    };
+    start.write_all(b"{\"data\": 0}\n").map_err(io)?;
+    let pid = read_pid(launch.shim, launch.id, &sync)?;
+    Ok((ExecShim { pid, sync }, connected))
+}
+
+/// Kills a shim that waits on its start pipe, by the pid it wrote (`-P`).
+fn kill_unstarted_shim(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .filter(|p| *p > 0);
+    if let Some(pid) = pid {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 /// Runs the shim with `args` and reads its report from the sync pipe.
 fn run_shim(shim: &Path, id: &str, args: &[String], cwd: &Path) -> Result<i32, ShimError> {
+    let (ours, theirs) = socket_pair(shim, id)?;
+    spawn(shim, id, args, cwd, &[], [theirs.as_raw_fd()])?;
+    drop(theirs);
+    read_pid(shim, id, &ours)
+}
+
+/// Starts the shim with `pipes[i]` as its fd `3 + i`, the first one its sync pipe, and
+/// waits for its first process, which exits once the shim has forked away.
+fn spawn<const N: usize>(
+    shim: &Path,
+    id: &str,
+    args: &[String],
+    cwd: &Path,
+    env: &[(&str, &str)],
+    pipes: [RawFd; N],
+) -> Result<(), ShimError> {
+    let mut command = Command::new(shim);
+    command
+        .args(args)
+        .env("_OCI_SYNCPIPE", "3")
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    pass_fds(&mut command, pipes);
+    // Its stderr holds why a command line was refused.
+    let output = command.output().map_err(|source| ShimError::Spawn {
+        id: id.to_string(),
+        shim: shim.to_path_buf(),
+        source,
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ShimError::Refused {
+            id: id.to_string(),
+            shim: shim.to_path_buf(),
+            message: match stderr.trim() {
+                "" => format!("exited with {}", output.status),
+                text => text.to_string(),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// One line from the shim, a byte at a time: what follows it (an exec's exit code)
+/// stays in the socket for whoever reads next. Empty at the end of the stream.
+pub fn read_line(stream: &UnixStream) -> std::io::Result<String> {
+    // A sync message is a number and the runtime's error text.
+    const LINE_MAX: usize = 64 * 1024;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < LINE_MAX {
+        match (&*stream).read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// A sync pipe line: its number and message, or `None` when it is not one.
+pub fn parse_sync_line(line: &str) -> Option<(i64, Option<String>)> {
+    let reply: serde_json::Value = serde_json::from_str(line).ok()?;
+    let data = reply.get("data")?.as_i64()?;
+    let message = reply
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .map(|m| m.trim().to_string());
+    Some((data, message))
+}
+
+/// The pid the shim reports on the sync pipe, or the runtime's error.
+fn read_pid(shim: &Path, id: &str, sync: &UnixStream) -> Result<i32, ShimError> {
     let spawn_error = |source| ShimError::Spawn {
         id: id.to_string(),
         shim: shim.to_path_buf(),
@@ -288,54 +493,24 @@ fn run_shim(shim: &Path, id: &str, args: &[String], cwd: &Path) -> Result<i32, S
         shim: shim.to_path_buf(),
         message,
     };
-    let (ours, theirs) = UnixStream::pair().map_err(spawn_error)?;
-    let mut command = Command::new(shim);
-    command
-        .args(args)
-        .env("_OCI_SYNCPIPE", "3")
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    pass_as_fd3(&mut command, theirs.as_raw_fd());
-    // The first process exits once the shim has forked away; its stderr holds why a
-    // command line was refused.
-    let output = command.output().map_err(spawn_error)?;
-    drop(theirs);
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(refused(match stderr.trim() {
-            "" => format!("exited with {}", output.status),
-            text => text.to_string(),
-        }));
-    }
-    ours.set_read_timeout(Some(CREATE_TIMEOUT))
+    sync.set_read_timeout(Some(CREATE_TIMEOUT))
         .map_err(spawn_error)?;
-    let mut line = String::new();
-    BufReader::new(&ours)
-        .read_line(&mut line)
-        .map_err(spawn_error)?;
+    let line = read_line(sync).map_err(spawn_error)?;
+    // Later lines are waited for as long as the process runs.
+    sync.set_read_timeout(None).map_err(spawn_error)?;
     if line.trim().is_empty() {
         return Err(refused(
             "exited without reporting the container's pid".into(),
         ));
     }
-    let reply: serde_json::Value = serde_json::from_str(&line)
-        .map_err(|e| refused(format!("unreadable sync message {line:?}: {e}")))?;
-    let pid = reply
-        .get("data")
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or(-1);
+    let (pid, message) = parse_sync_line(&line)
+        .ok_or_else(|| refused(format!("unreadable sync message {line:?}")))?;
     if pid <= 0 {
-        let message = reply
-            .get("message")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("the runtime failed to create the container")
-            .trim()
-            .to_string();
         return Err(ShimError::Runtime {
             id: id.to_string(),
-            message,
+            message: message
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "the runtime failed to create the container".to_string()),
         });
     }
     i32::try_from(pid).map_err(|_| refused(format!("pid {pid} out of range")))
