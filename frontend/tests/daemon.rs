@@ -229,7 +229,11 @@ fn the_docker_cli_runs_stops_starts_and_removes_containers() {
     // A kill returns once the signal is sent, as dockerd's does.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while state("w2") != "exited" {
-        assert!(std::time::Instant::now() < deadline, "w2 still {}", state("w2"));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "w2 still {}",
+            state("w2")
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     daemon.docker_ok(&["rm", "w2"]);

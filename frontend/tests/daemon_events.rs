@@ -136,3 +136,50 @@ fn bad_event_queries_get_400s() {
         .unwrap()
         .contains("since"));
 }
+
+#[test]
+fn docker_exec_is_told_from_create_to_its_exit() {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ex",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let since = unix_now();
+    let out = daemon.docker(&["exec", "ex", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    // exec_die is told once the daemon has read the exit; give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let until = unix_now();
+        let seen = daemon.docker_ok(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=ex",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.exitCode}}",
+        ]);
+        if seen.lines().count() >= 3 {
+            let lines: Vec<&str> = seen.lines().collect();
+            assert!(lines[0].starts_with("exec_create: sh -c exit 7"), "{seen}");
+            assert!(lines[1].starts_with("exec_start: sh -c exit 7"), "{seen}");
+            assert_eq!(lines[2], "exec_die 7", "{seen}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{seen}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    daemon.docker_ok(&["rm", "-f", "ex"]);
+}

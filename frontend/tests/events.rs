@@ -186,3 +186,48 @@ fn bad_filters_and_times_are_refused_by_name() {
     let out = store.fails(&["events", "--since", "yesterday-ish"]);
     assert!(out.contains("yesterday-ish"), "{out}");
 }
+
+#[test]
+fn execs_are_told_with_their_command_and_exit_code() {
+    let store = store();
+    store.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ev4",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let since = unix_now();
+    let run = store.berth(&["exec", "ev4", "sh", "-c", "exit 5"]);
+    assert_eq!(run.status.code(), Some(5));
+    store.ok(&["exec", "-d", "ev4", "true"]);
+    let execs = past(
+        &store,
+        &since,
+        &[
+            "container=ev4",
+            "event=exec_create",
+            "event=exec_start",
+            "event=exec_die",
+        ],
+        "{{.Action}}|{{json .Actor.Attributes}}",
+    );
+    let actions: Vec<&str> = execs.iter().map(|l| l.split('|').next().unwrap()).collect();
+    assert_eq!(
+        actions[..3],
+        [
+            "exec_create: sh -c exit 5",
+            "exec_start: sh -c exit 5",
+            "exec_die"
+        ]
+    );
+    assert_eq!(actions[3..5], ["exec_create: true", "exec_start: true"]);
+    let die: serde_json::Value = serde_json::from_str(execs[2].split_once('|').unwrap().1).unwrap();
+    assert_eq!(die["exitCode"], "5");
+    assert_eq!(die["execID"].as_str().unwrap().len(), 64);
+    store.ok(&["rm", "-f", "ev4"]);
+}

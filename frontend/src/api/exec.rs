@@ -32,10 +32,12 @@ use super::bodies::{ExecCreate, ExecStart};
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
 use crate::container::attach::{parse_detach_keys, AttachEnd, AttachIo, AttachOptions};
+use crate::container::events::exec_event;
 use crate::container::exec::{session_paths, ExecRequest, ExecSession, SessionProcess};
 use crate::container::lifecycle::{Container, ContainerError};
 use crate::container::shim::{parse_sync_line, read_line, ShimError};
 use crate::container::state::Status;
+use crate::events::{Event, EventLog};
 
 /// How long an exec that ended stays inspectable (dockerd forgets them within ten
 /// minutes too).
@@ -74,6 +76,9 @@ pub struct Exec {
     phase: watch::Sender<Phase>,
     /// Its attached client: [`CLIENT_ATTACHED`], [`CLIENT_GONE`] or [`CLIENT_DETACHED`].
     client: AtomicU8,
+    /// Where and what `exec_die` is told (its exit code added then).
+    events: EventLog,
+    die: Event,
 }
 
 const CLIENT_ATTACHED: u8 = 0;
@@ -139,6 +144,11 @@ impl Exec {
     /// Records the exit code, and removes the session's directory: what it held is
     /// now here.
     fn exited(&self, code: i32) {
+        let mut die = self.die.again_now();
+        die.actor
+            .attributes
+            .insert("exitCode".to_string(), code.to_string());
+        self.events.record(&die);
         let previous = self.phase.send_replace(Phase::Exited {
             code,
             at: Instant::now(),
@@ -291,7 +301,12 @@ pub async fn create(
     } else {
         config.user.clone()
     };
+    let events = EventLog::of_store(&engine.root);
+    let command = config.cmd.clone();
+    events.record(&exec_event(&container, "exec_create", &id, &command, None));
     engine.execs.insert(Exec {
+        die: exec_event(&container, "exec_die", &id, &command, None),
+        events,
         id: id.clone(),
         container_id: container.row.id.clone(),
         config,

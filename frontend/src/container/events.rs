@@ -6,16 +6,44 @@ use std::fs::OpenOptions;
 use super::lifecycle::{Container, Containers};
 use crate::events::{Event, EventLog, Kind};
 
+/// A container's event with its attributes, to be recorded now or later.
+pub fn container_event(container: &Container, action: &str, extra: &[(&str, String)]) -> Event {
+    let mut attributes = container.config.labels.clone();
+    attributes.insert("image".to_string(), container.row.image_name.clone());
+    attributes.insert("name".to_string(), container.row.name.clone());
+    for (key, value) in extra {
+        attributes.insert((*key).to_string(), value.clone());
+    }
+    Event::now(Kind::Container, action, &container.row.id, attributes)
+}
+
+/// An exec's event: `exec_create` and `exec_start` carry the command after a colon,
+/// as dockerd's do; `exec_die` its exit code.
+pub fn exec_event(
+    container: &Container,
+    action: &str,
+    exec_id: &str,
+    command: &[String],
+    exit_code: Option<i32>,
+) -> Event {
+    let action = if action == "exec_die" {
+        action.to_string()
+    } else {
+        format!("{action}: {}", command.join(" "))
+    };
+    let mut extra = vec![("execID", exec_id.to_string())];
+    extra.extend(exit_code.map(|code| ("exitCode", code.to_string())));
+    container_event(container, &action, &extra)
+}
+
 impl Containers {
+    pub fn events(&self) -> EventLog {
+        EventLog::of_store(self.store.root())
+    }
+
     pub(crate) fn record(&self, container: &Container, action: &str, extra: &[(&str, String)]) {
-        let mut attributes = container.config.labels.clone();
-        attributes.insert("image".to_string(), container.row.image_name.clone());
-        attributes.insert("name".to_string(), container.row.name.clone());
-        for (key, value) in extra {
-            attributes.insert((*key).to_string(), value.clone());
-        }
-        let event = Event::now(Kind::Container, action, &container.row.id, attributes);
-        EventLog::of_store(self.store.root()).record(&event);
+        self.events()
+            .record(&container_event(container, action, extra));
     }
 
     /// `die`, once per run: whoever sees the exit first (a stop waiting for it, or

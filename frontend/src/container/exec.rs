@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::attach::AttachSocket;
+use super::events::exec_event;
 use super::lifecycle::{Container, ContainerError, Containers};
 use super::names::new_id;
 use super::runtime::find_binary;
@@ -126,7 +127,19 @@ impl Containers {
     ) -> Result<ExecEnd, ContainerError> {
         self.check_running(container)?;
         let process = process_json(container, request)?;
-        let (_, dir) = self.exec_dir(container)?;
+        let (exec_id, dir) = self.exec_dir(container)?;
+        let events = self.events();
+        let event = |action: &str, code: Option<i32>| {
+            events.record(&exec_event(
+                container,
+                action,
+                &exec_id,
+                &request.command,
+                code,
+            ));
+        };
+        event("exec_create", None);
+        event("exec_start", None);
         let spec = dir.join("process.json");
         fs::write(&spec, process.to_string()).map_err(|e| damaged(container, "process.json", e))?;
         let log = dir.join("runtime.log");
@@ -167,10 +180,12 @@ impl Containers {
                     None
                 }
             });
-        Ok(match failed_to_start {
+        let end = match failed_to_start {
             Some(code) => ExecEnd::CannotRun(code),
             None => ExecEnd::Exited(code),
-        })
+        };
+        event("exec_die", Some(code));
+        Ok(end)
     }
 
     /// Starts `request` detached, under a shim of its own; returns once it runs.
@@ -180,6 +195,8 @@ impl Containers {
         request: &ExecRequest,
     ) -> Result<(), ContainerError> {
         let session = new_id().map_err(|e| damaged(container, "exec id", e))?;
+        let create = exec_event(container, "exec_create", &session, &request.command, None);
+        self.events().record(&create);
         self.start_exec_session(container, request, &session, false)?;
         Ok(())
     }
@@ -206,6 +223,8 @@ impl Containers {
             let _ = fs::remove_dir_all(&dir);
         }
         let (shim, attach) = started?;
+        let start = exec_event(container, "exec_start", session, &request.command, None);
+        self.events().record(&start);
         Ok(ExecSession { dir, shim, attach })
     }
 

@@ -21,7 +21,7 @@ pub mod copy;
 pub mod copy_in;
 pub mod diff;
 pub mod etc_files;
-mod events;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod image_config;

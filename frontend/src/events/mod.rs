@@ -112,6 +112,16 @@ impl Event {
         }
     }
 
+    /// The same event, happening now.
+    pub fn again_now(&self) -> Event {
+        let now = Event::now(Kind::Network, "", "", BTreeMap::new());
+        Event {
+            time: now.time,
+            time_nano: now.time_nano,
+            ..self.clone()
+        }
+    }
+
     /// The line `docker events` prints: the time, what, which, and the attributes
     /// sorted by name.
     pub fn line(&self) -> String {
