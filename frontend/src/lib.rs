@@ -7,6 +7,7 @@ pub mod cli;
 pub mod container;
 pub mod engine;
 pub mod events;
+pub mod filters;
 pub mod image;
 pub mod network;
 pub mod registry;

@@ -4,16 +4,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Stdio;
 
-use support::daemon::{docker_cli, Daemon};
-use support::TestStore;
-
-fn unix_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
-}
+use support::daemon::{daemon_with, Daemon};
+use support::{unix_now, TestStore};
 
 #[test]
 fn docker_events_streams_what_either_cli_does_and_replays_the_past() {
@@ -21,9 +15,8 @@ fn docker_events_streams_what_either_cli_does_and_replays_the_past() {
     store.import_busybox("busybox");
     let daemon = Daemon::start(&store, &[]);
     let since = unix_now();
-    let mut follower = Command::new(docker_cli())
-        .arg("-H")
-        .arg(format!("unix://{}", daemon.socket.display()))
+    let mut follower = daemon
+        .docker_command()
         .args([
             "events",
             "--filter",
@@ -139,20 +132,7 @@ fn bad_event_queries_get_400s() {
 
 #[test]
 fn docker_exec_is_told_from_create_to_its_exit() {
-    let store = TestStore::new();
-    store.import_busybox("busybox");
-    let daemon = Daemon::start(&store, &[]);
-    daemon.docker_ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "ex",
-        "busybox",
-        "sleep",
-        "60",
-    ]);
+    let (_store, daemon) = daemon_with(Some("ex"));
     let since = unix_now();
     let out = daemon.docker(&["exec", "ex", "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7));

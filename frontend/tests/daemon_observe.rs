@@ -4,9 +4,9 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use support::daemon::{docker_cli, Daemon};
+use support::daemon::Daemon;
 use support::TestStore;
 
 fn store_and_daemon() -> (TestStore, Daemon) {
@@ -99,9 +99,8 @@ fn stats_diff_export_and_df_through_the_docker_cli() {
     assert_eq!(readings[0]["pids_stats"]["current"], 1);
     drop(reader);
 
-    let export = Command::new(docker_cli())
-        .arg("-H")
-        .arg(format!("unix://{}", daemon.socket.display()))
+    let export = daemon
+        .docker_command()
         .args(["export", "box"])
         .output()
         .unwrap();
@@ -162,9 +161,8 @@ fn docker_cp_copies_both_ways_and_refuses_what_dockerd_refuses() {
         .append_data(&mut header, "from-tar", &b"tar\n"[..])
         .unwrap();
     let tar = builder.into_inner().unwrap();
-    let mut child = Command::new(docker_cli())
-        .arg("-H")
-        .arg(format!("unix://{}", daemon.socket.display()))
+    let mut child = daemon
+        .docker_command()
         .args(["cp", "-", "box:/work"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -5,19 +5,13 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use support::TestStore;
+use support::{unix_now, TestStore};
 
 fn store() -> TestStore {
     let store = TestStore::new();
     store.import_busybox("busybox");
     store
-}
-
-fn unix_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
 }
 
 /// The events between `since` and now, one line each in `format`.

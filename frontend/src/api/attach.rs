@@ -307,6 +307,17 @@ async fn tick(probe: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// `h` and `w` of a resize: rows and columns.
+pub fn terminal_size(query: &HashMap<String, String>) -> Result<(u16, u16), ApiError> {
+    let dimension = |key: &str| -> Result<u16, ApiError> {
+        query
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::bad_request(format!("resize: {key} must be a number")))
+    };
+    Ok((dimension("h")?, dimension("w")?))
+}
+
 /// `POST /containers/{id}/resize?h=&w=`: the container's pty follows the client's
 /// terminal.
 pub async fn resize(
@@ -314,13 +325,7 @@ pub async fn resize(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    let dimension = |key: &str| -> Result<u16, ApiError> {
-        query
-            .get(key)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("resize: {key} must be a number")))
-    };
-    let (rows, cols) = (dimension("h")?, dimension("w")?);
+    let (rows, cols) = terminal_size(&query)?;
     blocking(move || {
         let container = engine.containers()?.find(&id)?;
         crate::container::attach::resize(&container.paths, rows, cols)

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::container::lifecycle::ContainerError;
-use crate::container::listing::FilterError;
+use crate::filters::FilterError;
 use crate::image::local::LocalError;
 
 #[derive(Debug)]

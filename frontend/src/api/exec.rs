@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::attach::{bridge, switching_protocols, ClientLeft, HangUp, Wanted};
+use super::attach::{bridge, switching_protocols, terminal_size, ClientLeft, HangUp, Wanted};
 use super::bodies::{ExecCreate, ExecStart};
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
@@ -527,13 +527,7 @@ pub async fn resize(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    let dimension = |key: &str| -> Result<u16, ApiError> {
-        query
-            .get(key)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("resize: {key} must be a number")))
-    };
-    let (rows, cols) = (dimension("h")?, dimension("w")?);
+    let (rows, cols) = terminal_size(&query)?;
     let exec = engine.execs.get(&id)?;
     let mut phase = exec.phase.subscribe();
     let ready = phase.wait_for(|p| matches!(p, Phase::Running { .. } | Phase::Exited { .. }));

@@ -1,51 +1,27 @@
 //! Which containers `ps` and the API's `/containers/json` show: newest first, the
 //! running ones unless all are asked for, Docker's filters, STATUS in Docker's words.
 
-use std::collections::BTreeMap;
-
 use super::lifecycle::{Container, ContainerError, Containers};
 use super::state::{State, Status};
+use crate::filters::{FilterError, FilterSet};
 use crate::network::ports::PublishedPort;
 use crate::time::{human_duration, unix_seconds};
 
 /// The filter keys `ps -f` and `/containers/json?filters=` take.
 const FILTER_KEYS: &[&str] = &["id", "name", "status", "exited", "ancestor", "label"];
 
-/// A filter key or value Docker would refuse.
-#[derive(Debug, thiserror::Error)]
-pub enum FilterError {
-    #[error("bad format of filter (expected name=value): {0}")]
-    Format(String),
-    #[error("invalid filter '{0}'")]
-    Key(String),
-}
-
 /// Docker's filters: values of one key are alternatives, different keys must all hold.
 #[derive(Debug, Default, Clone)]
-pub struct Filters(BTreeMap<String, Vec<String>>);
+pub struct Filters(FilterSet);
 
 impl Filters {
     /// From `ps -f key=value` arguments.
     pub fn from_args(args: &[String]) -> Result<Filters, FilterError> {
-        let mut filters = Filters::default();
-        for arg in args {
-            let (key, value) = arg
-                .split_once('=')
-                .ok_or_else(|| FilterError::Format(arg.clone()))?;
-            filters.add(key, value)?;
-        }
-        Ok(filters)
+        FilterSet::from_args(FILTER_KEYS, args).map(Filters)
     }
 
     pub fn add(&mut self, key: &str, value: &str) -> Result<(), FilterError> {
-        if !FILTER_KEYS.contains(&key) {
-            return Err(FilterError::Key(key.to_string()));
-        }
-        self.0
-            .entry(key.to_string())
-            .or_default()
-            .push(value.to_string());
-        Ok(())
+        self.0.add(FILTER_KEYS, key, value)
     }
 
     fn matches(&self, container: &Container, state: &State) -> bool {

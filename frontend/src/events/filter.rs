@@ -1,10 +1,8 @@
 //! `docker events --filter`: which events a reader wants, decided as dockerd decides.
 //! Values of one key are alternatives; different keys must all hold.
 
-use std::collections::BTreeMap;
-
 use super::Event;
-use crate::container::listing::FilterError;
+use crate::filters::{FilterError, FilterSet};
 use crate::image::reference::Reference;
 
 /// Keys dockerd takes; those for objects berth has none of (volumes, plugins, swarm)
@@ -44,34 +42,20 @@ const NAMED: &[&str] = &[
 const PREFIXED_ACTIONS: &[&str] = &["exec_create", "exec_start", "health_status"];
 
 #[derive(Debug, Default, Clone)]
-pub struct EventFilters(BTreeMap<String, Vec<String>>);
+pub struct EventFilters(FilterSet);
 
 impl EventFilters {
     /// From `--filter key=value` arguments.
     pub fn from_args(args: &[String]) -> Result<EventFilters, FilterError> {
-        let mut filters = EventFilters::default();
-        for arg in args {
-            let (key, value) = arg
-                .split_once('=')
-                .ok_or_else(|| FilterError::Format(arg.clone()))?;
-            filters.add(key, value)?;
-        }
-        Ok(filters)
+        FilterSet::from_args(KEYS, args).map(EventFilters)
     }
 
     pub fn add(&mut self, key: &str, value: &str) -> Result<(), FilterError> {
-        if !KEYS.contains(&key) {
-            return Err(FilterError::Key(key.to_string()));
-        }
-        self.0
-            .entry(key.to_string())
-            .or_default()
-            .push(value.to_string());
-        Ok(())
+        self.0.add(KEYS, key, value)
     }
 
     pub fn matches(&self, event: &Event) -> bool {
-        self.0.iter().all(|(key, values)| match key.as_str() {
+        self.0.iter().all(|(key, values)| match key {
             "event" => self.action_matches(values, &event.action),
             "type" => values.contains(&event.kind),
             "scope" => values.contains(&event.scope),

@@ -18,6 +18,28 @@ pub fn docker_cli() -> &'static str {
     }
 }
 
+/// A store with the busybox image and a daemon on it, with `container` (when given)
+/// running `sleep 1000` without a network.
+pub fn daemon_with(container: Option<&str>) -> (TestStore, Daemon) {
+    let store = TestStore::new();
+    store.import_busybox("busybox");
+    let daemon = Daemon::start(&store, &[]);
+    if let Some(name) = container {
+        daemon.docker_ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+    }
+    (store, daemon)
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub socket: PathBuf,
@@ -96,13 +118,21 @@ impl Daemon {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// The docker CLI pointed at this daemon.
-    pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new(docker_cli())
+    /// The docker CLI pointed at this daemon, for the caller to add arguments and
+    /// stdio to.
+    pub fn docker_command(&self) -> Command {
+        let mut command = Command::new(docker_cli());
+        command
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config_dir);
+        command
+    }
+
+    /// The docker CLI pointed at this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_command()
             .args(args)
-            .env("DOCKER_CONFIG", &self.config_dir)
             .stdin(Stdio::null())
             .output()
             .expect("run the docker CLI")

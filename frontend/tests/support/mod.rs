@@ -277,3 +277,11 @@ pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
     fs::remove_dir_all(&rootfs).unwrap();
     tar
 }
+
+/// Now as Unix seconds with nanoseconds, as `--since` and `--until` take it.
+pub fn unix_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970");
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
