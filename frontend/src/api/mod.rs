@@ -7,12 +7,17 @@ mod attach;
 pub mod bodies;
 mod containers;
 pub mod error;
+mod image_archive;
 mod images;
 mod lifecycle;
 pub mod listen;
 mod logs;
 mod networks;
+mod progress;
+pub mod queries;
+mod registry;
 mod routes;
+mod stream;
 mod system;
 
 use std::path::{Path, PathBuf};

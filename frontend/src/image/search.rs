@@ -16,7 +16,7 @@ const PAGE: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
-    #[error("Limit {0} is outside the range of [1, 100]")]
+    #[error("limit {0} is outside the range of [1, 100]")]
     Limit(usize),
     #[error(transparent)]
     Registry(#[from] RegistryError),

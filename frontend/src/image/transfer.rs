@@ -32,9 +32,16 @@ pub enum PullError {
     Auth(#[from] AuthError),
     #[error("image {image}: {problem}")]
     Image { image: String, problem: String },
+}
+
+/// Why a push has nothing to send.
+#[derive(Debug, thiserror::Error)]
+pub enum PushSourceError {
     /// Docker's words for a push of a name the store does not have.
     #[error("An image does not exist locally with the tag: {name}")]
     NotLocal { name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Whose credentials a registry operation presents.
@@ -85,19 +92,40 @@ impl RegistryOptions {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Docker's words for credentials the registry itself refused.
+    #[error("login attempt to {url} failed with status: 401 Unauthorized")]
+    Refused { url: String },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
 /// Checks `credentials` against the registry of `domain` as `docker login` does,
 /// before anyone keeps them.
 pub async fn check_login(
     domain: &str,
     credentials: &Credentials,
     options: &RegistryOptions,
-) -> Result<(), RegistryError> {
+) -> Result<(), LoginError> {
     let options = ClientOptions {
         insecure_registries: options.insecure_registries.clone(),
         credentials: CredentialSource::Explicit(credentials.clone()),
         ..ClientOptions::default()
     };
-    Client::new(domain, options)?.check_login().await
+    let client = Client::new(domain, options)?;
+    match client.check_login().await {
+        Err(RegistryError::Unauthorized {
+            credentials_sent: true,
+            ..
+        }) => {
+            let base = client.base_url().await?;
+            Err(LoginError::Refused {
+                url: format!("{base}v2/"),
+            })
+        }
+        other => Ok(other?),
+    }
 }
 
 /// A finished pull.
@@ -260,14 +288,40 @@ async fn fetch_and_unpack(
 }
 
 /// The image a push of `target` sends: the one the store has under that name.
-pub fn image_to_push(store: &Store, target: &Reference) -> Result<ImageRecord, PullError> {
+pub fn image_to_push(store: &Store, target: &Reference) -> Result<ImageRecord, PushSourceError> {
     match super::local::resolve(store, &target.to_string()) {
         Ok((record, _)) => Ok(record),
         Err(super::local::LocalError::Store(e)) => Err(e.into()),
-        Err(_) => Err(PullError::NotLocal {
+        Err(_) => Err(PushSourceError::NotLocal {
             name: target.familiar_name(),
         }),
     }
+}
+
+/// Every tag the store has of `repository`'s name, with its image, in name order: a
+/// push of all tags (`docker push --all-tags`).
+pub fn tags_to_push(
+    store: &Store,
+    repository: &Reference,
+) -> Result<Vec<(Reference, ImageRecord)>, PushSourceError> {
+    let mut found = Vec::new();
+    for record in store.images()? {
+        for tag in &record.tags {
+            match Reference::parse(tag) {
+                Ok(named) if named.name() == repository.name() => {
+                    found.push((named, record.clone()))
+                }
+                _ => {}
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(PushSourceError::NotLocal {
+            name: repository.familiar_name(),
+        });
+    }
+    found.sort_by_key(|(named, _)| named.to_string());
+    Ok(found)
 }
 
 /// Pushes the image `record` to `target`.
