@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
 use base64::Engine as _;
-use integration::registry::{Compression, Flavour, ImageSpec, Registry, PASSWORD, USER};
+use integration::registry::{Compression, Flavour, ImageSpec, LayerSpec, Registry, PASSWORD, USER};
 use support::daemon::Daemon;
 use support::TestStore;
 
@@ -191,6 +191,38 @@ fn a_pull_streams_json_progress_and_an_unknown_image_is_a_404() {
         "{}",
         stderr_of(&out)
     );
+}
+
+#[test]
+fn a_client_gone_mid_pull_leaves_a_store_the_next_pull_completes() {
+    let registry = Registry::start(Flavour::Plain);
+    let spec = ImageSpec {
+        layers: vec![LayerSpec::Random {
+            size: 24 << 20,
+            compression: Compression::None,
+        }],
+        ..ImageSpec::busybox(Compression::Gzip)
+    };
+    registry.seed("big", "v1", &spec);
+    let host = registry.host();
+    let store = store();
+    let daemon = Daemon::start(&store, &[]);
+    {
+        let mut stream = UnixStream::connect(&daemon.socket).expect("connect");
+        write!(
+            stream,
+            "POST /images/create?fromImage={host}/big&tag=v1 HTTP/1.1\r\nHost: berth\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut first = [0u8; 64];
+        let read = stream.read(&mut first).expect("the answer begins");
+        assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    }
+    let out = daemon.docker_ok(&["pull", &format!("{host}/big:v1")]);
+    assert!(out.contains(&format!("{host}/big:v1")), "{out}");
+    let listed = daemon.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(listed, format!("{host}/big:v1\n"));
 }
 
 #[test]

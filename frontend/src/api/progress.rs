@@ -11,12 +11,9 @@ use axum::body::Bytes;
 use serde_json::{json, Value};
 
 use crate::image::add::LayerEvent;
-use crate::registry::{short_id, LayerState, PullEvent, PushEvent, PushState};
-
-/// Blobs moved at once by the engine (`registry::pull` and `push`): layers queued
-/// behind these are the ones Docker shows as `Waiting`.
-const PARALLEL_DOWNLOADS: usize = 3;
-const PARALLEL_UPLOADS: usize = 5;
+use crate::registry::{
+    short_id, LayerState, PullEvent, PushEvent, PushState, PARALLEL_DOWNLOADS, PARALLEL_UPLOADS,
+};
 /// Cells of the bar, as Docker draws it for a client that is not a terminal.
 const BAR_CELLS: u64 = 50;
 
@@ -123,7 +120,9 @@ struct PullState {
     queued: usize,
 }
 
-/// A pull's events as Docker's messages, handed to `send`.
+/// A pull's events as Docker's messages, handed to `send`. Layers queued behind the
+/// [`PARALLEL_DOWNLOADS`] the engine fetches at once are the ones Docker shows as
+/// `Waiting` (the engine reports every layer queued at the start).
 pub struct PullJson<F: Fn(Bytes)> {
     send: F,
     state: Mutex<PullState>,

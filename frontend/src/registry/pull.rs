@@ -18,7 +18,7 @@ use crate::image::reference::{Digest, Reference};
 use crate::store::blobs::BlobStore;
 
 /// Blobs downloaded at once, as Docker's `max-concurrent-downloads` default.
-const PARALLEL_DOWNLOADS: usize = 3;
+pub const PARALLEL_DOWNLOADS: usize = 3;
 
 /// One layer of a pulled image, as its manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
