@@ -1,19 +1,41 @@
 //! What an Engine API client sends berth's daemon: create bodies, network create
-//! and connect bodies, exec create and start bodies, `filters` queries and `-H`
-//! values. Each input is a 400 with a
-//! message, or a value; never a panic. The first byte picks the parser.
+//! and connect bodies, exec create and start bodies, `filters` queries, `-H` values,
+//! `X-Registry-Auth` headers, `/auth` bodies and the image endpoints' query values
+//! (references, limits, search filters, platforms). Each input is a 400 with a message, or a value; never a
+//! panic. The first byte picks the parser; two-part inputs split at the first `\n`.
 
 use berth_engine::api::bodies::{
     parse_body, parse_filters, ContainerCreate, ExecCreate, ExecStart, NetworkConnect,
     NetworkCreate,
 };
+use berth_engine::api::error::ApiError;
 use berth_engine::api::listen::Host;
+use berth_engine::api::queries::{
+    new_image_name, platform, pull_reference, push_target, registry_auth, search_limit, Login,
+    SearchFilters,
+};
+
+fn refused<T>(result: Result<T, ApiError>) {
+    if let Err(e) = result {
+        assert_eq!(e.status.as_u16(), 400);
+        assert!(!e.message.is_empty());
+    }
+}
+
+/// `first\nsecond` as two query values; an empty one is absent.
+fn two_values(text: &str) -> (Option<&str>, Option<&str>) {
+    let (first, second) = text.split_once('\n').unwrap_or((text, ""));
+    (
+        Some(first).filter(|v| !v.is_empty()),
+        Some(second).filter(|v| !v.is_empty()),
+    )
+}
 
 pub fn run(data: &[u8]) {
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
-    match kind % 7 {
+    match kind % 14 {
         0 => {
             if let Ok(create) = ContainerCreate::parse(body) {
                 if let Err(e) = create.into_parts() {
@@ -39,23 +61,50 @@ pub fn run(data: &[u8]) {
                 assert!(!e.message.is_empty());
             }
         }
-        5 => match ExecCreate::parse(body) {
+        4 => {
+            let text = String::from_utf8_lossy(body);
+            if let Err(e) = Host::parse(&text) {
+                assert!(e.to_string().contains("-H"));
+            }
+        }
+        5 => {
+            if let Err(e) = registry_auth(Some(body)) {
+                assert_eq!(e.status.as_u16(), 400);
+                assert!(e.message.contains("X-Registry-Auth"), "{}", e.message);
+            }
+        }
+        6 => refused(Login::parse(body)),
+        7 | 8 | 9 => {
+            let text = String::from_utf8_lossy(body);
+            let (first, second) = two_values(&text);
+            match kind % 14 {
+                7 => refused(pull_reference(first.unwrap_or_default(), second)),
+                8 => refused(push_target(first.unwrap_or_default(), second)),
+                _ => refused(new_image_name(first, second)),
+            }
+        }
+        10 => {
+            let text = String::from_utf8_lossy(body);
+            let (limit, filters) = two_values(&text);
+            refused(search_limit(limit));
+            match SearchFilters::parse(filters) {
+                Ok(filters) => {
+                    let _ = filters.keep(0, false, false);
+                }
+                Err(e) => refused::<()>(Err(e)),
+            }
+        }
+        11 => {
+            let text = String::from_utf8_lossy(body);
+            refused(platform(Some(&text)));
+        }
+        12 => match ExecCreate::parse(body) {
             Ok(config) => assert!(!config.cmd.is_empty()),
             Err(e) => {
                 assert_eq!(e.status.as_u16(), 400);
                 assert!(!e.message.is_empty());
             }
         },
-        6 => {
-            if let Err(e) = ExecStart::parse(body) {
-                assert_eq!(e.status.as_u16(), 400);
-            }
-        }
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            if let Err(e) = Host::parse(&text) {
-                assert!(e.to_string().contains("-H"));
-            }
-        }
+        _ => refused(ExecStart::parse(body)),
     }
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::bodies::parse_filters;
 use super::error::ApiError;
 use super::routes::Shared;
-use super::streams::channel_body;
+use super::stream::channel_body;
 use crate::container::logs::parse_time_arg;
 use crate::events::{EventFilters, EventLog, EventQuery, EventReader};
 

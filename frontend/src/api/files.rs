@@ -15,10 +15,14 @@ use serde_json::json;
 use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
-use super::streams::{body_writer, BodyReader};
+use super::stream::{BodyReader, BodyWriter};
 use crate::container::access::FilesError;
 use crate::container::copy::{CopyOptions, HostDest, HostSource};
 use crate::container::path_stat::PathStat;
+
+/// Bytes of tar gathered before they go to the client (a tar is written in
+/// 512-byte blocks).
+const TAR_CHUNK: usize = 64 * 1024;
 
 /// The header dockerd puts a path's stat in, base64 JSON.
 const PATH_STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
@@ -62,10 +66,15 @@ pub async fn export(
         Ok((containers, container))
     })
     .await?;
-    let (writer, body) = body_writer();
+    let (writer, body) = BodyWriter::new();
     // Once the tar streams, a failure can only cut it short: the client sees a
     // truncated archive, as from dockerd.
-    tokio::task::spawn_blocking(move || containers.export(&container, writer));
+    tokio::task::spawn_blocking(move || {
+        let batched = std::io::BufWriter::with_capacity(TAR_CHUNK, writer.clone());
+        if let Err(e) = containers.export(&container, batched) {
+            writer.fail(e.to_string());
+        }
+    });
     Ok(tar_response(body))
 }
 
@@ -120,10 +129,18 @@ pub async fn get_archive(
     })
     .await?;
     let header_value = stat_header(&stat)?;
-    let (mut writer, body) = body_writer();
+    let (writer, body) = BodyWriter::new();
     tokio::task::spawn_blocking(move || {
         let options = CopyOptions::default();
-        containers.copy_from(&container, &path, HostDest::Tar(&mut writer), &options)
+        let mut batched = std::io::BufWriter::with_capacity(TAR_CHUNK, writer.clone());
+        let copied = containers.copy_from(&container, &path, HostDest::Tar(&mut batched), &options);
+        match copied
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::io::Write::flush(&mut batched).map_err(|e| e.to_string()))
+        {
+            Ok(()) => {}
+            Err(message) => writer.fail(message),
+        }
     });
     let mut response = tar_response(body);
     response

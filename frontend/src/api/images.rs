@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -84,7 +84,7 @@ pub(super) fn summary(record: &ImageRecord) -> Value {
     })
 }
 
-/// `GET /images/NAME/json` and `GET /images/NAME/history`.
+/// `GET /images/NAME/json`, `/history` and `/get`.
 pub async fn get(
     State(engine): State<Shared>,
     Path(path): Path<String>,
@@ -94,6 +94,9 @@ pub async fn get(
     };
     let name = name.to_string();
     let action = action.to_string();
+    if action == "get" {
+        return super::image_archive::save_one(engine, name).await;
+    }
     blocking(move || {
         let containers = engine.containers()?;
         let store = &containers.store;
@@ -129,12 +132,18 @@ pub async fn get(
     .await
 }
 
-/// `POST /images/NAME/tag?repo=&tag=`.
+/// `POST /images/NAME/tag?repo=&tag=` and `POST /images/NAME/push?tag=`.
 pub async fn post(
     State(engine): State<Shared>,
     Path(path): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some((name, "push")) = path.rsplit_once('/') {
+        let params = super::queries::Params::new(pairs);
+        return super::registry::push(engine, name.to_string(), params, headers).await;
+    }
+    let query: HashMap<String, String> = pairs.into_iter().collect();
     let Some((name, "tag")) = path.rsplit_once('/') else {
         return Err(ApiError::not_found("page not found"));
     };

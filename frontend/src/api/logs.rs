@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
-use super::streams::channel_body;
+use super::stream::channel_body;
 use crate::container::logs::{
     parse_time_arg, read_logs, write_record, LogFormat, LogOptions, LogStream,
 };

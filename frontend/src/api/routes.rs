@@ -15,6 +15,7 @@ use axum::Router;
 
 use super::error::ApiError;
 use super::{attach, containers, events, files, images, lifecycle, logs, networks, stats, system};
+use super::{image_archive, registry};
 use crate::container::lifecycle::Containers;
 
 /// The newest API version served: dockerd 20.10's, which the docker CLI 20.10 and 28.x
@@ -103,6 +104,12 @@ pub fn router(engine: Shared) -> Router {
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/prune", post(images::prune))
+        .route("/images/create", post(registry::create))
+        .route("/images/search", get(registry::search))
+        .route("/images/get", get(image_archive::save))
+        .route("/images/load", post(image_archive::load))
+        .route("/auth", post(registry::auth))
+        .route("/commit", post(image_archive::commit))
         .route(
             "/images/{*name}",
             get(images::get).post(images::post).delete(images::delete),

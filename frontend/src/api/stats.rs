@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::containers::query_bool;
 use super::error::ApiError;
 use super::routes::{blocking, Shared};
-use super::streams::channel_body;
+use super::stream::channel_body;
 use crate::container::lifecycle::Container;
 use crate::container::stats::{sample_container, Cgroups, Sample};
 use crate::time::rfc3339_nanos;

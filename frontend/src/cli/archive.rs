@@ -82,13 +82,8 @@ pub fn load(root: &Path, args: LoadArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if !args.quiet {
-        for image in &loaded {
-            if image.names.is_empty() {
-                println!("Loaded image ID: {}", image.record.id);
-            }
-            for name in &image.names {
-                println!("Loaded image: {name}");
-            }
+        for line in loaded.iter().flat_map(|image| image.messages()) {
+            println!("{line}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -162,6 +162,7 @@ pub fn commit(globals: &Globals<'_>, args: CommitArgs) -> anyhow::Result<ExitCod
         message: args.message,
         changes: args.change,
         pause: args.pause,
+        config: None,
     };
     match containers.commit(&container, &request) {
         Ok(image) => {

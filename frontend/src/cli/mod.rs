@@ -192,6 +192,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = RegistryOptions {
         insecure_registries: cli.insecure_registry.clone(),
+        ..RegistryOptions::default()
     };
     let place = (cli.root.clone(), cli.runroot.clone());
     match cli.command {

@@ -9,12 +9,11 @@ use clap::Args;
 use super::format::{ellipsis, Format};
 use super::open_store;
 use super::progress::Display;
-use crate::image::auth::{default_path, AuthFile, Credentials};
-use crate::image::local::resolve;
+use crate::image::auth::{default_path, login_domain, AuthFile, Credentials};
 use crate::image::platform::Platform;
 use crate::image::reference::{Reference, DEFAULT_DOMAIN};
+use crate::image::search;
 use crate::image::transfer::{self, RegistryOptions};
-use crate::registry::{Client, ClientOptions, CredentialSource};
 
 #[derive(Args, Debug)]
 pub struct PullArgs {
@@ -99,15 +98,7 @@ pub fn pull(root: &Path, registry: &RegistryOptions, args: PullArgs) -> anyhow::
     display.finish();
     let pulled = pulled?;
     display.say(&format!("Digest: {}", pulled.digest));
-    display.say(&format!(
-        "Status: {} for {}",
-        if pulled.updated {
-            "Downloaded newer image"
-        } else {
-            "Image is up to date"
-        },
-        reference.familiar()
-    ));
+    display.say(&pulled.status(&reference));
     println!("{reference}");
     Ok(ExitCode::SUCCESS)
 }
@@ -115,12 +106,7 @@ pub fn pull(root: &Path, registry: &RegistryOptions, args: PullArgs) -> anyhow::
 pub fn push(root: &Path, registry: &RegistryOptions, args: PushArgs) -> anyhow::Result<ExitCode> {
     let target = Reference::parse(&args.name)?;
     let store = open_store(root)?;
-    let (record, _) = resolve(&store, &args.name).map_err(|_| {
-        anyhow::anyhow!(
-            "An image does not exist locally with the tag: {}",
-            target.familiar_name()
-        )
-    })?;
+    let record = transfer::image_to_push(&store, &target)?;
     let display = Display::new(std::io::stdout().is_terminal(), args.quiet);
     let pushed = runtime()?.block_on(transfer::push(
         &store,
@@ -135,24 +121,6 @@ pub fn push(root: &Path, registry: &RegistryOptions, args: PushArgs) -> anyhow::
         println!("{target}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The registry a login names: a host (`localhost:5000`), a URL (`https://host/v1/`),
-/// or Docker Hub when none.
-fn server_domain(server: Option<&str>) -> String {
-    let Some(server) = server else {
-        return DEFAULT_DOMAIN.to_string();
-    };
-    let host = server
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    match host {
-        "index.docker.io" | "registry-1.docker.io" | "docker.io" | "" => DEFAULT_DOMAIN.to_string(),
-        other => other.to_string(),
-    }
 }
 
 fn prompt(question: &str, echo: bool) -> anyhow::Result<String> {
@@ -177,7 +145,7 @@ fn prompt(question: &str, echo: bool) -> anyhow::Result<String> {
 }
 
 pub fn login(registry: &RegistryOptions, args: LoginArgs) -> anyhow::Result<ExitCode> {
-    let domain = server_domain(args.server.as_deref());
+    let domain = login_domain(args.server.as_deref());
     let interactive = std::io::stdin().is_terminal();
     if args.password.is_some() {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
@@ -207,14 +175,8 @@ pub fn login(registry: &RegistryOptions, args: LoginArgs) -> anyhow::Result<Exit
         anyhow::bail!("Password is required");
     }
     let credentials = Credentials { username, password };
-    let options = ClientOptions {
-        insecure_registries: registry.insecure_registries.clone(),
-        credentials: CredentialSource::Explicit(credentials.clone()),
-        ..ClientOptions::default()
-    };
-    let client = Client::new(&domain, options)?;
     runtime()?
-        .block_on(client.check_login())
+        .block_on(transfer::check_login(&domain, &credentials, registry))
         .map_err(|e| anyhow::anyhow!("login to {domain} failed: {e}"))?;
     let mut file = AuthFile::load(&default_path()?)?;
     file.set(&domain, &credentials);
@@ -228,7 +190,7 @@ pub fn login(registry: &RegistryOptions, args: LoginArgs) -> anyhow::Result<Exit
 }
 
 pub fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
-    let domain = server_domain(args.server.as_deref());
+    let domain = login_domain(args.server.as_deref());
     let shown = if domain == DEFAULT_DOMAIN {
         "https://index.docker.io/v1/".to_string()
     } else {
@@ -252,38 +214,12 @@ const SEARCH_HEADERS: &[(&str, &str)] = &[
 ];
 
 pub fn search(registry: &RegistryOptions, args: SearchArgs) -> anyhow::Result<ExitCode> {
-    if !(1..=100).contains(&args.limit) {
-        anyhow::bail!("limit {} is outside the range of [1, 100]", args.limit);
-    }
-    // `host/term` searches that registry's catalog; a bare term, Docker Hub's (whose
-    // catalog is not public: the registry says so).
-    let (domain, term) = match args.term.split_once('/') {
-        Some((host, term)) if host.contains(['.', ':']) || host == "localhost" => {
-            (host.to_string(), term.to_string())
-        }
-        _ => (DEFAULT_DOMAIN.to_string(), args.term.clone()),
-    };
-    let client = Client::new(&domain, registry.client_options()?)?;
-    let runtime = runtime()?;
-    let mut names: Vec<String> = Vec::new();
-    let mut last: Option<String> = None;
-    // Page through the catalog; stop at the limit of matches.
-    loop {
-        let page = runtime.block_on(client.catalog(Some(100), last.as_deref()))?;
-        let done = page.len() < 100;
-        last = page.last().cloned();
-        names.extend(page.into_iter().filter(|n| n.contains(&term)));
-        if done || names.len() >= args.limit || last.is_none() {
-            break;
-        }
-    }
-    names.truncate(args.limit);
+    let names = runtime()?.block_on(search::search(registry, &args.term, args.limit))?;
     let items: Vec<serde_json::Value> = names
         .iter()
         .map(|name| {
-            let full = format!("{domain}/{name}");
             serde_json::json!({
-                "Name": if args.no_trunc { full.clone() } else { ellipsis(&full, 45) },
+                "Name": if args.no_trunc { name.clone() } else { ellipsis(name, 45) },
                 "Description": "",
                 "StarCount": "0",
                 "IsOfficial": "",

@@ -40,6 +40,9 @@ pub struct CommitRequest {
     /// `-c`: Dockerfile instructions applied to the container's config.
     pub changes: Vec<String>,
     pub pause: bool,
+    /// A config whose settings win over the container's (the body of the API's
+    /// commit); the changes apply on top.
+    pub config: Option<Config>,
 }
 
 impl Containers {
@@ -49,7 +52,10 @@ impl Containers {
         container: &Container,
         request: &CommitRequest,
     ) -> Result<ImageRecord, CommitContainerError> {
-        let mut config = container.config.clone();
+        let mut config = match &request.config {
+            Some(given) => merge(given, &container.config),
+            None => container.config.clone(),
+        };
         for change in &request.changes {
             apply_change(&mut config, change)?;
         }
@@ -92,6 +98,52 @@ impl Containers {
         }
         Ok(result?)
     }
+}
+
+/// A config given with a commit over the container's, as dockerd merges them: what
+/// the request sets wins, the container's fills in the rest.
+fn merge(given: &Config, container: &Config) -> Config {
+    let mut merged = container.clone();
+    if !given.user.is_empty() {
+        merged.user = given.user.clone();
+    }
+    if !given.working_dir.is_empty() {
+        merged.working_dir = given.working_dir.clone();
+    }
+    if given.stop_signal.is_some() {
+        merged.stop_signal = given.stop_signal.clone();
+    }
+    let set = |words: &Option<Vec<String>>| words.as_ref().is_some_and(|w| !w.is_empty());
+    if set(&given.entrypoint) {
+        // A new entrypoint takes the request's command with it, even none.
+        merged.entrypoint = given.entrypoint.clone();
+        merged.cmd = given.cmd.clone();
+    } else if set(&given.cmd) {
+        merged.cmd = given.cmd.clone();
+    }
+    for entry in &given.env {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        let prefix = format!("{key}=");
+        merged.env.retain(|e| !e.starts_with(&prefix) && e != key);
+        merged.env.push(entry.clone());
+    }
+    merged.labels.extend(given.labels.clone());
+    if let Some(ports) = &given.exposed_ports {
+        merged
+            .exposed_ports
+            .get_or_insert_with(BTreeMap::new)
+            .extend(ports.clone());
+    }
+    if let Some(volumes) = &given.volumes {
+        merged
+            .volumes
+            .get_or_insert_with(BTreeMap::new)
+            .extend(volumes.clone());
+    }
+    if given.on_build.as_ref().is_some_and(|o| !o.is_empty()) {
+        merged.on_build = given.on_build.clone();
+    }
+    merged
 }
 
 /// Applies one Dockerfile instruction (`CMD ["a"]`, `ENV K=V`, ...) to `config`.
@@ -292,6 +344,17 @@ mod tests {
             .collect();
         assert_eq!(ports, ["53/udp", "80/tcp"]);
         assert_eq!(config.user, "nobody");
+    }
+
+    #[test]
+    fn a_given_config_wins_and_the_containers_fills_in() {
+        let container = changed(&["ENV A=1 B=2", "CMD sleep 1", "WORKDIR /srv"]);
+        let given = changed(&["ENV B=3", "USER nobody"]);
+        let merged = merge(&given, &container);
+        assert_eq!(merged.env, ["A=1", "B=3"]);
+        assert_eq!(merged.user, "nobody");
+        assert_eq!(merged.working_dir, "/srv");
+        assert_eq!(merged.cmd, container.cmd);
     }
 
     #[test]

@@ -42,6 +42,15 @@ pub enum AuthError {
     NoHome,
 }
 
+/// The registry a login names: a host (`localhost:5000`), a URL (`https://host/v1/`),
+/// or Docker Hub when none.
+pub fn login_domain(server: Option<&str>) -> String {
+    match server.map(key_domain) {
+        Some(domain) if !domain.is_empty() => domain.to_string(),
+        _ => HUB_DOMAIN.to_string(),
+    }
+}
+
 /// Where docker keeps config.json for this user.
 pub fn default_path() -> Result<PathBuf, AuthError> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {

@@ -99,6 +99,11 @@ pub fn commit(
     if let Some(author) = &options.author {
         object.insert("author".into(), json!(author));
     }
+    // The image's own comment (what `inspect` shows), besides its history line's.
+    match &options.comment {
+        Some(comment) => object.insert("comment".into(), json!(comment)),
+        None => object.remove("comment"),
+    };
     if let Some(container_config) = &options.config {
         object.insert("config".into(), container_config.clone());
     }

@@ -195,6 +195,9 @@ fn make_config(
     if let (Some(variant), Value::Object(map)) = (&platform.variant, &mut config) {
         map.insert("variant".into(), json!(variant));
     }
+    if let (Some(message), Value::Object(map)) = (&options.message, &mut config) {
+        map.insert("comment".into(), json!(message));
+    }
     Ok(config)
 }
 

@@ -12,5 +12,6 @@ pub mod manifest;
 pub mod platform;
 pub mod reference;
 pub mod rootfs;
+pub mod search;
 pub mod transfer;
 pub mod unpacker;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::add::{self, AddError, ImageBlobs, LayerBlob, LayerEvent, Prepared};
-use super::auth::{default_path, AuthError, AuthFile};
+use super::auth::{default_path, AuthError, AuthFile, Credentials};
 use super::platform::Platform;
 use super::reference::{Digest, Reference};
 use super::unpacker::{workers_for, Unpacker, Unpacking};
@@ -34,21 +34,97 @@ pub enum PullError {
     Image { image: String, problem: String },
 }
 
-/// What the registry client needs from the command line.
+/// Why a push has nothing to send.
+#[derive(Debug, thiserror::Error)]
+pub enum PushSourceError {
+    /// Docker's words for a push of a name the store does not have.
+    #[error("An image does not exist locally with the tag: {name}")]
+    NotLocal { name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whose credentials a registry operation presents.
+#[derive(Clone, Default)]
+pub enum RegistryAuth {
+    /// The user's Docker config.json: the CLI, as `docker` itself.
+    #[default]
+    UserConfig,
+    /// Those the request carries: the daemon's `X-Registry-Auth`.
+    Given(Credentials),
+    /// None: the daemon keeps no credentials of its own, as dockerd.
+    Anonymous,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    /// Never the password: options end up in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::UserConfig => f.write_str("UserConfig"),
+            RegistryAuth::Given(c) => write!(f, "Given({}:<redacted>)", c.username),
+            RegistryAuth::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
+/// What the registry client needs from the command line or the request.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
     pub insecure_registries: Vec<String>,
+    pub auth: RegistryAuth,
 }
 
 impl RegistryOptions {
-    /// Client options with the user's Docker credentials (config.json), if any.
+    /// Client options with the credentials `auth` names.
     pub fn client_options(&self) -> Result<ClientOptions, AuthError> {
-        let auth = AuthFile::load(&default_path()?)?;
+        let credentials = match &self.auth {
+            RegistryAuth::UserConfig => {
+                CredentialSource::DockerConfig(Arc::new(AuthFile::load(&default_path()?)?))
+            }
+            RegistryAuth::Given(c) => CredentialSource::Explicit(c.clone()),
+            RegistryAuth::Anonymous => CredentialSource::Anonymous,
+        };
         Ok(ClientOptions {
             insecure_registries: self.insecure_registries.clone(),
-            credentials: CredentialSource::DockerConfig(Arc::new(auth)),
+            credentials,
             ..ClientOptions::default()
         })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Docker's words for credentials the registry itself refused.
+    #[error("login attempt to {url} failed with status: 401 Unauthorized")]
+    Refused { url: String },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Checks `credentials` against the registry of `domain` as `docker login` does,
+/// before anyone keeps them.
+pub async fn check_login(
+    domain: &str,
+    credentials: &Credentials,
+    options: &RegistryOptions,
+) -> Result<(), LoginError> {
+    let options = ClientOptions {
+        insecure_registries: options.insecure_registries.clone(),
+        credentials: CredentialSource::Explicit(credentials.clone()),
+        ..ClientOptions::default()
+    };
+    let client = Client::new(domain, options)?;
+    match client.check_login().await {
+        Err(RegistryError::Unauthorized {
+            credentials_sent: true,
+            ..
+        }) => {
+            let base = client.base_url().await?;
+            Err(LoginError::Refused {
+                url: format!("{base}v2/"),
+            })
+        }
+        other => Ok(other?),
     }
 }
 
@@ -59,6 +135,18 @@ pub struct Pulled {
     pub digest: Digest,
     /// False when the name already named this image.
     pub updated: bool,
+}
+
+impl Pulled {
+    /// Docker's closing line of a pull of `reference`.
+    pub fn status(&self, reference: &Reference) -> String {
+        let what = if self.updated {
+            "Downloaded newer image"
+        } else {
+            "Image is up to date"
+        };
+        format!("Status: {what} for {}", reference.familiar())
+    }
 }
 
 /// Pulls `reference` into the store and names it.
@@ -197,6 +285,43 @@ async fn fetch_and_unpack(
     let (_, results) = futures_util::future::try_join(fetch, unpack).await?;
     unpacker.wait();
     Ok(results)
+}
+
+/// The image a push of `target` sends: the one the store has under that name.
+pub fn image_to_push(store: &Store, target: &Reference) -> Result<ImageRecord, PushSourceError> {
+    match super::local::resolve(store, &target.to_string()) {
+        Ok((record, _)) => Ok(record),
+        Err(super::local::LocalError::Store(e)) => Err(e.into()),
+        Err(_) => Err(PushSourceError::NotLocal {
+            name: target.familiar_name(),
+        }),
+    }
+}
+
+/// Every tag the store has of `repository`'s name, with its image, in name order: a
+/// push of all tags (`docker push --all-tags`).
+pub fn tags_to_push(
+    store: &Store,
+    repository: &Reference,
+) -> Result<Vec<(Reference, ImageRecord)>, PushSourceError> {
+    let mut found = Vec::new();
+    for record in store.images()? {
+        for tag in &record.tags {
+            match Reference::parse(tag) {
+                Ok(named) if named.name() == repository.name() => {
+                    found.push((named, record.clone()))
+                }
+                _ => {}
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(PushSourceError::NotLocal {
+            name: repository.familiar_name(),
+        });
+    }
+    found.sort_by_key(|(named, _)| named.to_string());
+    Ok(found)
 }
 
 /// Pushes the image `record` to `target`.

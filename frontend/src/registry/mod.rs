@@ -33,5 +33,7 @@ pub(crate) use client::{chain, read_limited};
 pub use endpoint::{endpoint_host, plain_http_allowed};
 pub use error::{parse_error_body, RegistryError, RemoteError};
 pub use progress::{LayerState, PullEvent, PushEvent, PushState};
-pub use pull::{fetch_layers, pull_image, resolve_image, Layer, PulledImage, ResolvedImage};
-pub use push::{push_image, ImageToPush, PushedImage};
+pub use pull::{
+    fetch_layers, pull_image, resolve_image, Layer, PulledImage, ResolvedImage, PARALLEL_DOWNLOADS,
+};
+pub use push::{push_image, ImageToPush, PushedImage, PARALLEL_UPLOADS};

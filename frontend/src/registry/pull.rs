@@ -18,7 +18,7 @@ use crate::image::reference::{Digest, Reference};
 use crate::store::blobs::BlobStore;
 
 /// Blobs downloaded at once, as Docker's `max-concurrent-downloads` default.
-const PARALLEL_DOWNLOADS: usize = 3;
+pub const PARALLEL_DOWNLOADS: usize = 3;
 
 /// One layer of a pulled image, as its manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,12 @@ pub async fn resolve_image(
     progress: Progress<'_>,
 ) -> Result<ResolvedImage, RegistryError> {
     let repository = reference.path();
+    let top = client
+        .get_manifest(reference)
+        .await
+        .map_err(|e| as_pull_error(e, reference))?;
+    // Announced once the registry has the manifest, as Docker does: a pull refused or
+    // unknown shows its error alone (and the daemon can still answer it with a status).
     progress(PullEvent::Pulling {
         tag: match (reference.tag(), reference.digest()) {
             (_, Some(digest)) => digest.to_string(),
@@ -87,10 +93,6 @@ pub async fn resolve_image(
         },
         repository: repository.to_string(),
     });
-    let top = client
-        .get_manifest(reference)
-        .await
-        .map_err(|e| as_pull_error(e, reference))?;
     let host = Platform::host();
     let wanted = platform.unwrap_or(&host);
     let (index, image) = match parse(client, reference, &top)? {

@@ -13,7 +13,7 @@ use crate::image::reference::{Digest, Reference};
 use crate::store::blobs::BlobStore;
 
 /// Blobs uploaded at once, as Docker's `max-concurrent-uploads` default.
-const PARALLEL_UPLOADS: usize = 5;
+pub const PARALLEL_UPLOADS: usize = 5;
 
 /// What to push: the manifest as it is to be stored, and the blobs it names.
 #[derive(Debug, Clone)]

@@ -32,6 +32,19 @@ pub struct LoadedImage {
     pub names: Vec<String>,
 }
 
+impl LoadedImage {
+    /// Docker's report of it: `Loaded image: NAME` per name, else its id.
+    pub fn messages(&self) -> Vec<String> {
+        if self.names.is_empty() {
+            return vec![format!("Loaded image ID: {}", self.record.id)];
+        }
+        self.names
+            .iter()
+            .map(|name| format!("Loaded image: {name}"))
+            .collect()
+    }
+}
+
 /// The archive's entries: regular files by normalised name, links by name.
 #[derive(Default)]
 struct Entries {

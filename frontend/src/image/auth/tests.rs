@@ -111,3 +111,18 @@ fn keys_name_their_registry() {
     assert_eq!(key_for("docker.io"), HUB_KEY);
     assert_eq!(key_for("localhost:5000"), "localhost:5000");
 }
+
+#[test]
+fn a_login_names_its_registry_by_host() {
+    assert_eq!(login_domain(None), "docker.io");
+    assert_eq!(
+        login_domain(Some("https://index.docker.io/v1/")),
+        "docker.io"
+    );
+    assert_eq!(login_domain(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+    assert_eq!(
+        login_domain(Some("http://127.0.0.1:5000/v2/")),
+        "127.0.0.1:5000"
+    );
+    assert_eq!(login_domain(Some("")), "docker.io");
+}
