@@ -268,6 +268,33 @@ fn docker_tag_and_push_reach_the_registry() {
     assert!(body.contains("\"Tag\":\"v3\""), "{body}");
     let tags = registry_tags(&registry, "copies/busybox", false);
     assert!(tags.contains("\"v3\""), "{tags}");
+    // Each transfer is an event, named by the reference, as dockerd's.
+    let told = daemon.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &support::unix_now(),
+        "--filter",
+        "type=image",
+        "--filter",
+        "event=pull",
+        "--filter",
+        "event=push",
+        "--format",
+        "{{.Action}} {{.Actor.ID}}",
+    ]);
+    assert_eq!(
+        told.lines().collect::<Vec<_>>(),
+        [
+            format!("pull {host}/busybox:latest"),
+            format!("push {copy}"),
+            // The push without a tag sent both tags.
+            format!("push {copy}"),
+            format!("push {host}/copies/busybox:v3"),
+        ],
+        "{told}"
+    );
 }
 
 #[test]

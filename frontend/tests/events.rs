@@ -225,3 +225,37 @@ fn execs_are_told_with_their_command_and_exit_code() {
     assert_eq!(die["execID"].as_str().unwrap().len(), 64);
     store.ok(&["rm", "-f", "ev4"]);
 }
+
+#[test]
+fn images_are_told_as_dockerd_tells_them() {
+    let store = TestStore::new();
+    let since = unix_now();
+    let id = store.import_busybox("evimg");
+    store.ok(&["tag", "evimg", "evimg:v2"]);
+    let archive = store.dir.path().join("evimg.tar");
+    store.ok(&["save", "-o", archive.to_str().unwrap(), "evimg:v2"]);
+    store.ok(&["rmi", "evimg:v2"]);
+    store.ok(&["load", "-i", archive.to_str().unwrap()]);
+    store.ok(&["rmi", "evimg", "evimg:v2"]);
+    let told = past(
+        &store,
+        &since,
+        &["type=image"],
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+    );
+    assert_eq!(
+        told,
+        [
+            format!("import {id} {id}"),
+            format!("tag {id} evimg:v2"),
+            format!("save {id} evimg:v2"),
+            format!("untag {id} evimg:v2"),
+            format!("load {id} evimg:v2"),
+            format!("untag {id} evimg:latest"),
+            format!("untag {id} evimg:v2"),
+            format!("delete {id} {id}"),
+        ]
+    );
+    let by_image = past(&store, &since, &["image=evimg:v2"], "{{.Action}}");
+    assert!(by_image.contains(&"tag".to_string()), "{by_image:?}");
+}

@@ -253,13 +253,9 @@ pub fn import(
         layers,
     };
     let tags: Vec<Reference> = tag.into_iter().collect();
-    Ok(add_image(
-        store,
-        &blobs,
-        &tags,
-        None,
-        &mut |_: LayerEvent| {},
-    )?)
+    let record = add_image(store, &blobs, &tags, None, &mut |_: LayerEvent| {})?;
+    super::events::record(store, "import", &record.id, &record.id);
+    Ok(record)
 }
 
 #[cfg(test)]

@@ -106,6 +106,7 @@ pub fn tag(store: &mut Store, source: &str, target: &str) -> Result<(), LocalErr
         }));
     }
     store.tag(&record.id, &target)?;
+    super::events::record(store, "tag", &record.id, &target.familiar());
     Ok(())
 }
 
@@ -148,6 +149,29 @@ fn repository_of(full: &str) -> String {
 /// needs its layers) where Docker would leave the container without an image.
 pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<Removal>, LocalError> {
     let (record, named) = resolve(store, name)?;
+    let report = remove_record(store, &record, named, force)?;
+    record_removals(store, &record.id, &report);
+    Ok(report)
+}
+
+/// The events of an image's removal, in dockerd's order: its names, then itself.
+fn record_removals(store: &Store, id: &str, report: &[Removal]) {
+    for removal in report {
+        if let Removal::Untagged(name) = removal {
+            super::events::record(store, "untag", id, name);
+        }
+    }
+    if report.contains(&Removal::Deleted(id.to_string())) {
+        super::events::record(store, "delete", id, id);
+    }
+}
+
+fn remove_record(
+    store: &mut Store,
+    record: &ImageRecord,
+    named: Named,
+    force: bool,
+) -> Result<Vec<Removal>, LocalError> {
     let users = store.containers_using(&record.id)?;
     let mut report = Vec::new();
     let names: Vec<String> = record
@@ -207,7 +231,7 @@ pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<Removal>
         }
     }
     if users.is_empty() {
-        report.extend(delete(store, &record)?);
+        report.extend(delete(store, record)?);
     }
     Ok(report)
 }
@@ -248,11 +272,14 @@ pub fn prune(store: &mut Store, all: bool) -> Result<(Vec<Removal>, u64), LocalE
         if !record.tags.is_empty() && !all {
             continue;
         }
+        let mut removed = Vec::new();
         for name in record.tags.iter().chain(&record.repo_digests) {
             store.untag(name)?;
-            report.push(Removal::Untagged(familiar_of(name)));
+            removed.push(Removal::Untagged(familiar_of(name)));
         }
-        report.extend(delete(store, &record)?);
+        removed.extend(delete(store, &record)?);
+        record_removals(store, &record.id, &removed);
+        report.extend(removed);
     }
     let after = layer_bytes(store)?;
     Ok((report, before.saturating_sub(after)))

@@ -4,6 +4,7 @@ pub mod add;
 pub mod archive;
 pub mod auth;
 pub mod commit;
+pub mod events;
 pub mod import;
 pub mod inspect;
 pub mod layer;

@@ -215,6 +215,8 @@ pub async fn pull(
         Some((reference, &digest)),
         extracting,
     )?;
+    let familiar = reference.familiar();
+    super::events::record(store, "pull", &familiar, &reference.familiar_name());
     Ok(Pulled {
         updated: before.as_deref() != Some(record.id.as_str()),
         record,
@@ -378,5 +380,7 @@ pub async fn push(
         mount_from,
     };
     let client = Client::new(target.domain(), options.client_options()?)?;
-    Ok(push_image(&client, target, &store.blobs, &image, progress).await?)
+    let pushed = push_image(&client, target, &store.blobs, &image, progress).await?;
+    super::events::record(store, "push", &target.familiar(), &target.familiar_name());
+    Ok(pushed)
 }

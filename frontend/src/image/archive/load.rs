@@ -358,5 +358,11 @@ pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<LoadedImage>, Ar
     };
     // The archive's other files (its manifest.json, a failed load's blobs) are nobody's.
     store.collect_garbage()?;
+    if let Ok(loaded) = &result {
+        for image in loaded {
+            let name = image.names.first().unwrap_or(&image.record.id);
+            crate::image::events::record(store, "load", &image.record.id, name);
+        }
+    }
     result
 }

@@ -241,5 +241,15 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<(), Arch
         .tar
         .into_inner()
         .and_then(|mut out| out.flush())
-        .map_err(ArchiveError::write)
+        .map_err(ArchiveError::write)?;
+    for Selected { record, names } in &selected {
+        let name = names.first().map_or(record.id.as_str(), String::as_str);
+        crate::image::events::record(
+            store,
+            "save",
+            &record.id,
+            &crate::image::reference::familiar_of(name),
+        );
+    }
+    Ok(())
 }
