@@ -232,11 +232,17 @@ mod tests {
         // One live process stands for both the shim (its command line names the
         // container) and the container's first process.
         let mut stand_in = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", "c3"])
+            // Two commands: the shell stays (it would exec a single one and lose "c3").
+            .args(["-c", "sleep 30; true", "c3"])
             .spawn()
             .unwrap();
         fs::write(paths.shim_pid(), stand_in.id().to_string()).unwrap();
         fs::write(paths.pid_file(), stand_in.id().to_string()).unwrap();
+        // Until its exec the child's command line is still ours.
+        let pid = stand_in.id() as i32;
+        while !process_alive(pid, Some("c3")) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let created = read_state(&row("c3", true), &paths).status;
         fs::write(paths.restarting_file(), "").unwrap();
         let relaunching = read_state(&row("c3", true), &paths).status;
