@@ -17,7 +17,7 @@ RELEASE_SHIM := target/$(TARGET)/release/berth-shim
 RELEASE_BERTH := target/release/berth
 TEST_THREADS ?= 2
 
-.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images bench-containers bench-network install clean
+.PHONY: all build demo prereqs test unit integration lint bench bench-shim bench-images bench-containers bench-network bench-daemon install clean
 
 all: build
 
@@ -104,6 +104,7 @@ bench: build
 	python3 bench/images.py --berth $(RELEASE_BERTH)
 	$(BENCH_CONTAINERS)
 	$(BENCH_NETWORK)
+	$(BENCH_DAEMON)
 
 # berth-shim alone: idle memory, log throughput and podman's start-up with
 # it, each next to conmon's (SHIM_BENCH_ARGS=--quick for a short run).
@@ -132,6 +133,15 @@ BENCH_NETWORK = python3 bench/network.py --berth $(RELEASE_BERTH) \
 	--berth-runtime $(RELEASE_BIN) --berth-shim $(RELEASE_SHIM)
 bench-network: build
 	$(BENCH_NETWORK)
+
+# berth daemon next to a dockerd 20.10 of the bench's, both driven by the same
+# docker CLI: run --rm, ps -a over 200 exited containers, inspect, 50 HTTP
+# clients on /_ping and a container's json, and each daemon's RSS
+# (DAEMON_BENCH_ARGS=--quick for a short run).
+BENCH_DAEMON = python3 bench/daemon.py --berth $(RELEASE_BERTH) \
+	--berth-runtime $(RELEASE_BIN) --berth-shim $(RELEASE_SHIM) $(DAEMON_BENCH_ARGS)
+bench-daemon: build
+	$(BENCH_DAEMON)
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS each (default 300);
 # fuzz-smoke is CI's 60 s of each. Both fail on any crash, hang or OOM and
