@@ -493,6 +493,18 @@ fn docker_run_in_the_foreground_attaches_and_exits_with_the_containers_status() 
     ]);
     assert_eq!(out, "gone\n");
     assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    // --rm keeps the container's status (the CLI waits for the removal).
+    let out = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
     // -i: stdin reaches the container, and its end ends cat.
     let mut child = std::process::Command::new(support::daemon::docker_cli())
         .arg("-H")

@@ -249,8 +249,9 @@ fn wait_for(
             .map_err(ApiError::internal)?
             .is_some())
     };
-    if condition == "next-exit" {
-        // The next exit of a container not started yet is the one after its start.
+    if condition == "next-exit" || condition == "removed" {
+        // The next exit of a container not started yet is the one after its start
+        // (`docker run --rm` waits for the removal before it starts the container).
         while container.state().status == Status::Created && container.state().shim_pid.is_none() {
             if !exists()? {
                 return Err(ContainerError::NotFound(id).into());
