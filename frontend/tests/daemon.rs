@@ -217,12 +217,24 @@ fn the_docker_cli_runs_stops_starts_and_removes_containers() {
     daemon.docker_ok(&["restart", "-t", "0", "w1"]);
     daemon.docker_ok(&["pause", "w1"]);
     assert_eq!(state("w1"), "paused");
+    let refused = daemon.docker(&["rm", "w1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        format!(
+            "Error response from daemon: You cannot remove a paused container {}. \
+             Unpause and then stop the container before attempting removal or force remove\n",
+            id.trim()
+        )
+    );
     daemon.docker_ok(&["unpause", "w1"]);
     daemon.docker_ok(&["rename", "w1", "w2"]);
     let refused = daemon.docker(&["rm", "w2"]);
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("stop the container before removing"),
+        String::from_utf8_lossy(&refused.stderr).contains(&format!(
+            "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+            id.trim()
+        )),
         "{refused:?}"
     );
     daemon.docker_ok(&["kill", "w2"]);
