@@ -107,6 +107,9 @@ fn versions_and_errors_are_dockers() {
         .as_str()
         .unwrap()
         .contains("No such image"));
+    let no_history = daemon.http("GET", "/images/nosuch/history");
+    assert_eq!(no_history.status, 404);
+    assert_eq!(no_history.json()["message"], "No such image: nosuch:latest");
     let nowhere = daemon.http("GET", "/v1.41/nowhere");
     assert_eq!(nowhere.status, 404);
     assert_eq!(nowhere.json()["message"], "page not found");
