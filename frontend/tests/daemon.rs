@@ -84,6 +84,15 @@ fn versions_and_errors_are_dockers() {
     assert_eq!((ping.status, ping.body.as_str()), (200, "OK"));
     assert_eq!(ping.header("api-version"), Some("1.41"));
     assert_eq!(ping.header("ostype"), Some("linux"));
+    let info = daemon.http("GET", "/info").json();
+    assert_eq!(
+        info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"],
+        true
+    );
+    assert_eq!(
+        info["RegistryConfig"]["InsecureRegistryCIDRs"][0],
+        "127.0.0.0/8"
+    );
     let head = daemon.http("HEAD", "/v1.41/_ping");
     assert_eq!(head.status, 200);
     let listed = daemon.http("GET", "/v1.41/containers/json");
