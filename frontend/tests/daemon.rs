@@ -47,6 +47,29 @@ fn the_docker_cli_sees_what_the_berth_cli_made() {
     assert_eq!(images.trim(), "busybox:latest");
     let inspect = daemon.docker_ok(&["inspect", "--format", "{{.Name}} {{.State.Running}}", "web"]);
     assert_eq!(inspect.trim(), "/web true");
+    // The image's layers under the container, as dockerd names its lower dirs.
+    let lower = daemon.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.GraphDriver.Data.LowerDir}}",
+        "web",
+    ]);
+    assert_eq!(
+        lower,
+        store.ok(&[
+            "inspect",
+            "--format",
+            "{{.GraphDriver.Data.LowerDir}}",
+            "web"
+        ])
+    );
+    assert!(
+        lower
+            .trim()
+            .split(':')
+            .all(|dir| dir.starts_with('/') && std::path::Path::new(dir).is_dir()),
+        "{lower}"
+    );
     let image = daemon.docker_ok(&["image", "inspect", "--format", "{{.RepoTags}}", "busybox"]);
     assert_eq!(image.trim(), "[busybox:latest]");
     let info = daemon.docker_ok(&[

@@ -137,15 +137,22 @@ pub struct ImageInspect {
     metadata: Value,
 }
 
-/// `image inspect`'s object for one image.
-pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, InspectError> {
-    let config = config(store, record)?;
-    let layers = store.image_layers(&record.id)?;
-    let lower: Vec<String> = layers
+/// The image's layer dirs as overlay's `lowerdir` lists them, top layer first, joined
+/// with `:` (GraphDriver's `LowerDir`).
+pub fn lower_dirs(store: &Store, image_id: &str) -> Result<String, StoreError> {
+    let dirs: Vec<String> = store
+        .image_layers(image_id)?
         .iter()
         .rev()
         .map(|l| store.layer_dir(l.layer.id).display().to_string())
         .collect();
+    Ok(dirs.join(":"))
+}
+
+/// `image inspect`'s object for one image.
+pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, InspectError> {
+    let config = config(store, record)?;
+    let layers = store.image_layers(&record.id)?;
     let text = |key: &str| config.get(key).cloned().unwrap_or(json!(""));
     let optional = |key: &str| {
         config
@@ -173,7 +180,7 @@ pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, Insp
         os_version: optional("os.version"),
         size: record.size,
         graph_driver: json!({
-            "Data": { "LowerDir": lower.join(":") },
+            "Data": { "LowerDir": lower_dirs(store, &record.id)? },
             "Name": "overlay",
         }),
         root_fs: json!({
