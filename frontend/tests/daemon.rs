@@ -627,6 +627,12 @@ fn images_are_tagged_listed_with_history_and_removed_through_the_docker_cli() {
             .trim(),
         id.trim()
     );
+    // API 1.41's image shape, fields a later dockerd dropped included.
+    let image = daemon.http("GET", "/images/busybox/json").json();
+    assert_eq!(image["VirtualSize"], image["Size"]);
+    assert_eq!(image["Container"], "");
+    assert_eq!(image["ContainerConfig"]["Cmd"], serde_json::Value::Null);
+    assert_eq!(image["ContainerConfig"]["Hostname"], "");
     let history = daemon.docker_ok(&["history", "--format", "{{.ID}}", "busybox"]);
     assert!(history.lines().count() >= 1, "{history}");
     // In use: refused without -f, as Docker refuses it.
