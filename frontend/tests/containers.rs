@@ -115,7 +115,8 @@ fn a_detached_container_runs_is_listed_stopped_started_and_removed() {
 
     let err = store.fails(&["rm", "daemon_dave"]);
     assert!(
-        err.contains("container is running") && err.contains("force"),
+        err.contains("You cannot remove a running container ")
+            && err.contains("Stop the container before attempting removal or force remove"),
         "{err}"
     );
     store.ok(&["kill", "-s", "KILL", "daemon_dave"]);

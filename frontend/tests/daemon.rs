@@ -47,6 +47,29 @@ fn the_docker_cli_sees_what_the_berth_cli_made() {
     assert_eq!(images.trim(), "busybox:latest");
     let inspect = daemon.docker_ok(&["inspect", "--format", "{{.Name}} {{.State.Running}}", "web"]);
     assert_eq!(inspect.trim(), "/web true");
+    // The image's layers under the container, as dockerd names its lower dirs.
+    let lower = daemon.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.GraphDriver.Data.LowerDir}}",
+        "web",
+    ]);
+    assert_eq!(
+        lower,
+        store.ok(&[
+            "inspect",
+            "--format",
+            "{{.GraphDriver.Data.LowerDir}}",
+            "web"
+        ])
+    );
+    assert!(
+        lower
+            .trim()
+            .split(':')
+            .all(|dir| dir.starts_with('/') && std::path::Path::new(dir).is_dir()),
+        "{lower}"
+    );
     let image = daemon.docker_ok(&["image", "inspect", "--format", "{{.RepoTags}}", "busybox"]);
     assert_eq!(image.trim(), "[busybox:latest]");
     let info = daemon.docker_ok(&[
@@ -84,6 +107,15 @@ fn versions_and_errors_are_dockers() {
     assert_eq!((ping.status, ping.body.as_str()), (200, "OK"));
     assert_eq!(ping.header("api-version"), Some("1.41"));
     assert_eq!(ping.header("ostype"), Some("linux"));
+    let info = daemon.http("GET", "/info").json();
+    assert_eq!(
+        info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"],
+        true
+    );
+    assert_eq!(
+        info["RegistryConfig"]["InsecureRegistryCIDRs"][0],
+        "127.0.0.0/8"
+    );
     let head = daemon.http("HEAD", "/v1.41/_ping");
     assert_eq!(head.status, 200);
     let listed = daemon.http("GET", "/v1.41/containers/json");
@@ -107,6 +139,9 @@ fn versions_and_errors_are_dockers() {
         .as_str()
         .unwrap()
         .contains("No such image"));
+    let no_history = daemon.http("GET", "/images/nosuch/history");
+    assert_eq!(no_history.status, 404);
+    assert_eq!(no_history.json()["message"], "No such image: nosuch:latest");
     let nowhere = daemon.http("GET", "/v1.41/nowhere");
     assert_eq!(nowhere.status, 404);
     assert_eq!(nowhere.json()["message"], "page not found");
@@ -217,12 +252,24 @@ fn the_docker_cli_runs_stops_starts_and_removes_containers() {
     daemon.docker_ok(&["restart", "-t", "0", "w1"]);
     daemon.docker_ok(&["pause", "w1"]);
     assert_eq!(state("w1"), "paused");
+    let refused = daemon.docker(&["rm", "w1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        format!(
+            "Error response from daemon: You cannot remove a paused container {}. \
+             Unpause and then stop the container before attempting removal or force remove\n",
+            id.trim()
+        )
+    );
     daemon.docker_ok(&["unpause", "w1"]);
     daemon.docker_ok(&["rename", "w1", "w2"]);
     let refused = daemon.docker(&["rm", "w2"]);
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("stop the container before removing"),
+        String::from_utf8_lossy(&refused.stderr).contains(&format!(
+            "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+            id.trim()
+        )),
         "{refused:?}"
     );
     daemon.docker_ok(&["kill", "w2"]);
@@ -592,6 +639,12 @@ fn images_are_tagged_listed_with_history_and_removed_through_the_docker_cli() {
             .trim(),
         id.trim()
     );
+    // API 1.41's image shape, fields a later dockerd dropped included.
+    let image = daemon.http("GET", "/images/busybox/json").json();
+    assert_eq!(image["VirtualSize"], image["Size"]);
+    assert_eq!(image["Container"], "");
+    assert_eq!(image["ContainerConfig"]["Cmd"], serde_json::Value::Null);
+    assert_eq!(image["ContainerConfig"]["Hostname"], "");
     let history = daemon.docker_ok(&["history", "--format", "{{.ID}}", "busybox"]);
     assert!(history.lines().count() >= 1, "{history}");
     // In use: refused without -f, as Docker refuses it.

@@ -6,7 +6,8 @@
 //! [`Engine::start`] gives one test its own engine: a [`Test`] (temp dir `T`, removed at the
 //! end), a daemon with its root, state and sockets under `T` (containerd, dockerd; podman has
 //! none), a cgroup parent of its own (`/berth-engines-<pid>-<n>`), no iptables, no bridge, no
-//! network namespace setup beyond `none`, and a busybox image built locally from
+//! network namespace setup beyond `none` ([`Engine::start_offline`] also puts the daemon in
+//! a namespace of its own, loopback only), and a busybox image built locally from
 //! `/bin/busybox` (a docker-archive with one layer) and loaded into the engine. It skips
 //! (returns None after printing `skipped: <engine> not installed: <why>`) only when the
 //! engine's binaries cannot be found.
@@ -168,6 +169,8 @@ pub struct Engine {
     pub image: String,
     /// The container monitor podman runs (`podman --conmon PATH`); None: podman's default.
     pub conmon: Option<PathBuf>,
+    /// The network namespace the daemon runs in (see [`Engine::start_offline`]).
+    netns: Option<PathBuf>,
     client: PathBuf,
     daemon: Option<Child>,
     seq: Cell<u32>,
@@ -179,7 +182,14 @@ impl Engine {
     /// (the test passes) when the engine is not installed; without root or busybox
     /// [`Test::new`] fails the test.
     pub fn start(kind: Kind, name: &str) -> Option<Engine> {
-        Engine::start_with_conmon(kind, name, None)
+        Engine::start_with_conmon(kind, name, None, false)
+    }
+
+    /// [`Engine::start`] with the daemon in a network namespace of its own (`T/netns`,
+    /// loopback only): it cannot reach a registry, and the bridges of the networks it is
+    /// asked to create stay off the host.
+    pub fn start_offline(kind: Kind, name: &str) -> Option<Engine> {
+        Engine::start_with_conmon(kind, name, None, true)
     }
 
     /// [`Engine::start`] of podman with `conmon` as its container monitor (`podman --conmon
@@ -194,10 +204,15 @@ impl Engine {
         );
         let conmon =
             fs::canonicalize(conmon).unwrap_or_else(|e| panic!("{}: {e}", conmon.display()));
-        Engine::start_with_conmon(Kind::Podman, name, Some(conmon))
+        Engine::start_with_conmon(Kind::Podman, name, Some(conmon), false)
     }
 
-    fn start_with_conmon(kind: Kind, name: &str, conmon: Option<PathBuf>) -> Option<Engine> {
+    fn start_with_conmon(
+        kind: Kind,
+        name: &str,
+        conmon: Option<PathBuf>,
+        offline: bool,
+    ) -> Option<Engine> {
         let client = match kind.find() {
             Ok(c) => c,
             Err(why) => {
@@ -221,11 +236,15 @@ impl Engine {
             cgroup_parent: format!("/berth-engines-{}-{}", std::process::id(), next()),
             image: String::new(),
             conmon,
+            netns: None,
             client,
             daemon: None,
             seq: Cell::new(0),
         };
-        // From here a panic drops `e`, which cleans up.
+        // From here a panic drops `e`, which cleans up (the namespace's mount too).
+        if offline {
+            e.netns = Some(e.make_netns());
+        }
         e.setup();
         Some(e)
     }
@@ -360,9 +379,39 @@ runtime_supports_json = ["crun", "runc", "{base}"]
         }
     }
 
+    /// `T/netns`: a network namespace with only loopback up, kept by a bind mount under `T`.
+    fn make_netns(&self) -> PathBuf {
+        let netns = self.path("netns");
+        File::create(&netns).expect("netns file");
+        tool(
+            Command::new("unshare")
+                .arg(format!("--net={}", netns.display()))
+                .args(["ip", "link", "set", "lo", "up"]),
+        );
+        netns
+    }
+
     /// Starts the daemon (output in `T/daemon.log`) and polls the client with `probe` until
     /// it answers.
-    fn spawn_daemon(&mut self, mut cmd: Command, probe: &[&str]) {
+    fn spawn_daemon(&mut self, cmd: Command, probe: &[&str]) {
+        let mut cmd = match &self.netns {
+            None => cmd,
+            Some(netns) => {
+                // nsenter execs the daemon: the child's pid stays the daemon's.
+                let mut entered = Command::new("nsenter");
+                entered
+                    .arg(format!("--net={}", netns.display()))
+                    .arg("--")
+                    .arg(cmd.get_program())
+                    .args(cmd.get_args());
+                for (key, value) in cmd.get_envs() {
+                    if let Some(value) = value {
+                        entered.env(key, value);
+                    }
+                }
+                entered
+            }
+        };
         let log = File::create(self.path("daemon.log")).expect("daemon.log");
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))

@@ -107,8 +107,7 @@ pub async fn inspect(
     blocking(move || {
         let containers = engine.containers()?;
         let container = containers.find(&id)?;
-        let network = containers.network_of(&container);
-        let mut json = crate::container::inspect::inspect(&container, &network);
+        let mut json = containers.inspect(&container);
         json.exec_ids = engine.execs.live_ids(&container.row.id);
         Ok(Json(json))
     })

@@ -103,8 +103,8 @@ pub async fn get(
         match action.as_str() {
             "json" => {
                 let (record, _) = local::resolve(store, &name)?;
-                let inspected =
-                    crate::image::inspect::inspect(store, &record).map_err(ApiError::internal)?;
+                let inspected = crate::image::inspect::inspect_v1_41(store, &record)
+                    .map_err(ApiError::internal)?;
                 Ok(Json(inspected).into_response())
             }
             "history" => {

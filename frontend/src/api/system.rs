@@ -97,10 +97,31 @@ pub async fn info(State(engine): State<Shared>) -> Result<Json<Value>, ApiError>
                 "IndexServerAddress".into(),
                 json!("https://index.docker.io/v1/"),
             );
+            object.insert("RegistryConfig".into(), registry_config());
         }
         Ok(Json(value))
     })
     .await
+}
+
+/// The registries as berth's client treats them, in dockerd's shape: Docker Hub over
+/// https, loopback hosts allowed plain http (dockerd's default insecure range); no
+/// mirrors.
+fn registry_config() -> Value {
+    json!({
+        "AllowNondistributableArtifactsCIDRs": [],
+        "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+        "IndexConfigs": {
+            "docker.io": {
+                "Name": "docker.io",
+                "Mirrors": [],
+                "Secure": true,
+                "Official": true,
+            },
+        },
+        "Mirrors": [],
+    })
 }
 
 /// `GET /system/df`: the images with how many containers use each, the containers

@@ -66,10 +66,7 @@ pub fn inspect(
             match containers.find(name) {
                 Ok(container) => {
                     objects.push(Inspected::Container(Box::new(
-                        crate::container::inspect::inspect(
-                            &container,
-                            &containers.network_of(&container),
-                        ),
+                        containers.inspect(&container),
                     )));
                     continue;
                 }

@@ -19,6 +19,8 @@ pub struct Config {
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    /// Left out when unset, as dockerd leaves it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, EmptyObject>>,
     pub tty: bool,
     pub open_stdin: bool,
@@ -47,6 +49,8 @@ pub struct EmptyObject {}
 pub struct HostConfig {
     /// `-v`: `HOST:CONTAINER[:OPTIONS]`.
     pub binds: Option<Vec<String>>,
+    /// Records written before the key had dockerd's spelling read as well.
+    #[serde(rename = "ContainerIDFile", alias = "ContainerIdFile")]
     pub container_id_file: String,
     pub log_config: LogConfig,
     /// `none`, `host`, `bridge`, `container:NAME`, or a network's name.
@@ -69,6 +73,7 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     pub security_opt: Option<Vec<String>>,
     /// `--tmpfs`: mount point to options (`size=64m,mode=1777`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<BTreeMap<String, String>>,
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
@@ -94,6 +99,7 @@ pub struct HostConfig {
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
     /// `--init`: a small init (the runtime's own, or tini where installed) as pid 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
 }
 
@@ -249,6 +255,22 @@ mod tests {
         ] {
             assert!(config.get(key).is_some(), "Config lacks {key}: {config}");
         }
+    }
+
+    #[test]
+    fn keys_dockerd_omits_when_unset_are_left_out() {
+        let host = serde_json::to_value(HostConfig::default()).unwrap();
+        assert_eq!(host["ContainerIDFile"], "");
+        for key in ["ContainerIdFile", "Init", "Tmpfs"] {
+            assert!(host.get(key).is_none(), "HostConfig has {key}: {host}");
+        }
+        let config = serde_json::to_value(Config::default()).unwrap();
+        assert!(config.get("ExposedPorts").is_none(), "{config}");
+        // A record stored under the old spelling still reads.
+        let old: HostConfig = serde_json::from_str(r#"{"ContainerIdFile":"/tmp/cid"}"#).unwrap();
+        assert_eq!(old.container_id_file, "/tmp/cid");
+        let init: HostConfig = serde_json::from_str(r#"{"Init":true}"#).unwrap();
+        assert_eq!(serde_json::to_value(init).unwrap()["Init"], true);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::config::{Config, HostConfig};
-use super::lifecycle::Container;
+use super::lifecycle::{Container, Containers};
 use super::state::{State, Status};
 use crate::network::networks::Endpoint;
 use crate::network::ports::PublishedPort;
@@ -195,6 +195,25 @@ fn bind_mount(bind: &str) -> Option<MountJson> {
         rw,
         propagation: "rprivate",
     })
+}
+
+impl Containers {
+    /// The container as `inspect` shows it, with what the store knows of it: its
+    /// networks and the image layers under its rootfs.
+    pub fn inspect(&self, container: &Container) -> ContainerJson {
+        let mut json = inspect(container, &self.network_of(container));
+        // An image without layers is mounted over an empty dir of the container's own.
+        let lower = match crate::image::inspect::lower_dirs(&self.store, &container.row.image_id) {
+            Ok(dirs) if dirs.is_empty() => container.paths.dir.join("lower").display().to_string(),
+            Ok(dirs) => dirs,
+            // The image went (rmi -f): its layers are no longer named.
+            Err(_) => String::new(),
+        };
+        if !lower.is_empty() {
+            json.graph_driver.data.insert("LowerDir", lower);
+        }
+        json
+    }
 }
 
 /// The container as `inspect` shows it.

@@ -33,8 +33,8 @@ pub enum ContainerError {
     NameInUse { name: String, id: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
-    #[error("cannot remove container \"/{name}\": container is {status}: stop the container before removing or force remove")]
-    RemoveRunning { name: String, status: &'static str },
+    #[error("{}", remove_refusal(.id, .status))]
+    RemoveRunning { id: String, status: &'static str },
     #[error("Container {0} is not running")]
     NotRunning(String),
     #[error("Container {0} is already paused")]
@@ -74,6 +74,18 @@ pub enum ContainerError {
         "container {name} is in network mode {mode}: it cannot be connected to other networks"
     )]
     NetworkMode { name: String, mode: String },
+}
+
+/// dockerd's refusal to remove a container that is up without `-f` (API 1.41's words).
+fn remove_refusal(id: &str, status: &str) -> String {
+    let advice = if status == "paused" {
+        "Unpause and then stop"
+    } else {
+        "Stop"
+    };
+    format!(
+        "You cannot remove a {status} container {id}. {advice} the container before attempting removal or force remove"
+    )
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError + '_ {
@@ -623,9 +635,14 @@ impl Containers {
         let state = container.state();
         if state.status.is_up() || (state.status == Status::Created && state.shim_pid.is_some()) {
             if !force {
+                // A created container with a live shim is on its way up.
+                let status = match state.status {
+                    Status::Paused | Status::Restarting => state.status.as_str(),
+                    _ => Status::Running.as_str(),
+                };
                 return Err(ContainerError::RemoveRunning {
-                    name: container.row.name.clone(),
-                    status: state.status.as_str(),
+                    id: container.row.id.clone(),
+                    status,
                 });
             }
             let runtime = self.runtime(&container.host)?;

@@ -137,10 +137,22 @@ pub fn status_text(state: &State, now: i64) -> String {
 /// The container's command as one line: the process and its arguments.
 pub fn command_line(container: &Container) -> String {
     let args: Vec<String> = serde_json::from_str(&container.row.args).unwrap_or_default();
-    let mut command = container.row.path.clone();
+    join_command(&container.row.path, &args)
+}
+
+/// dockerd's one-line form of a command: an argument with a space in it is put in
+/// single quotes (as they are, no escaping), so `sh -c 'echo hi'` reads as typed.
+fn join_command(path: &str, args: &[String]) -> String {
+    let mut command = path.to_string();
     for arg in args {
         command.push(' ');
-        command.push_str(&arg);
+        if arg.contains(' ') {
+            command.push('\'');
+            command.push_str(arg);
+            command.push('\'');
+        } else {
+            command.push_str(arg);
+        }
     }
     command
 }
@@ -182,6 +194,15 @@ mod tests {
             status_text(&state(Status::Created, 0, "", ""), now),
             "Created"
         );
+    }
+
+    #[test]
+    fn arguments_with_spaces_are_quoted_as_dockerd_quotes_them() {
+        let args: Vec<String> = ["-c", "echo hi; sleep 1", "it's"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(join_command("sh", &args), "sh -c 'echo hi; sleep 1' it's");
+        assert_eq!(join_command("true", &[]), "true");
     }
 
     #[test]

@@ -121,6 +121,11 @@ pub struct ImageInspect {
     parent: String,
     comment: Value,
     created: String,
+    /// API 1.41's fields that 1.44 dropped: only [`inspect_v1_41`] fills them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_config: Option<ContainerConfig>,
     docker_version: Value,
     author: Value,
     config: ContainerConfig,
@@ -131,21 +136,30 @@ pub struct ImageInspect {
     #[serde(skip_serializing_if = "Value::is_null")]
     os_version: Value,
     size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_size: Option<u64>,
     graph_driver: Value,
     #[serde(rename = "RootFS")]
     root_fs: Value,
     metadata: Value,
 }
 
-/// `image inspect`'s object for one image.
-pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, InspectError> {
-    let config = config(store, record)?;
-    let layers = store.image_layers(&record.id)?;
-    let lower: Vec<String> = layers
+/// The image's layer dirs as overlay's `lowerdir` lists them, top layer first, joined
+/// with `:` (GraphDriver's `LowerDir`).
+pub fn lower_dirs(store: &Store, image_id: &str) -> Result<String, StoreError> {
+    let dirs: Vec<String> = store
+        .image_layers(image_id)?
         .iter()
         .rev()
         .map(|l| store.layer_dir(l.layer.id).display().to_string())
         .collect();
+    Ok(dirs.join(":"))
+}
+
+/// `image inspect`'s object for one image.
+pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, InspectError> {
+    let config = config(store, record)?;
+    let layers = store.image_layers(&record.id)?;
     let text = |key: &str| config.get(key).cloned().unwrap_or(json!(""));
     let optional = |key: &str| {
         config
@@ -164,6 +178,8 @@ pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, Insp
             .created
             .clone()
             .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string()),
+        container: None,
+        container_config: None,
         docker_version: text("docker_version"),
         author: text("author"),
         config: ContainerConfig::from_oci(config.get("config").unwrap_or(&Value::Null)),
@@ -172,8 +188,9 @@ pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, Insp
         os: text("os"),
         os_version: optional("os.version"),
         size: record.size,
+        virtual_size: None,
         graph_driver: json!({
-            "Data": { "LowerDir": lower.join(":") },
+            "Data": { "LowerDir": lower_dirs(store, &record.id)? },
             "Name": "overlay",
         }),
         root_fs: json!({
@@ -182,6 +199,20 @@ pub fn inspect(store: &Store, record: &ImageRecord) -> Result<ImageInspect, Insp
         }),
         metadata: json!({ "LastTagTime": "0001-01-01T00:00:00Z" }),
     })
+}
+
+/// [`inspect`] as API 1.41 (dockerd 20.10, the version the daemon serves) shows an
+/// image: with the container it was committed from and that container's config (empty
+/// for an image not committed from one), and `VirtualSize` (the size again).
+pub fn inspect_v1_41(store: &Store, record: &ImageRecord) -> Result<ImageInspect, InspectError> {
+    let mut image = inspect(store, record)?;
+    let config = config(store, record)?;
+    image.container = Some(config.get("container").cloned().unwrap_or(json!("")));
+    image.container_config = Some(ContainerConfig::from_oci(
+        config.get("container_config").unwrap_or(&Value::Null),
+    ));
+    image.virtual_size = Some(image.size);
+    Ok(image)
 }
 
 /// One row of `history`, newest first.

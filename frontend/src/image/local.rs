@@ -90,7 +90,8 @@ pub fn resolve(store: &Store, name: &str) -> Result<(ImageRecord, Named), LocalE
             }
         }
     }
-    Err(not_found())
+    // dockerd names a missing image by its reference, tag included: `nosuch:latest`.
+    Err(LocalError::NoSuchImage(reference.familiar()))
 }
 
 /// `berth tag SOURCE TARGET`.
