@@ -86,7 +86,6 @@ pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
     if let Err(e) = repaired {
         eprintln!("berth daemon: warning: repairing what a crash left: {e}");
     }
-    drop(containers);
     let _pidfile = options
         .pidfile
         .as_deref()
@@ -99,6 +98,7 @@ pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
         attach_waiters: Default::default(),
         live: live.clone(),
         execs: Default::default(),
+        _wal_keeper: std::sync::Mutex::new(containers.store),
     });
     runtime.block_on(run(endpoints, engine, tls, &options, live, signals))
 }

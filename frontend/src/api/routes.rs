@@ -32,6 +32,10 @@ pub struct Engine {
     pub attach_waiters: super::attach::AttachWaiters,
     pub live: Arc<super::config::Live>,
     pub execs: super::exec::Execs,
+    /// Never used: while it is open, the requests' own connections are never the
+    /// store's last, and SQLite keeps its WAL files instead of making and removing
+    /// them at each request.
+    pub(super) _wal_keeper: std::sync::Mutex<crate::store::Store>,
 }
 
 pub type Shared = Arc<Engine>;

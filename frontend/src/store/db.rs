@@ -202,6 +202,15 @@ impl Db {
     fn migrate(&mut self) -> Result<(), DbError> {
         let path = self.path.clone();
         let known = MIGRATIONS.len() as i64;
+        // Up to date, as it is but once: no write lock taken, which every opening
+        // would otherwise wait for behind whoever writes.
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| self.error(e))?;
+        if current == known {
+            return Ok(());
+        }
         let tx = self.write()?;
         let found: i64 = tx
             .query_row("PRAGMA user_version", [], |row| row.get(0))
