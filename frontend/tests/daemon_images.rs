@@ -226,6 +226,54 @@ fn a_client_gone_mid_pull_leaves_a_store_the_next_pull_completes() {
 }
 
 #[test]
+fn a_daemon_killed_mid_pull_leaves_a_store_the_next_one_completes_the_pull_in() {
+    let registry = Registry::start(Flavour::Plain);
+    let spec = ImageSpec {
+        layers: vec![LayerSpec::Random {
+            size: 48 << 20,
+            compression: Compression::None,
+        }],
+        ..ImageSpec::busybox(Compression::Gzip)
+    };
+    registry.seed("big", "v1", &spec);
+    let host = registry.host();
+    let store = store();
+    let mut daemon = Daemon::start(&store, &[]);
+    let mut stream = UnixStream::connect(&daemon.socket).expect("connect");
+    write!(
+        stream,
+        "POST /images/create?fromImage={host}/big&tag=v1 HTTP/1.1\r\nHost: berth\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 64];
+    let read = stream.read(&mut first).expect("the answer begins");
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = daemon.stop();
+    drop(stream);
+    // Nothing half-pulled is visible; the next daemon's pull completes it.
+    assert_eq!(store.ok(&["images", "-q"]), "");
+    let _ = std::fs::remove_file(&daemon.pidfile);
+    let daemon = Daemon::start(&store, &[]);
+    let out = daemon.docker_ok(&["pull", &format!("{host}/big:v1")]);
+    assert!(out.contains(&format!("{host}/big:v1")), "{out}");
+    let listed = store.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(listed, format!("{host}/big:v1\n"));
+    daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &format!("{host}/big:v1"),
+        "true",
+    ]);
+}
+
+#[test]
 fn docker_tag_and_push_reach_the_registry() {
     let registry = Registry::start(Flavour::Plain);
     registry.seed("busybox", "latest", &ImageSpec::busybox(Compression::Gzip));
