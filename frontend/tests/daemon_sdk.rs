@@ -6,6 +6,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
+use integration::registry::{Compression, Flavour, ImageSpec, Registry};
 use support::daemon::Daemon;
 use support::TestStore;
 
@@ -24,13 +25,14 @@ fn sdk_python() -> PathBuf {
     python
 }
 
-fn run_script(daemon: &Daemon, script: &str) {
+fn run_script(daemon: &Daemon, script: &str, env: &[(&str, &str)]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sdk")
         .join(script);
     let out = Command::new(sdk_python())
         .arg(&path)
         .env("DOCKER_HOST", format!("unix://{}", daemon.socket.display()))
+        .envs(env.iter().copied())
         .output()
         .expect("run python");
     assert!(
@@ -51,5 +53,15 @@ fn the_python_sdk_runs_the_books_container_calls() {
     let store = TestStore::new();
     store.import_busybox("busybox");
     let daemon = Daemon::start(&store, &[]);
-    run_script(&daemon, "containers.py");
+    run_script(&daemon, "containers.py", &[]);
+}
+
+#[test]
+fn the_python_sdk_pulls_with_progress_and_pushes() {
+    let registry = Registry::start(Flavour::Plain);
+    registry.seed("busybox", "latest", &ImageSpec::busybox(Compression::Gzip));
+    // On the host's network: the registry listens on its 127.0.0.1.
+    let store = TestStore::on_host();
+    let daemon = Daemon::start(&store, &[]);
+    run_script(&daemon, "images.py", &[("REGISTRY", &registry.host())]);
 }

@@ -205,7 +205,7 @@ pub async fn wait(
             "invalid condition: {condition:?}: expected not-running, next-exit or removed"
         )));
     }
-    let (containers, container) = blocking(move || {
+    let (mut containers, container) = blocking(move || {
         let containers = engine.containers()?;
         let container = containers.find(&id)?;
         Ok((containers, container))
@@ -213,7 +213,9 @@ pub async fn wait(
     .await?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<serde_json::Value>();
     tokio::task::spawn_blocking(move || {
-        let outcome = wait_for(&containers, &container, &condition, &|| done_tx.is_closed());
+        let outcome = wait_for(&mut containers, &container, &condition, &|| {
+            done_tx.is_closed()
+        });
         let body = match outcome {
             Ok(code) => json!({ "StatusCode": code, "Error": null }),
             Err(e) => json!({ "StatusCode": -1, "Error": { "Message": e.message } }),
@@ -235,14 +237,14 @@ pub async fn wait(
 
 /// Blocks until `condition` holds for `container`; its exit status.
 fn wait_for(
-    containers: &crate::container::lifecycle::Containers,
+    containers: &mut crate::container::lifecycle::Containers,
     container: &crate::container::lifecycle::Container,
     condition: &str,
     client_gone: &dyn Fn() -> bool,
 ) -> Result<i32, ApiError> {
     let id = container.row.id.clone();
     let gone = || ApiError::bad_request("the client went away");
-    let exists = || -> Result<bool, ApiError> {
+    let exists = |containers: &crate::container::lifecycle::Containers| -> Result<bool, ApiError> {
         Ok(containers
             .store
             .container(&id)
@@ -253,7 +255,7 @@ fn wait_for(
         // The next exit of a container not started yet is the one after its start
         // (`docker run --rm` waits for the removal before it starts the container).
         while container.state().status == Status::Created && container.state().shim_pid.is_none() {
-            if !exists()? {
+            if !exists(containers)? {
                 return Err(ContainerError::NotFound(id).into());
             }
             if client_gone() {
@@ -272,8 +274,16 @@ fn wait_for(
         }
     };
     let code = containers.exit_record(&id).unwrap_or(code);
+    if condition == "removed" && container.host.auto_remove {
+        // What the shim's exit command would do, done here rather than waited for
+        // (a berth process less on the way), as `berth run --rm` does; whichever
+        // comes second finds nothing left to do.
+        if let Err(e) = containers.cleanup(container) {
+            eprintln!("berth daemon: removing container {id}: {e}");
+        }
+    }
     if condition == "removed" {
-        while exists()? {
+        while exists(containers)? {
             if client_gone() {
                 return Err(gone());
             }

@@ -60,6 +60,22 @@ with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
 changes = {c["Path"]: c["Kind"] for c in box.diff()}
 assert changes.get("/tmp/note") == 1, changes
 
+# exec: output, exit code, environment, user, workdir; detached
+result = box.exec_run(["sh", "-c", "echo $GREETING from $(pwd) as $(id -u); exit 4"],
+                      environment={"GREETING": "hi"}, workdir="/tmp", user="1:1")
+assert result.exit_code == 4, result
+assert result.output == b"hi from /tmp as 1\n", result.output
+# Still running when the SDK asks: no exit code yet, as dockerd answers.
+detached = box.exec_run(["sh", "-c", "sleep 1; touch /tmp/detached"], detach=True)
+assert detached.exit_code is None, detached
+deadline = time.time() + 30
+while box.exec_run(["test", "-e", "/tmp/detached"]).exit_code != 0:
+    assert time.time() < deadline
+    time.sleep(0.05)
+exec_id = client.api.exec_create(box.id, ["true"])["Id"]
+client.api.exec_start(exec_id)
+assert client.api.exec_inspect(exec_id)["ExitCode"] == 0
+
 # pause, stop, wait, restart, rename, remove
 box.pause()
 box.reload()
