@@ -82,7 +82,8 @@ fn summary(
         let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
         ports.push(json!({ "PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": protocol }));
     }
-    let inspected = crate::container::inspect::inspect(container, network);
+    let networks =
+        crate::container::inspect::networks(container, network, state.status.is_up());
     json!({
         "Id": container.row.id,
         "Names": [format!("/{}", container.row.name)],
@@ -95,8 +96,8 @@ fn summary(
         "State": state.status.as_str(),
         "Status": status_text(state, now),
         "HostConfig": { "NetworkMode": container.host.network_mode },
-        "NetworkSettings": { "Networks": inspected.network_settings.networks },
-        "Mounts": inspected.mounts,
+        "NetworkSettings": { "Networks": networks },
+        "Mounts": crate::container::inspect::mounts(container),
     })
 }
 

@@ -254,16 +254,31 @@ pub fn inspect(container: &Container, network: &ContainerNetwork) -> ContainerJs
             data,
             name: "overlay2",
         },
-        mounts: container
-            .host
-            .binds
-            .iter()
-            .flatten()
-            .filter_map(|b| bind_mount(b))
-            .collect(),
+        mounts: mounts(container),
         config: container.config.clone(),
         network_settings: settings,
     }
+}
+
+/// Docker's `Mounts`: the container's binds.
+pub fn mounts(container: &Container) -> Vec<MountJson> {
+    container
+        .host
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|b| bind_mount(b))
+        .collect()
+}
+
+/// Docker's `NetworkSettings.Networks` of a container in the state `up` says: what
+/// a listing shows without the rest of an inspect.
+pub fn networks(
+    container: &Container,
+    network: &ContainerNetwork,
+    up: bool,
+) -> BTreeMap<String, EndpointJson> {
+    network_settings(container, network, up).networks
 }
 
 /// What the store knows of a container's networks: its endpoints (addresses from
