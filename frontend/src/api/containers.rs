@@ -82,8 +82,7 @@ fn summary(
         let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
         ports.push(json!({ "PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": protocol }));
     }
-    let networks =
-        crate::container::inspect::networks(container, network, state.status.is_up());
+    let networks = crate::container::inspect::networks(container, network, state.status.is_up());
     json!({
         "Id": container.row.id,
         "Names": [format!("/{}", container.row.name)],

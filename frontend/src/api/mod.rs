@@ -47,6 +47,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the daemon until SIGTERM or SIGINT, then lets the requests in flight finish.
 pub fn serve(options: DaemonOptions) -> anyhow::Result<()> {
+    survive_closed_connections()?;
     // First, while no other thread runs: the sockets systemd passed, if any.
     let endpoints = listen::endpoints(&options.hosts)?;
     for address in endpoints.iter().filter_map(Endpoint::tcp_address) {
@@ -233,6 +234,25 @@ async fn log_requests(State(live): State<Arc<Live>>, request: Request, next: Nex
         );
     }
     next.run(request).await
+}
+
+extern "C" fn on_sigpipe(_: nix::libc::c_int) {}
+
+/// A write to a client that has gone must fail with EPIPE, not end the daemon: the
+/// command line's default (SIGPIPE ends `berth ps | head` quietly) is replaced. With
+/// a handler rather than SIG_IGN, the shims and runtimes the daemon starts get the
+/// default back at their exec, and so do the containers.
+fn survive_closed_connections() -> anyhow::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_sigpipe),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, which is async-signal-safe, and this runs
+    // before any other thread exists.
+    unsafe { sigaction(Signal::SIGPIPE, &action) }.context("SIGPIPE handler")?;
+    Ok(())
 }
 
 /// The unix sockets the daemon made.
