@@ -3,11 +3,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use support::daemon::{daemon_with, Daemon};
-use support::{unix_now, TestStore};
+use support::{unix_now, ContainerEvents, TestStore};
 
 #[test]
 fn docker_events_streams_what_either_cli_does_and_replays_the_past() {
@@ -15,22 +12,7 @@ fn docker_events_streams_what_either_cli_does_and_replays_the_past() {
     store.import_busybox("busybox");
     let daemon = Daemon::start(&store, &[]);
     let since = unix_now();
-    let mut follower = daemon
-        .docker_command()
-        .args([
-            "events",
-            "--filter",
-            "type=container",
-            "--format",
-            "{{.Action}} {{.Actor.Attributes.name}}",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    // The CLI prints nothing until the first event; a moment lets it connect.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut events = ContainerEvents::follow(daemon.docker_command());
     store.ok(&[
         "run",
         "--rm",
@@ -51,17 +33,8 @@ fn docker_events_streams_what_either_cli_does_and_replays_the_past() {
         "busybox",
         "true",
     ]);
-    let mut seen = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        let done = line == "destroy bydocker";
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = follower.kill();
-    let _ = follower.wait();
+    let seen = events.until("destroy bydocker");
+    drop(events);
     let of = |name: &str| -> Vec<String> {
         seen.iter()
             .filter(|l| l.ends_with(&format!(" {name}")))

@@ -193,52 +193,23 @@ fn a_pull_streams_json_progress_and_an_unknown_image_is_a_404() {
     );
 }
 
-#[test]
-fn a_client_gone_mid_pull_leaves_a_store_the_next_pull_completes() {
+/// A registry holding `big:v1`: one layer of `mib` MiB of random bytes.
+fn big_image(mib: usize) -> Registry {
     let registry = Registry::start(Flavour::Plain);
     let spec = ImageSpec {
         layers: vec![LayerSpec::Random {
-            size: 24 << 20,
+            size: mib << 20,
             compression: Compression::None,
         }],
         ..ImageSpec::busybox(Compression::Gzip)
     };
     registry.seed("big", "v1", &spec);
-    let host = registry.host();
-    let store = store();
-    let daemon = Daemon::start(&store, &[]);
-    {
-        let mut stream = UnixStream::connect(&daemon.socket).expect("connect");
-        write!(
-            stream,
-            "POST /images/create?fromImage={host}/big&tag=v1 HTTP/1.1\r\nHost: berth\r\n\
-             Content-Length: 0\r\n\r\n"
-        )
-        .unwrap();
-        let mut first = [0u8; 64];
-        let read = stream.read(&mut first).expect("the answer begins");
-        assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
-    }
-    let out = daemon.docker_ok(&["pull", &format!("{host}/big:v1")]);
-    assert!(out.contains(&format!("{host}/big:v1")), "{out}");
-    let listed = daemon.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    assert_eq!(listed, format!("{host}/big:v1\n"));
+    registry
 }
 
-#[test]
-fn a_daemon_killed_mid_pull_leaves_a_store_the_next_one_completes_the_pull_in() {
-    let registry = Registry::start(Flavour::Plain);
-    let spec = ImageSpec {
-        layers: vec![LayerSpec::Random {
-            size: 48 << 20,
-            compression: Compression::None,
-        }],
-        ..ImageSpec::busybox(Compression::Gzip)
-    };
-    registry.seed("big", "v1", &spec);
-    let host = registry.host();
-    let store = store();
-    let mut daemon = Daemon::start(&store, &[]);
+/// A pull of `big:v1` begun through `daemon` on a raw connection: the connection,
+/// once the answer has begun.
+fn begin_pull(daemon: &Daemon, host: &str) -> UnixStream {
     let mut stream = UnixStream::connect(&daemon.socket).expect("connect");
     write!(
         stream,
@@ -249,6 +220,29 @@ fn a_daemon_killed_mid_pull_leaves_a_store_the_next_one_completes_the_pull_in() 
     let mut first = [0u8; 64];
     let read = stream.read(&mut first).expect("the answer begins");
     assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    stream
+}
+
+#[test]
+fn a_client_gone_mid_pull_leaves_a_store_the_next_pull_completes() {
+    let registry = big_image(24);
+    let host = registry.host();
+    let store = store();
+    let daemon = Daemon::start(&store, &[]);
+    drop(begin_pull(&daemon, &host));
+    let out = daemon.docker_ok(&["pull", &format!("{host}/big:v1")]);
+    assert!(out.contains(&format!("{host}/big:v1")), "{out}");
+    let listed = daemon.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(listed, format!("{host}/big:v1\n"));
+}
+
+#[test]
+fn a_daemon_killed_mid_pull_leaves_a_store_the_next_one_completes_the_pull_in() {
+    let registry = big_image(48);
+    let host = registry.host();
+    let store = store();
+    let mut daemon = Daemon::start(&store, &[]);
+    let stream = begin_pull(&daemon, &host);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(daemon.pid() as i32),
         nix::sys::signal::Signal::SIGKILL,

@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use support::{unix_now, TestStore};
+use support::{unix_now, ContainerEvents, TestStore};
 
 fn store() -> TestStore {
     let store = TestStore::new();
@@ -139,34 +136,9 @@ fn a_run_rm_dies_once_and_is_destroyed_and_networks_are_told_too() {
 #[test]
 fn events_follow_what_other_berth_commands_do() {
     let store = store();
-    let mut follower = store
-        .command()
-        .args([
-            "events",
-            "--filter",
-            "type=container",
-            "--format",
-            "{{.Action}} {{.Actor.Attributes.name}}",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    // Give the follower a moment to open the log: it reports what comes after.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut events = ContainerEvents::follow(store.command());
     store.ok(&["run", "--rm", "--name", "ev3", "busybox", "true"]);
-    let mut seen = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        let done = line == "destroy ev3";
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = follower.kill();
-    let _ = follower.wait();
+    let seen = events.until("destroy ev3");
     assert_eq!(seen, ["create ev3", "start ev3", "die ev3", "destroy ev3"]);
 }
 

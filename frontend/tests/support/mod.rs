@@ -285,3 +285,53 @@ pub fn unix_now() -> String {
         .expect("a clock after 1970");
     format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
 }
+
+/// `events` of either CLI (`command` is berth on a store or the docker CLI on a
+/// daemon), following containers' events as `ACTION NAME` lines; ended when dropped.
+#[allow(dead_code)] // Not every test binary that has `support` follows events.
+pub struct ContainerEvents {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+#[allow(dead_code)]
+impl ContainerEvents {
+    pub fn follow(mut command: Command) -> ContainerEvents {
+        use std::io::BufRead;
+        let mut child = command
+            .args(["events", "--filter", "type=container", "--format"])
+            .arg("{{.Action}} {{.Actor.Attributes.name}}")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start events");
+        let stdout = child.stdout.take().expect("events' stdout");
+        // It reports what comes after it has opened the log: a moment for that.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        ContainerEvents {
+            child,
+            lines: std::io::BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// The lines up to and with `last`.
+    pub fn until(&mut self, last: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in self.lines.by_ref() {
+            let line = line.expect("an events line");
+            let done = line == last;
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    }
+}
+
+impl Drop for ContainerEvents {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
