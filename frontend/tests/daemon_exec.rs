@@ -28,21 +28,7 @@ fn wait_until(mut done: impl FnMut() -> bool) -> bool {
 
 /// A store with busybox, its daemon, and a running container `box`.
 fn daemon_with_a_running_container() -> (TestStore, Daemon) {
-    let store = TestStore::new();
-    store.import_busybox("busybox");
-    let daemon = Daemon::start(&store, &[]);
-    daemon.docker_ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "box",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
-    (store, daemon)
+    support::daemon::daemon_with(Some("box"))
 }
 
 fn text(bytes: &[u8]) -> String {
