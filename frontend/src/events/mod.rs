@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -82,10 +82,7 @@ impl Event {
         actor_id: &str,
         attributes: BTreeMap<String, String>,
     ) -> Event {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let time_nano = i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX);
+        let time_nano = crate::container::logs::now_nanos();
         // The older fields, as dockerd still fills them for containers and images.
         let (status, id, from) = match kind {
             Kind::Container => (
@@ -114,10 +111,10 @@ impl Event {
 
     /// The same event, happening now.
     pub fn again_now(&self) -> Event {
-        let now = Event::now(Kind::Network, "", "", BTreeMap::new());
+        let time_nano = crate::container::logs::now_nanos();
         Event {
-            time: now.time,
-            time_nano: now.time_nano,
+            time: time_nano.div_euclid(1_000_000_000),
+            time_nano,
             ..self.clone()
         }
     }
