@@ -22,8 +22,12 @@ struct Damaged {
 
 impl Damaged {
     fn new(path: PathBuf) -> Damaged {
+        Damaged::with(path, b"{\"id\": \"trunc")
+    }
+
+    fn with(path: PathBuf, contents: &[u8]) -> Damaged {
         let original = fs::read(&path).expect("read state.json");
-        fs::write(&path, b"{\"id\": \"trunc").expect("damage state.json");
+        fs::write(&path, contents).expect("damage state.json");
         Damaged { path, original }
     }
 }
@@ -89,7 +93,18 @@ fn delete_force_of_a_damaged_state_kills_the_processes_or_refuses() {
 
 #[test]
 fn delete_force_of_a_damaged_state_removes_the_cgroups() {
-    let Some(t) = Test::new("delete_damaged_cg") else {
+    delete_force_removes_the_cgroups_of("delete_damaged_cg", b"{\"id\": \"trunc");
+}
+
+/// state.json is written without fsync, as runc's: on a disk-backed root a
+/// power cut can leave it empty, and delete must still clean up after it.
+#[test]
+fn delete_force_of_an_empty_state_removes_the_cgroups() {
+    delete_force_removes_the_cgroups_of("delete_empty_cg", b"");
+}
+
+fn delete_force_removes_the_cgroups_of(name: &str, state: &[u8]) {
+    let Some(t) = Test::new(name) else {
         return;
     };
     if skip_under_runc("runc 1.1.5 refuses delete of a damaged state.json") {
@@ -97,7 +112,7 @@ fn delete_force_of_a_damaged_state_removes_the_cgroups() {
     }
     let b = t.bundle().args(&["sleep", "300"]);
     ok(&t.rt.run_with(&b.id, &b.path, &["-d"]));
-    let _damaged = Damaged::new(state_file(&t, &b.id));
+    let _damaged = Damaged::with(state_file(&t, &b.id), state);
     ok(&t.rt.delete_force(&b.id));
     let leaf = PathBuf::from("/sys/fs/cgroup/pids")
         .join(CGROUP_PARENT)
