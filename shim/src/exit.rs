@@ -19,7 +19,9 @@ pub fn exit_code(status: WaitStatus) -> Option<i32> {
 }
 
 /// Writes `contents` to `path` so that a reader sees the whole file or none: a temp file in
-/// the same directory, synced, renamed over.
+/// the same directory, renamed over. Not synced: what the shim writes (pid files, restart
+/// markers) describes processes a power cut ends anyway; the exit code, which outlives
+/// them, is synced by [`ExitFiles::sync`].
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
@@ -29,7 +31,6 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(contents)?;
-        file.sync_all()?;
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -47,19 +48,31 @@ pub struct ExitFiles {
 }
 
 impl ExitFiles {
+    /// Writes both files whole, but leaves them to [`ExitFiles::sync`] to reach the disk:
+    /// a caller waiting for the exit learns it without waiting for the disk too.
     pub fn write(&self, code: i32) -> Vec<(PathBuf, io::Error)> {
         let text = code.to_string();
         // The persist file first: callers (podman) take the exit file as the sign that
         // everything is in place.
-        [&self.persist_file, &self.exit_file]
-            .into_iter()
-            .flatten()
+        self.paths()
             .filter_map(|p| {
                 write_atomic(p, text.as_bytes())
                     .err()
                     .map(|e| (p.clone(), e))
             })
             .collect()
+    }
+
+    /// Asks the disk to keep what [`ExitFiles::write`] wrote; a file that cannot be
+    /// synced was reported when it could not be written.
+    pub fn sync(&self) {
+        for path in self.paths() {
+            let _ = fs::File::open(path).and_then(|f| f.sync_all());
+        }
+    }
+
+    fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.persist_file, &self.exit_file].into_iter().flatten()
     }
 }
 

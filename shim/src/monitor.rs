@@ -25,6 +25,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// attach clients wait (their sockets fill), not the shim's memory.
 const STDIN_PENDING_MAX: usize = 64 * 1024;
 
+/// How long a container runs before the shim sheds its start-up memory: the shed reads
+/// smaps and drops mappings, work that a container which is over in a moment (`run --rm
+/// ... true`) never needs, and that would otherwise take the CPU from the caller just
+/// told the container's pid.
+const SHED_AFTER: Duration = Duration::from_millis(100);
+
 /// How one run of the container ended.
 pub struct Ended {
     pub status: WaitStatus,
@@ -93,7 +99,7 @@ impl Monitor {
         let mut timed_out = false;
         // Sized at the first read: a shim whose container prints nothing never pays for it.
         let mut buf = Vec::new();
-        let mut shed_pending = true;
+        let mut shed_at = Some(started + SHED_AFTER);
         let status = loop {
             self.reaper.reap();
             if let Some(status) = self.reaper.take(pid) {
@@ -104,11 +110,17 @@ impl Monitor {
                 timed_out = true;
                 let _ = kill(pid, Signal::SIGKILL);
             }
-            let wait = deadline.map_or(PollTimeout::NONE, |d| {
-                let left = d.saturating_duration_since(Instant::now()).as_millis();
+            let now = Instant::now();
+            let shed = shed_at.is_some_and(|at| now >= at);
+            if shed {
+                shed_at = None;
+            }
+            let wake = [deadline, shed_at].into_iter().flatten().min();
+            let wait = wake.map_or(PollTimeout::NONE, |at| {
+                let left = at.saturating_duration_since(now).as_millis();
                 PollTimeout::try_from(left.min(60_000) as i32).unwrap_or(PollTimeout::NONE)
             });
-            self.poll_once(&mut run, &mut buf, wait, std::mem::take(&mut shed_pending));
+            self.poll_once(&mut run, &mut buf, wait, shed);
         };
         // A stop the caller announced on ctl just before its kill may not have been read.
         let late = self.ctl.as_mut().map(|c| c.read()).unwrap_or_default();

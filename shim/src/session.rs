@@ -345,7 +345,7 @@ impl Shim {
         } else {
             exit_code(ended.status).unwrap_or(-1)
         };
-        monitor.logs.sync();
+        monitor.logs.finish();
         let files = ExitFiles {
             exit_file: self
                 .options
@@ -368,6 +368,8 @@ impl Shim {
         if let Some(a) = monitor.attach.as_mut() {
             a.finish(ATTACH_PATIENCE);
         }
+        monitor.logs.sync();
+        files.sync();
         drop(monitor);
         self.sync_pipe = None;
         if let Some(program) = &self.options.exit_command {

@@ -334,14 +334,23 @@ impl Logs {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// At exit: the files reach the disk before the exit file says the container is gone,
-    /// and a syslog receiver gets a short while to take what waits.
-    pub fn sync(&mut self) {
+    /// At exit, before the exit file says the container is gone: every record is in
+    /// its file (for a reader, if not yet on the disk), and a syslog receiver gets a
+    /// short while to take what waits.
+    pub fn finish(&mut self) {
         for driver in &mut self.files {
-            driver.file.sync();
+            driver.file.commit();
         }
         for syslog in &mut self.syslogs {
             syslog.drain(SYSLOG_PATIENCE_AT_EXIT);
+        }
+    }
+
+    /// The files reach the disk: after the exit file, so that whoever waits for the
+    /// exit does not also wait for the disk.
+    pub fn sync(&mut self) {
+        for driver in &mut self.files {
+            driver.file.sync();
         }
     }
 
