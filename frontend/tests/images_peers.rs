@@ -320,7 +320,7 @@ fn pull_and_compare(
     let store = Store::open(&test.root()).unwrap();
     let (record, _) = resolve(&store, &name).unwrap();
     let dir = test.dir.path().join(format!("rootfs-{tag}"));
-    let rootfs = mount_rootfs(&store, &record.id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &record.id, &dir, false).unwrap();
     let ours = tree(&rootfs.merged);
     let theirs = tree(&bundle.join("rootfs"));
     remove_rootfs(&dir).unwrap();
@@ -465,7 +465,7 @@ fn pull_and_compare_layout(test: &TestStore, registry: &Registry, layout: &Path,
     let (record, _) = resolve(&store, &name).unwrap();
     assert_eq!(store.image_layers(&record.id).unwrap().len(), 2);
     let dir = test.dir.path().join("rootfs-buildah");
-    let rootfs = mount_rootfs(&store, &record.id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &record.id, &dir, false).unwrap();
     let ours = tree(&rootfs.merged);
     remove_rootfs(&dir).unwrap();
     let theirs = tree(&bundle.join("rootfs"));

@@ -10,7 +10,7 @@ use berth_engine::image::add::{add_image, ImageBlobs, LayerBlob};
 use berth_engine::image::commit::{commit, CommitOptions};
 use berth_engine::image::local::resolve;
 use berth_engine::image::reference::Reference;
-use berth_engine::image::rootfs::{mount_rootfs, remove_rootfs};
+use berth_engine::image::rootfs::{mount_rootfs, remove_rootfs, unmount_rootfs};
 use berth_engine::store::Store;
 use serde_json::json;
 use support::TestStore;
@@ -97,7 +97,7 @@ fn an_imported_image_mounts_copy_on_write() {
     let id = test.import_busybox("busybox");
     let store = Store::open(&test.root()).unwrap();
     let dir = test.dir.path().join("c1");
-    let rootfs = mount_rootfs(&store, &id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &id, &dir, false).unwrap();
     assert!(rootfs.merged.join("bin/busybox").is_file());
     fs::write(rootfs.merged.join("tmp/new"), "x").unwrap();
     fs::remove_file(rootfs.merged.join("etc/passwd")).unwrap();
@@ -108,6 +108,43 @@ fn an_imported_image_mounts_copy_on_write() {
     assert!(!layer.join("tmp/new").exists());
     remove_rootfs(&dir).unwrap();
     assert!(!is_mounted(&rootfs.merged));
+    assert!(!dir.exists());
+}
+
+/// The options of the mount at `path`, from /proc/self/mountinfo's super options.
+fn mount_options(path: &Path) -> String {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let path = path.to_string_lossy();
+    text.lines()
+        .find(|l| l.split(' ').nth(4) == Some(&path))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_volatile_rootfs_mounts_again_after_a_clean_unmount_with_its_changes() {
+    let test = TestStore::new();
+    let id = test.import_busybox("busybox");
+    let store = Store::open(&test.root()).unwrap();
+    let dir = test.dir.path().join("rm");
+    let rootfs = mount_rootfs(&store, &id, &dir, true).unwrap();
+    assert!(
+        mount_options(&rootfs.merged).contains("volatile"),
+        "{}",
+        mount_options(&rootfs.merged)
+    );
+    fs::write(rootfs.merged.join("tmp/kept"), "x").unwrap();
+    unmount_rootfs(&dir).unwrap();
+    // The kernel's mark refuses any later mount of a volatile upper dir unless the
+    // unmount, a clean one here, takes it away.
+    let again = mount_rootfs(&store, &id, &dir, false).unwrap();
+    assert!(!mount_options(&again.merged).contains("volatile"));
+    assert_eq!(
+        fs::read_to_string(again.merged.join("tmp/kept")).unwrap(),
+        "x"
+    );
+    remove_rootfs(&dir).unwrap();
     assert!(!dir.exists());
 }
 
@@ -123,7 +160,7 @@ fn an_image_of_128_layers_mounts_whatever_the_root_path() {
     tars[127] = layer_tar(&[("f127", "127")], &["f0"]);
     let id = make_image(&mut store, "deep", &tars);
     let dir = test.dir.path().join("deep");
-    let rootfs = mount_rootfs(&store, &id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &id, &dir, false).unwrap();
     assert_eq!(fs::read_to_string(rootfs.merged.join("f1")).unwrap(), "1");
     assert_eq!(
         fs::read_to_string(rootfs.merged.join("f126")).unwrap(),
@@ -152,7 +189,7 @@ fn layers_are_shared_between_images_and_stacked_in_order() {
     );
     for (id, want) in [(&a, "a"), (&b, "b")] {
         let dir = test.dir.path().join(want);
-        let rootfs = mount_rootfs(&store, id, &dir).unwrap();
+        let rootfs = mount_rootfs(&store, id, &dir, false).unwrap();
         assert_eq!(
             fs::read_to_string(rootfs.merged.join("etc/os")).unwrap(),
             want
@@ -168,7 +205,7 @@ fn commit_turns_an_upper_dir_into_a_new_image() {
     let mut store = Store::open(&test.root()).unwrap();
     let (base, _) = resolve(&store, "busybox").unwrap();
     let dir = test.dir.path().join("c2");
-    let rootfs = mount_rootfs(&store, &base.id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &base.id, &dir, false).unwrap();
     fs::write(rootfs.merged.join("etc/motd"), "committed\n").unwrap();
     fs::remove_file(rootfs.merged.join("etc/passwd")).unwrap();
     let options = CommitOptions {
@@ -182,7 +219,7 @@ fn commit_turns_an_upper_dir_into_a_new_image() {
     let layers = store.image_layers(&image.id).unwrap();
     assert_eq!(layers.len(), 2);
     let dir = test.dir.path().join("c3");
-    let rootfs = mount_rootfs(&store, &image.id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &image.id, &dir, false).unwrap();
     assert_eq!(
         fs::read_to_string(rootfs.merged.join("etc/motd")).unwrap(),
         "committed\n"
@@ -204,7 +241,7 @@ fn an_image_repeating_a_layer_records_it_once_and_mounts() {
     assert_eq!(test.layer_dirs().len(), 2);
     assert_eq!(store.image_layers(&id).unwrap().len(), 3);
     let dir = test.dir.path().join("repeat");
-    let rootfs = mount_rootfs(&store, &id, &dir).unwrap();
+    let rootfs = mount_rootfs(&store, &id, &dir, false).unwrap();
     assert_eq!(
         fs::read_to_string(rootfs.merged.join("a")).unwrap(),
         "first"

@@ -550,6 +550,10 @@ fn prune(globals: &Globals<'_>, args: PruneArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn cleanup(globals: &Globals<'_>, args: CleanupArgs) -> anyhow::Result<ExitCode> {
+    let runroot = crate::engine::runroot(globals.root, globals.runroot);
+    if crate::container::cleanup::removed_already(globals.root, &runroot, &args.container) {
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut containers = open(globals)?;
     match containers.find(&args.container) {
         Ok(container) => containers

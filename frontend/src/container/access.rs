@@ -61,7 +61,12 @@ impl Containers {
         let paths = &container.paths;
         let mounted_here = !is_mounted(&paths.rootfs(), &paths.dir);
         if mounted_here {
-            mount_rootfs(&self.store, &container.row.image_id, &paths.dir)?;
+            mount_rootfs(
+                &self.store,
+                &container.row.image_id,
+                &paths.dir,
+                container.host.auto_remove,
+            )?;
         }
         let result = action(&paths.rootfs());
         if mounted_here {

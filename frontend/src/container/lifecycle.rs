@@ -18,7 +18,7 @@ use super::shim::{spawn_shim, ShimError, ShimLaunch};
 use super::spec::{SpecError, SpecInput};
 use super::state::{read_state, State, Status};
 use super::{etc_files, image_config, names, spec, ContainerPaths};
-use crate::image::rootfs::{mount_rootfs, remove_rootfs, unmount_rootfs, RootfsError};
+use crate::image::rootfs::{mount_rootfs, remove_rootfs, RootfsError};
 use crate::store::containers::{ContainerRow, Lookup};
 use crate::store::{Store, StoreError};
 use crate::time::rfc3339_nanos;
@@ -200,11 +200,11 @@ impl Containers {
             .with_netns_root(&self.runroot.join("netns"))
     }
 
-    fn exit_dir(&self) -> PathBuf {
+    pub(super) fn exit_dir(&self) -> PathBuf {
         self.runroot.join("exits")
     }
 
-    fn locks_dir(&self) -> PathBuf {
+    pub(super) fn locks_dir(&self) -> PathBuf {
         self.runroot.join("locks")
     }
 
@@ -383,10 +383,32 @@ impl Containers {
     fn make_bundle(&self, container: &Container) -> Result<(), ContainerError> {
         let paths = &container.paths;
         fs::create_dir_all(&paths.dir).map_err(io_error(&paths.dir))?;
-        mount_rootfs(&self.store, &container.row.image_id, &paths.dir)?;
+        mount_rootfs(
+            &self.store,
+            &container.row.image_id,
+            &paths.dir,
+            container.host.auto_remove,
+        )?;
         crash_point("rootfs-mounted");
         self.write_config(container)?;
         crash_point("config-written");
+        // Written unsynced, and synced here before the row says the container is
+        // complete. Not for a `--rm` container: no crash leaves it to start again.
+        if container.host.auto_remove {
+            return Ok(());
+        }
+        let written = [
+            paths.hosts(),
+            paths.hostname(),
+            paths.resolv_conf(),
+            paths.config(),
+            paths.dir.clone(),
+        ];
+        for path in &written {
+            File::open(path)
+                .and_then(|file| file.sync_all())
+                .map_err(io_error(path))?;
+        }
         Ok(())
     }
 
@@ -409,7 +431,6 @@ impl Containers {
         let temp = paths.dir.join("config.json.tmp");
         let mut file = File::create(&temp).map_err(io_error(&temp))?;
         file.write_all(&json).map_err(io_error(&temp))?;
-        file.sync_all().map_err(io_error(&temp))?;
         fs::rename(&temp, &target).map_err(io_error(&target))
     }
 
@@ -438,9 +459,23 @@ impl Containers {
                 Err(e) => return Err(io_error(&stale)(e)),
             }
         }
-        runtime.delete(id)?;
+        // runc, crun and berth-runtime keep a container's state in `<--root>/<id>`:
+        // with none there (a first start), there is nothing to delete, and no process
+        // to spend on it.
+        if paths
+            .runtime_state
+            .as_ref()
+            .is_none_or(|state| state.exists())
+        {
+            runtime.delete(id)?;
+        }
         if !is_mounted(&paths.rootfs(), &paths.dir) {
-            mount_rootfs(&self.store, &container.row.image_id, &paths.dir)?;
+            mount_rootfs(
+                &self.store,
+                &container.row.image_id,
+                &paths.dir,
+                container.host.auto_remove,
+            )?;
         }
         self.network_up(container)?;
         crash_point("network-up");
@@ -591,9 +626,12 @@ impl Containers {
     /// Waits for the container to be down: its exit code, or `None` after `timeout`.
     pub fn wait_exit(&self, container: &Container, timeout: Option<Duration>) -> Option<i32> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut waker = ExitWaker::new(container.state().shim_pid, &self.exit_dir());
         // The waker ends the pause early on an exit; the pause is for what it cannot
-        // see (a persist file written with no shim left, no inotify).
+        // see (a persist file written with no shim left, no inotify). It is made only
+        // when there is something to wait for: closing an inotify instance waits for
+        // an RCU grace period, milliseconds that a `run` whose container has already
+        // exited would spend for nothing.
+        let mut waker: Option<ExitWaker> = None;
         let mut pause = Duration::from_millis(5);
         loop {
             let state = container.state();
@@ -610,7 +648,9 @@ impl Containers {
                 return None;
             }
             let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
-            waker.wait(pause.min(left));
+            waker
+                .get_or_insert_with(|| ExitWaker::new(state.shim_pid, &self.exit_dir()))
+                .wait(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
@@ -672,52 +712,6 @@ impl Containers {
             removed.push(container.row.id);
         }
         Ok(removed)
-    }
-
-    /// What the shim's exit command does once the container is gone for good: the
-    /// runtime's state and the mount go; a `--rm` container goes entirely.
-    pub fn cleanup(&mut self, container: &Container) -> Result<(), ContainerError> {
-        let id = &container.row.id;
-        let lock = self.lock(id)?;
-        if self.store.container(id)?.is_none() {
-            // Removed meanwhile (by the `run --rm` that waited for it): the lock file
-            // this call made is the only thing left.
-            let _ = fs::remove_file(self.locks_dir().join(id));
-            drop(lock);
-            return Ok(());
-        }
-        let state = container.state();
-        if state.status.is_up() {
-            // Started again meanwhile: not ours to clean.
-            return Ok(());
-        }
-        self.record_die(container, state.exit_code);
-        self.network_down(container)?;
-        if container.host.auto_remove {
-            // The network first: tear_down removes the lock file, after which
-            // another berth could take a fresh lock on the same container.
-            self.forget_network(id)?;
-            self.tear_down(container)?;
-            self.store.remove_container(id)?;
-            self.record(container, "destroy", &[]);
-        } else {
-            self.runtime(&container.host)?.delete(id)?;
-            unmount_rootfs(&container.paths.dir)?;
-        }
-        Ok(())
-    }
-
-    fn tear_down(&self, container: &Container) -> Result<(), ContainerError> {
-        if let Ok(runtime) = self.runtime(&container.host) {
-            runtime.delete(&container.row.id)?;
-        }
-        remove_rootfs(&container.paths.dir)?;
-        let _ = fs::remove_file(self.locks_dir().join(&container.row.id));
-        if !container.host.auto_remove {
-            // A --rm container's code is for the `run` waiting on it, which removes it.
-            self.forget_exit_record(&container.row.id);
-        }
-        Ok(())
     }
 
     /// Renames a container.

@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod attach;
+pub mod cleanup;
 pub mod commit;
 pub mod config;
 pub mod copy;

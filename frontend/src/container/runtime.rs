@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -169,19 +169,29 @@ impl Runtime {
     /// `delete --force`: gone whatever its state; a container the runtime does not
     /// know is not an error.
     pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
-        let output = self.run("delete", &["--force"], id)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success()
-            || stderr.contains("does not exist")
-            || stderr.contains("not exist")
-        {
-            return Ok(());
-        }
-        Err(RuntimeError::Failed {
+        self.begin_delete(id)?.finish()
+    }
+
+    /// [`Runtime::delete`] started, for the caller to do other work while it runs and
+    /// then [`Deleting::finish`] it.
+    pub fn begin_delete(&self, id: &str) -> Result<Deleting, RuntimeError> {
+        let child = Command::new(&self.bin)
+            .args(self.global_args())
+            .args(["delete", "--force", id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| RuntimeError::Spawn {
+                runtime: self.bin.clone(),
+                command: "delete".to_string(),
+                id: id.to_string(),
+                source,
+            })?;
+        Ok(Deleting {
+            child,
             runtime: self.bin.clone(),
-            command: "delete".to_string(),
             id: id.to_string(),
-            message: stderr.trim().to_string(),
         })
     }
 
@@ -208,6 +218,39 @@ pub fn display_name(bin: &Path) -> String {
         .map(OsStr::to_string_lossy)
         .map(|n| n.into_owned())
         .unwrap_or_else(|| bin.display().to_string())
+}
+
+/// A runtime `delete --force` under way.
+#[must_use = "a delete is done, and its errors known, only once finished"]
+pub struct Deleting {
+    child: Child,
+    runtime: PathBuf,
+    id: String,
+}
+
+impl Deleting {
+    /// Waits for the delete; a container the runtime did not know is not an error.
+    pub fn finish(self) -> Result<(), RuntimeError> {
+        let output = self
+            .child
+            .wait_with_output()
+            .map_err(|source| RuntimeError::Spawn {
+                runtime: self.runtime.clone(),
+                command: "delete".to_string(),
+                id: self.id.clone(),
+                source,
+            })?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() || stderr.contains("not exist") {
+            return Ok(());
+        }
+        Err(RuntimeError::Failed {
+            runtime: self.runtime,
+            command: "delete".to_string(),
+            id: self.id,
+            message: stderr.trim().to_string(),
+        })
+    }
 }
 
 #[cfg(test)]

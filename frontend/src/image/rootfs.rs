@@ -104,8 +104,16 @@ fn overlay_options(layers_fd: i32, layer_ids: &[i64], dir_fd: i32, empty_lower: 
 
 /// Mounts image `image_id`'s rootfs in `dir/merged`, with `dir/upper` and `dir/work`
 /// made fresh (an upper dir left from before is kept: a stopped container's changes
-/// live there).
-pub fn mount_rootfs(store: &Store, image_id: &str, dir: &Path) -> Result<Rootfs, RootfsError> {
+/// live there). A `volatile` mount never syncs the upper dir, not even when it is
+/// unmounted (which otherwise syncs the whole filesystem under it): for a container
+/// that is removed when it exits (`--rm`), as podman mounts those, whose changes no
+/// crash needs to find again.
+pub fn mount_rootfs(
+    store: &Store,
+    image_id: &str,
+    dir: &Path,
+    volatile: bool,
+) -> Result<Rootfs, RootfsError> {
     if store.image(image_id)?.is_none() {
         return Err(RootfsError::NoImage {
             image: image_id.to_string(),
@@ -146,14 +154,25 @@ pub fn mount_rootfs(store: &Store, image_id: &str, dir: &Path) -> Result<Rootfs,
             bytes: options.len(),
         });
     }
-    mount(
-        Some("overlay"),
-        &rootfs.merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(options.as_str()),
-    )
-    .map_err(sys_error(&rootfs.merged, "mount overlay"))?;
+    let mount_overlay = |options: &str| {
+        mount(
+            Some("overlay"),
+            &rootfs.merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options),
+        )
+    };
+    let mounted = if volatile {
+        // Kernels before 5.10 do not know the option: without it, it only costs a sync.
+        match mount_overlay(&format!("{options},volatile")) {
+            Err(nix::Error::EINVAL) => mount_overlay(&options),
+            other => other,
+        }
+    } else {
+        mount_overlay(&options)
+    };
+    mounted.map_err(sys_error(&rootfs.merged, "mount overlay"))?;
     Ok(rootfs)
 }
 
@@ -168,7 +187,19 @@ pub fn remove_rootfs(dir: &Path) -> Result<(), RootfsError> {
 pub fn unmount_rootfs(dir: &Path) -> Result<(), RootfsError> {
     let merged = dir.join("merged");
     match umount2(&merged, MntFlags::UMOUNT_NOFOLLOW) {
-        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => Ok(()),
+        Ok(()) => {
+            // A volatile mount leaves this mark for the next mount to refuse, in case
+            // the host crashed meanwhile; this unmount was a clean one.
+            match fs::remove_dir_all(dir.join("work").join("work").join("incompat")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
+                    path: dir.join("work/work/incompat"),
+                    source: e,
+                }
+                .into()),
+                _ => Ok(()),
+            }
+        }
+        Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => Ok(()),
         // Still in use by a process we do not own: let go of it anyway; the kernel
         // frees it once the last user is gone.
         Err(nix::Error::EBUSY) => {

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +197,14 @@ impl Db {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;",
             )
+            .map_err(|e| self.error(e))?;
+        // Each berth command is a process of its own and usually the store's only
+        // connection: by default its close would checkpoint (two fsyncs) and delete the
+        // WAL, for the next command to make again. SQLite's own checkpoints, every
+        // thousand pages written, are enough.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map(drop)
             .map_err(|e| self.error(e))
     }
 
