@@ -37,6 +37,7 @@ printed). Leaves no process, mount, cgroup or temp dir behind, also on failure o
 import argparse
 import concurrent.futures
 import ctypes
+import hashlib
 import http.client
 import io
 import json
@@ -68,8 +69,18 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 TMPFS_MAGIC = 0x01021994
 MNT_DETACH = 2
 PR_SET_CHILD_SUBREAPER = 36
-# berth-runtime names each container's cgroup /berth/<id> in every hierarchy.
+# berth names each container's cgroup <parent>/<id> in every hierarchy, the parent
+# being its store's (`default_cgroup_parent` in frontend/src/container/spec.rs):
+# /berth for the default store, /berth-<12 hex of sha256(store path)> for any other.
+# Set once the bench's store is known.
 BERTH_CGROUP = "berth"
+
+
+def store_cgroup_parent(root):
+    root = os.path.abspath(root)
+    if root == "/var/lib/berth":
+        return "berth"
+    return "berth-" + hashlib.sha256(root.encode()).hexdigest()[:12]
 # What the peers create outside our dirs whatever their flags (removed at the end if
 # absent at the start): whole trees, and runtime state dirs (podman passes runc no
 # --root; dockerd makes /run/docker/plugins, containerd's shims /run/containerd/s),
@@ -260,6 +271,8 @@ class Berth:
         self.exe = os.path.join(self.bin, "berth")
         self.runtime = os.path.join(self.bin, "berth-runtime")
         self.root = os.path.join(tmp, "berth", "root")
+        global BERTH_CGROUP
+        BERTH_CGROUP = store_cgroup_parent(self.root)
         self.runroot = os.path.join(tmp, "berth", "run")
         os.makedirs(os.path.join(tmp, "berth", "tmp"))
         self.env = dict(os.environ, TMPDIR=os.path.join(tmp, "berth", "tmp"),
@@ -866,6 +879,9 @@ def cleanup(tmp, engines, bench, absent, cgroup_entries, host_before, before_hos
     if stale:
         notes.append(f"berth left {len(stale)} container cgroup(s) under /{BERTH_CGROUP} "
                      f"after its containers were removed, e.g. {stale[0][:12]} (removed)")
+    # The store's own parent: runc leaves it (berth-runtime removes it with its last
+    # child).
+    remove_cgroup(f"/{BERTH_CGROUP}")
     for name in set(os.listdir(CGROUP_ROOT)) - cgroup_entries:
         path = os.path.join(CGROUP_ROOT, name)
         if fs_magic(path) == TMPFS_MAGIC:

@@ -349,8 +349,11 @@ def main():
 
         def before_host():
             notes = []
-            for e in ("podman", "docker"):  # also when set-up failed before it was kept
-                _, left = ctr.remove_cgroup(f"/berth-bench-ctr-{token}-{e}")
+            # berth's store parent too (runc leaves it; berth-runtime removes it with
+            # its last child).
+            for rel in [f"/{ctr.BERTH_CGROUP}"] + [f"/berth-bench-ctr-{token}-{e}"
+                                                   for e in ("podman", "docker")]:
+                _, left = ctr.remove_cgroup(rel)
                 if left:
                     notes.append("could not remove cgroups: " + ", ".join(left))
             notes += host_netns_cleanup(netns_dir_was)

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use berth_engine::container::spec::default_cgroup_parent;
 use support::TestStore;
 
 /// A store with the local busybox image, and berth-shim / berth-runtime built next
@@ -651,11 +652,12 @@ fn fifty_containers_at_once_are_listed_stopped_and_removed_without_a_trace() {
     let entries = |dir: std::path::PathBuf| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(entries(store.root().join("containers")), 0);
     assert_eq!(entries(store.root().join("run/runtime")), 0);
+    let parent = default_cgroup_parent(&store.root());
     for id in &ids {
         for controller in ["memory", "pids", "cpu,cpuacct", "freezer", "devices"] {
             let cgroup = std::path::Path::new("/sys/fs/cgroup")
                 .join(controller)
-                .join("berth")
+                .join(parent.trim_start_matches('/'))
                 .join(id);
             assert!(!cgroup.exists(), "{} left", cgroup.display());
         }
@@ -666,6 +668,49 @@ fn fifty_containers_at_once_are_listed_stopped_and_removed_without_a_trace() {
             stat.is_err() || stat.is_ok_and(|s| s.contains(") Z"))
         })
     });
+}
+
+#[test]
+fn each_store_has_a_cgroup_parent_of_its_own_which_goes_with_it() {
+    let store = store();
+    let parent = default_cgroup_parent(&store.root());
+    assert_ne!(parent, "/berth");
+    // runc leaves the parents it made (berth-runtime removes them with the last
+    // child): the store's cleanup must take it away.
+    let id = store.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "own_parent",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    let pid = store.ok(&["inspect", "-f", "{{.State.Pid}}", id]);
+    let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let want = format!("{parent}/{id}");
+    assert!(
+        cgroups.lines().any(|l| l.ends_with(&format!(":{want}"))),
+        "{want} not in\n{cgroups}"
+    );
+    // Paused is read from the container's own cgroup, wherever it is.
+    store.ok(&["pause", id]);
+    assert!(status_of(&store, "own_parent").ends_with("(Paused)"));
+    store.ok(&["unpause", id]);
+    store.ok(&["rm", "-f", id]);
+    let hierarchies: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(parent.trim_start_matches('/')))
+        .collect();
+    assert!(hierarchies.iter().any(|d| d.is_dir()));
+    drop(store);
+    for dir in hierarchies {
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
 }
 
 #[test]

@@ -414,10 +414,15 @@ impl Containers {
 
     fn write_config(&self, container: &Container) -> Result<(), ContainerError> {
         let paths = &container.paths;
+        let mut host = container.host.clone();
+        if host.cgroup_parent.is_empty() {
+            // Docker's HostConfig.CgroupParent stays empty: the default is the store's.
+            host.cgroup_parent = spec::default_cgroup_parent(self.store.root());
+        }
         let input = SpecInput {
             id: &container.row.id,
             config: &container.config,
-            host: &container.host,
+            host: &host,
             paths,
         };
         etc_files::write_etc_files(&input)?;

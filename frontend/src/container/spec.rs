@@ -6,7 +6,7 @@
 //! Mounts are in `mounts.rs`, capabilities and `--security-opt` in `security.rs`,
 //! `--user` in `user.rs`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 use serde_json::{json, Map, Value};
@@ -68,6 +68,21 @@ pub struct SpecInput<'a> {
     pub config: &'a Config,
     pub host: &'a HostConfig,
     pub paths: &'a ContainerPaths,
+}
+
+/// The cgroup parent of a store's containers that name none: `/berth` for the default
+/// store, as Docker's is `/docker`; `/berth-` and 12 hex digits of the store path's
+/// SHA-256 for any other, so that two stores (each test's, a bench's) never share a
+/// parent and each can remove its own once its containers are gone.
+pub fn default_cgroup_parent(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    if root == Path::new(crate::store::DEFAULT_ROOT) {
+        return "/berth".to_string();
+    }
+    let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("/berth-{hex}")
 }
 
 /// The container's OCI config.

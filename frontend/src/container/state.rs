@@ -90,14 +90,33 @@ pub fn live_shim(id: &str, paths: &ContainerPaths) -> Option<i32> {
     process_alive(pid, Some(id)).then_some(pid)
 }
 
-/// Whether the container's cgroup is frozen (`pause`), on cgroup v1 or v2.
-fn frozen(id: &str) -> bool {
-    let v1 = format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state");
-    if let Ok(state) = fs::read_to_string(v1) {
-        return state.trim() == "FROZEN";
+/// Whether the cgroup of process `pid` (a container's init) is frozen (`pause`), on
+/// cgroup v1 (its freezer hierarchy) or v2. Its cgroup is looked up, not assumed:
+/// containers of other stores, or with their own `--cgroup-parent`, live elsewhere.
+fn frozen(pid: i32) -> bool {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    let mut unified = None;
+    for line in text.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if controllers.split(',').any(|c| c == "freezer") {
+            let file = format!("/sys/fs/cgroup/freezer{path}/freezer.state");
+            return fs::read_to_string(file).is_ok_and(|s| s.trim() == "FROZEN");
+        }
+        if controllers.is_empty() {
+            unified = Some(path.to_string());
+        }
     }
-    let v2 = format!("/sys/fs/cgroup/berth/{id}/cgroup.freeze");
-    fs::read_to_string(v2).is_ok_and(|s| s.trim() == "1")
+    unified.is_some_and(|path| {
+        fs::read_to_string(format!("/sys/fs/cgroup{path}/cgroup.freeze"))
+            .is_ok_and(|s| s.trim() == "1")
+    })
 }
 
 /// The container's state now.
@@ -143,7 +162,7 @@ pub fn read_state(row: &ContainerRow, paths: &ContainerPaths) -> State {
             Status::Restarting
         } else if paths.awaiting_start() {
             Status::Created
-        } else if frozen(&row.id) {
+        } else if frozen(pid) {
             Status::Paused
         } else {
             Status::Running

@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// A store in a fresh temp dir, removed (mounts first) when dropped. Its berth
 /// commands run in a network namespace of the store's own (loopback only, until
@@ -226,9 +227,36 @@ impl TestStore {
     }
 }
 
+impl TestStore {
+    /// The store's own cgroup parent in every hierarchy, once its containers' cgroups
+    /// are gone (the runtime removes those at delete; a shim's last delete may still
+    /// be under way, so a few tries).
+    fn remove_cgroup_parent(&self) {
+        let parent = berth_engine::container::spec::default_cgroup_parent(&self.root());
+        let parent = parent.trim_start_matches('/');
+        let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = hierarchies
+            .flatten()
+            .map(|h| h.path().join(parent))
+            .chain([Path::new("/sys/fs/cgroup").join(parent)])
+            .filter(|d| d.is_dir())
+            .collect();
+        for _ in 0..40 {
+            dirs.retain(|d| fs::remove_dir(d).is_err() && d.exists());
+            if dirs.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for TestStore {
     fn drop(&mut self) {
         self.remove_containers();
+        self.remove_cgroup_parent();
         // Unmount anything a test left mounted under its dir before the dir goes.
         if let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") {
             let prefix = self.dir.path().to_string_lossy().into_owned();
