@@ -78,8 +78,10 @@ impl Containers {
                     }
                 })?;
             }
-            Status::Created if state.shim_pid.is_some() => {
-                // A start that died between the runtime's create and start.
+            Status::Created if state.shim_pid.is_some() && container.paths.awaiting_start() => {
+                // A start that died between the runtime's create and start. (Once
+                // repaired, the runtime forgets it: its shim, still finishing, is
+                // not taken for another.)
                 let runtime = self.runtime(&container.host)?;
                 let ctl = container.paths.ctl();
                 let mut options = fs::OpenOptions::new();

@@ -174,9 +174,11 @@ pub fn read_state(row: &ContainerRow, paths: &ContainerPaths) -> State {
                 .map(rfc3339_nanos)
                 .unwrap_or_default();
         }
-    } else if row.started_at.is_empty() && !paths.pid_file().exists() {
-        // A shim still in the runtime's create of a first start (its starter may
-        // have died meanwhile): not started yet.
+    } else if row.started_at.is_empty() && !paths.restarting_file().exists() {
+        // Never started: a shim still in the runtime's create of a first start (its
+        // starter may have died meanwhile), or one whose created init was killed (a
+        // crash repair's undoing of a start that never came) and which has not yet
+        // written its exit file. Nothing restarts it.
         state.status = Status::Created;
     } else {
         // Between an exit and the shim's exit file, or between two runs of a
@@ -269,5 +271,31 @@ mod tests {
         stand_in.wait().unwrap();
         assert_eq!(created, Status::Created);
         assert_eq!(relaunching, Status::Restarting);
+    }
+
+    #[test]
+    fn a_never_started_container_whose_init_died_is_created_not_restarting() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ContainerPaths::new(dir.path(), "c4");
+        fs::create_dir_all(paths.persist()).unwrap();
+        // The shim lives on (its exit command waits for the repair's lock); the init
+        // the runtime created is gone, and there is no exit file yet.
+        let mut shim = std::process::Command::new("sh")
+            .args(["-c", "sleep 30; true", "c4"])
+            .spawn()
+            .unwrap();
+        fs::write(paths.shim_pid(), shim.id().to_string()).unwrap();
+        let pid = shim.id() as i32;
+        while !process_alive(pid, Some("c4")) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        fs::write(paths.pid_file(), i32::MAX.to_string()).unwrap();
+        let never_started = read_state(&row("c4", false), &paths).status;
+        let started = read_state(&row("c4", true), &paths).status;
+        shim.kill().unwrap();
+        shim.wait().unwrap();
+        assert_eq!(never_started, Status::Created);
+        // Once started, the same files are the moment between an exit and its file.
+        assert_eq!(started, Status::Restarting);
     }
 }
