@@ -8,6 +8,7 @@ use std::path::Path;
 use nix::fcntl::{Flock, FlockArg};
 
 use super::lifecycle::{Container, ContainerError, Containers};
+use super::state::Status;
 use super::ContainerPaths;
 use crate::image::rootfs::{remove_rootfs, unmount_rootfs};
 
@@ -27,6 +28,11 @@ impl Containers {
         let state = container.state();
         if state.status.is_up() {
             // Started again meanwhile: not ours to clean.
+            return Ok(());
+        }
+        if state.status == Status::Created {
+            // Never started, and no exit file: a crash repair undid a start left
+            // half-done (runtime state, exit file) and only its shim was left to go.
             return Ok(());
         }
         self.record_die(container, state.exit_code);
