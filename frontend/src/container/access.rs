@@ -10,7 +10,7 @@ use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 
 use super::lifecycle::{is_mounted, Container, ContainerError, Containers};
 use super::tree::TreeError;
-use crate::image::rootfs::{mount_rootfs, unmount_rootfs, RootfsError};
+use crate::image::rootfs::{unmount_rootfs, RootfsError};
 use crate::store::layers::dir_name;
 use crate::store::StoreError;
 
@@ -61,12 +61,7 @@ impl Containers {
         let paths = &container.paths;
         let mounted_here = !is_mounted(&paths.rootfs(), &paths.dir);
         if mounted_here {
-            mount_rootfs(
-                &self.store,
-                &container.row.image_id,
-                &paths.dir,
-                container.host.auto_remove,
-            )?;
+            self.mount_rootfs_of(container)?;
         }
         let result = action(&paths.rootfs());
         if mounted_here {

@@ -380,15 +380,23 @@ impl Containers {
         })
     }
 
-    fn make_bundle(&self, container: &Container) -> Result<(), ContainerError> {
+    /// Mounts the container's rootfs in its directory: volatile for a `--rm` one (see
+    /// [`mount_rootfs`]).
+    pub(super) fn mount_rootfs_of(&self, container: &Container) -> Result<(), RootfsError> {
         let paths = &container.paths;
-        fs::create_dir_all(&paths.dir).map_err(io_error(&paths.dir))?;
         mount_rootfs(
             &self.store,
             &container.row.image_id,
             &paths.dir,
             container.host.auto_remove,
-        )?;
+        )
+        .map(drop)
+    }
+
+    fn make_bundle(&self, container: &Container) -> Result<(), ContainerError> {
+        let paths = &container.paths;
+        fs::create_dir_all(&paths.dir).map_err(io_error(&paths.dir))?;
+        self.mount_rootfs_of(container)?;
         crash_point("rootfs-mounted");
         self.write_config(container)?;
         crash_point("config-written");
@@ -475,12 +483,7 @@ impl Containers {
             runtime.delete(id)?;
         }
         if !is_mounted(&paths.rootfs(), &paths.dir) {
-            mount_rootfs(
-                &self.store,
-                &container.row.image_id,
-                &paths.dir,
-                container.host.auto_remove,
-            )?;
+            self.mount_rootfs_of(container)?;
         }
         self.network_up(container)?;
         crash_point("network-up");
